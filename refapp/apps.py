@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RefappConfig(AppConfig):
+    name = "refapp"
+    verbose_name = "refapp core"

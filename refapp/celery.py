@@ -1,0 +1,55 @@
+"""The Celery app. Schedules live here, in code, as crontabs."""
+
+import os
+from datetime import timedelta
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "refapp.settings")
+
+app = Celery("refapp")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    # Dashboards read daily click rollups; readers add the few clicks since the last refresh live.
+    "refresh-click-rollups": {
+        "task": "tracking.tasks.refresh_click_rollups",
+        "schedule": crontab(),  # every minute
+    },
+    # Pending commissions whose refund window has passed become approved; hourly so that a
+    # commission never waits more than an hour past its hold_until.
+    "approve-due-commissions": {
+        "task": "commissions.tasks.approve_due_commissions",
+        "schedule": crontab(minute=5),
+    },
+    # Programs whose payout day is today are paid at 06:00 UTC (one payout per affiliate and month).
+    "run-due-payouts": {
+        "task": "payouts.tasks.run_due_payouts",
+        "schedule": crontab(hour=6, minute=0),
+    },
+    # A payout left `processing` by a killed worker is sent again with the same idempotency key.
+    "resume-processing-payouts": {
+        "task": "payouts.tasks.resume_processing_payouts",
+        "schedule": crontab(minute="*/15"),
+    },
+    "approval-digests": {
+        "task": "commissions.tasks.send_approval_digests",
+        "schedule": crontab(hour=7, minute=0),
+    },
+}
+
+
+@app.on_after_configure.connect
+def _schedule_click_drain(sender, **kwargs):
+    """With REFAPP_CLICK_BUFFER on, buffered clicks reach PostgreSQL within about a second. Decided
+    when Celery configures (settings are ready then), so the job does not run for nothing."""
+    from django.conf import settings
+
+    if settings.REFAPP_CLICK_BUFFER and settings.REDIS_URL:
+        sender.add_periodic_task(
+            timedelta(seconds=1),
+            sender.signature("tracking.tasks.drain_click_buffer", options={"expires": 5}),
+            name="drain-click-buffer",
+        )

@@ -1,0 +1,61 @@
+"""The audit log: every money-changing or access-changing action, with who did it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+
+class AuditLog(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # "system", "api:sk_live_ab12…", "user:3", "stripe": who acted even when there is no user row.
+    actor_label = models.CharField(max_length=100)
+    action = models.CharField(max_length=64)
+    program_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.object_type}:{self.object_id}"
+
+
+class Actor:
+    """Who performs a service call: a staff user, an API key, or the system (scheduled jobs)."""
+
+    def __init__(self, label: str, user: Any = None):
+        self.label = label
+        self.user = user
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls("system")
+
+    @classmethod
+    def for_user(cls, user: Any) -> Actor:
+        return cls(f"user:{user.pk}", user)
+
+
+def audit_log(
+    *, actor: Actor | None, action: str, obj: models.Model, data: dict[str, Any] | None = None
+) -> AuditLog:
+    actor = actor or Actor.system()
+    program_id = getattr(obj, "program_id", None)
+    if program_id is None and obj._meta.model_name == "program":
+        program_id = obj.pk
+    return AuditLog.objects.create(
+        actor=actor.user if getattr(actor.user, "pk", None) else None,
+        actor_label=actor.label[:100],
+        action=action,
+        program_id=program_id,
+        object_type=obj._meta.label_lower,
+        object_id=str(getattr(obj, "public_id", None) or obj.pk),
+        data=data or {},
+    )

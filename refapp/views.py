@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import html
+import json
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.http import require_GET
+
+from .openapi import openapi_document
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    state = {"database": "ok", "broker": "ok"}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:  # report, never raise: this endpoint exists to describe failures
+        state["database"] = f"error: {exc.__class__.__name__}"
+    try:
+        from refapp.celery import app
+
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+    except Exception as exc:
+        state["broker"] = f"error: {exc.__class__.__name__}"
+    healthy = all(v == "ok" for v in state.values())
+    return JsonResponse({"status": "ok" if healthy else "degraded", **state}, status=200 if healthy else 503)
+
+
+@require_GET
+def openapi_json(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(openapi_document(settings.BASE_URL))
+
+
+@require_GET
+def api_docs(request: HttpRequest) -> HttpResponse:
+    """The OpenAPI document rendered for people, server-side, with no JavaScript."""
+    doc = openapi_document(settings.BASE_URL)
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>",
+        f"<title>{html.escape(doc['info']['title'])}</title>",
+        "<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
+        "code,pre{background:#f4f4f5;border-radius:4px;padding:.1rem .3rem}pre{padding:.6rem;overflow:auto}"
+        "h3{margin-top:2rem}.m{font-weight:700;text-transform:uppercase;margin-right:.5rem}</style></head><body>",
+        f"<h1>{html.escape(doc['info']['title'])}</h1><p>{html.escape(doc['info']['description'])}</p>",
+        "<p>Machine-readable: <a href='/api/v1/openapi.json'>/api/v1/openapi.json</a></p>",
+    ]
+    for path, methods in doc["paths"].items():
+        for method, op in methods.items():
+            parts.append(f"<h3><span class='m'>{method}</span><code>{html.escape(path)}</code></h3>")
+            parts.append(f"<p>{html.escape(op.get('summary', ''))}</p>")
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+            if body:
+                parts.append(f"<pre>{html.escape(json.dumps(body, indent=2))}</pre>")
+            codes = ", ".join(
+                f"{code} {html.escape(r['description'])}" for code, r in op["responses"].items()
+            )
+            parts.append(f"<p><small>Responses: {codes}</small></p>")
+    parts.append("</body></html>")
+    return HttpResponse("".join(parts))
