@@ -1,0 +1,36 @@
+from django.http import HttpRequest
+
+from .access import programs_for_staff
+
+# Program sections of the panel navigation, in order: (URL name taking the program slug, label).
+PANEL_SECTIONS = [
+    ("panel:affiliate-list", "Affiliates"),
+    ("panel:group-list", "Groups"),
+    ("panel:rule-list", "Rules"),
+    ("panel:commission-list", "Commissions"),
+    ("panel:event-list", "Events"),
+    ("panel:click-list", "Clicks"),
+    ("panel:fraud-queue", "Fraud"),
+    ("panel:payout-list", "Payouts"),
+]
+
+PORTAL_SECTIONS = [
+    ("portal:dashboard", "Dashboard"),
+    ("portal:conversions", "Conversions"),
+    ("portal:commissions", "Commissions"),
+    ("portal:payouts", "Payouts"),
+    ("portal:payout-settings", "Payout settings"),
+    ("portal:profile", "Profile"),
+]
+
+
+def navigation(request: HttpRequest) -> dict:
+    context: dict = {}
+    if request.path.startswith("/panel/"):
+        context["panel_sections"] = PANEL_SECTIONS
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and user.is_staff:
+            context["staff_programs"] = programs_for_staff(user).only("slug", "name")
+    elif request.path.startswith("/portal/"):
+        context["portal_sections"] = PORTAL_SECTIONS
+    return context

@@ -1,0 +1,96 @@
+"""Single-use emailed links: portal sign-in (30 minutes) and join-application email verification."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+
+from refapp.emails import send_templated
+
+from .models import Affiliate, MagicLink, Program
+
+LOGIN_TTL = timedelta(minutes=30)
+VERIFY_TTL = timedelta(days=2)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def link_create(
+    *,
+    purpose: str,
+    email: str,
+    now: datetime,
+    program: Program | None = None,
+    affiliate: Affiliate | None = None,
+) -> str:
+    """Store the hash of a fresh token and return the token (it only ever travels in the email)."""
+    token = secrets.token_urlsafe(32)
+    ttl = LOGIN_TTL if purpose == MagicLink.Purpose.LOGIN else VERIFY_TTL
+    MagicLink.objects.create(
+        purpose=purpose,
+        email=email.strip().lower(),
+        program=program,
+        affiliate=affiliate,
+        token_hash=_hash(token),
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    return token
+
+
+def link_peek(*, token: str, purpose: str, now: datetime) -> MagicLink | None:
+    """The link if it is still usable, without using it (for a confirm page before sign-in)."""
+    link = MagicLink.objects.filter(token_hash=_hash(token), purpose=purpose).first()
+    if link is None or link.used_at is not None or link.expires_at <= now:
+        return None
+    return link
+
+
+def link_consume(*, token: str, purpose: str, now: datetime) -> MagicLink | None:
+    """Use a link once. Expired, unknown or already used links give None, all alike."""
+    with transaction.atomic():
+        link = MagicLink.objects.select_for_update().filter(token_hash=_hash(token), purpose=purpose).first()
+        if link is None or link.used_at is not None or link.expires_at <= now:
+            return None
+        link.used_at = now
+        link.save(update_fields=["used_at"])
+    return link
+
+
+def send_login_link(*, email: str, now: datetime, next_path: str = "") -> bool:
+    """Email a sign-in link if this email belongs to an affiliate who may sign in.
+
+    Returns whether an email was queued; callers must answer the visitor the same either way, so
+    that the login form does not reveal which emails are affiliates.
+    """
+    email = email.strip().lower()
+    memberships = list(
+        Affiliate.objects.filter(email=email)
+        .exclude(status=Affiliate.Status.REJECTED)
+        .select_related("program")
+    )
+    if not memberships:
+        return False
+    token = link_create(purpose=MagicLink.Purpose.LOGIN, email=email, now=now)
+    url = settings.BASE_URL + reverse("portal:magic", args=[token])
+    if next_path.startswith("/portal/"):
+        url += "?" + urlencode({"next": next_path})
+    send_templated(
+        "login_link",
+        to=[email],
+        context={
+            "url": url,
+            "name": memberships[0].name,
+            "programs": [m.program.name for m in memberships],
+            "minutes": 30,
+        },
+    )
+    return True

@@ -1,0 +1,256 @@
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from refapp.ids import new_public_id
+from refapp.money import CURRENCY_CHOICES
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,48}[a-z0-9]$|^[a-z0-9]$")
+CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+PARAM_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+def validate_code(value: str) -> None:
+    if not CODE_RE.match(value or ""):
+        raise ValidationError("Use 1 to 64 letters, digits, '-' or '_', starting with a letter or digit.")
+
+
+class Program(models.Model):
+    class Attribution(models.TextChoices):
+        LAST_CLICK = "last_click", "Last click"
+        FIRST_CLICK = "first_click", "First click"
+
+    slug = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=200)
+    website = models.URLField(help_text="Where affiliate links land, e.g. https://acme.example")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES, default="USD")
+    allowed_origins = models.JSONField(
+        default=list, blank=True, help_text="Origins allowed to report clicks; empty allows all."
+    )
+    ref_params = models.JSONField(default=list, blank=True, help_text="Extra URL parameters read as ?ref=.")
+    cookie_days = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(730)]
+    )
+    attribution_model = models.CharField(
+        max_length=20, choices=Attribution.choices, default=Attribution.LAST_CLICK
+    )
+    hold_days = models.PositiveIntegerField(default=30, validators=[MaxValueValidator(365)])
+    minimum_payout_cents = models.PositiveBigIntegerField(default=5000)
+    payout_day = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(28)]
+    )
+    auto_approve = models.BooleanField(default=False, help_text="Join applications become active at once.")
+    terms_url = models.URLField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(payout_day__gte=1, payout_day__lte=28), name="program_payout_day_range"
+            ),
+            models.CheckConstraint(condition=Q(cookie_days__gte=1), name="program_cookie_days_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def ref_param_names(self) -> list[str]:
+        return ["ref", *[p for p in self.ref_params if p != "ref"]]
+
+    def origin_allowed(self, origin: str) -> bool:
+        if not self.allowed_origins:
+            return True
+        return origin.rstrip("/").lower() in {o.rstrip("/").lower() for o in self.allowed_origins}
+
+
+class PartnerGroup(models.Model):
+    public_id = models.CharField(max_length=32, unique=True, editable=False)
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="groups")
+    name = models.CharField(max_length=100)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "name"], name="group_unique_name_per_program")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.public_id:
+            self.public_id = new_public_id("grp")
+        super().save(*args, **kwargs)
+
+
+class Affiliate(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        REJECTED = "rejected", "Rejected"
+
+    class PayoutMethod(models.TextChoices):
+        NONE = "", "None"
+        STRIPE = "stripe", "Stripe Connect"
+        PAYPAL = "paypal", "PayPal"
+        BANK = "bank", "Bank transfer"
+
+    public_id = models.CharField(max_length=32, unique=True, editable=False)
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="affiliates")
+    group = models.ForeignKey(
+        PartnerGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="affiliates"
+    )
+    email = models.EmailField()
+    # Hash of the lowercased email, compared against conversions' customer_email for self-referral.
+    email_hash = models.CharField(max_length=64, editable=False)
+    name = models.CharField(max_length=200)
+    code = models.CharField(max_length=64, validators=[validate_code])
+    # Codes match case-insensitively; the lowercased copy carries the unique index that lookups use.
+    code_key = models.CharField(max_length=64, editable=False)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    status_reason = models.CharField(max_length=500, blank=True)
+    website = models.CharField(max_length=500, blank=True)
+    promotion = models.TextField(blank=True, help_text="How they promote, from the join form.")
+    payout_method = models.CharField(
+        max_length=10, choices=PayoutMethod.choices, default=PayoutMethod.NONE, blank=True
+    )
+    paypal_email = models.EmailField(blank=True)
+    stripe_account_id = models.CharField(max_length=64, blank=True)
+    stripe_payouts_enabled = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["program", "code_key"], name="affiliate_unique_code_per_program"),
+            models.UniqueConstraint(fields=["program", "email"], name="affiliate_unique_email_per_program"),
+        ]
+        indexes = [models.Index(fields=["program", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    def save(self, *args, **kwargs):
+        from refapp.hashing import email_hash
+
+        if not self.public_id:
+            self.public_id = new_public_id("aff")
+        self.email = self.email.strip().lower()
+        self.email_hash = email_hash(self.email)
+        self.code_key = self.code.lower()
+        super().save(*args, **kwargs)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    def links(self) -> dict[str, str]:
+        """The two ways to share: the site with ?ref=CODE, and the /go/ redirect that works without the tracker."""
+        from django.conf import settings
+
+        website = self.program.website
+        joiner = "&" if "?" in website else "?"
+        return {
+            "referral": f"{website}{joiner}ref={self.code}",
+            "go": f"{settings.BASE_URL}/go/{self.program.slug}/{self.code}",
+        }
+
+
+class ApiKey(models.Model):
+    class Mode(models.TextChoices):
+        LIVE = "live", "Live"
+        TEST = "test", "Test"
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="api_keys")
+    mode = models.CharField(max_length=4, choices=Mode.choices, default=Mode.LIVE)
+    name = models.CharField(max_length=100, blank=True)
+    # sha256 of the whole secret: keys are 190 bits of randomness, so a fast hash is safe and keeps
+    # the per-request lookup a single indexed equality.
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(
+        max_length=20, editable=False, help_text="First characters, for recognising a key."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.program.slug}, {self.mode})"
+
+    @property
+    def livemode(self) -> bool:
+        return self.mode == self.Mode.LIVE
+
+
+class ProgramStaff(models.Model):
+    """Which staff users run which program. Superusers see every program."""
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin (everything)"
+        MANAGER = "manager", "Manager (affiliates and commissions, no settings or keys)"
+        VIEWER = "viewer", "Viewer (read only)"
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="staff")
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="program_roles")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.ADMIN)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["program", "user"], name="staff_unique_user_per_program")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.role} of {self.program}"
+
+
+class MagicLink(models.Model):
+    """A single-use emailed link: portal login or join-application email verification."""
+
+    class Purpose(models.TextChoices):
+        LOGIN = "login", "Portal login"
+        VERIFY = "verify", "Verify join application"
+
+    purpose = models.CharField(max_length=10, choices=Purpose.choices)
+    email = models.EmailField()
+    program = models.ForeignKey(Program, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    affiliate = models.ForeignKey(
+        Affiliate, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    # Only the hash is stored: a database leak does not hand out working links.
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["email", "purpose"])]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} link for {self.email}"
+
+
+class PortalSession(models.Model):
+    """A portal sign-in, kept as a hashed IP so conversions from the affiliate's own network are flagged."""
+
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="portal_sessions")
+    ip_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["affiliate", "ip_hash"])]
+
+    def __str__(self) -> str:
+        return f"portal session of {self.affiliate_id}"

@@ -1,0 +1,144 @@
+"""Automation API for affiliates (DESIGN.md 4.8): create, list, read and change status or group."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from refapp.api import ApiError, Fields, api_view, error_response, invalid, paginate, read_json_object
+
+from ..auth import authenticate
+from ..models import CODE_RE, Affiliate, PartnerGroup
+from ..services import (
+    Conflict,
+    InvalidTransition,
+    affiliate_create,
+    affiliate_set_group,
+    affiliate_set_status,
+)
+
+
+def affiliate_json(affiliate: Affiliate) -> dict[str, Any]:
+    return {
+        "id": affiliate.public_id,
+        "email": affiliate.email,
+        "name": affiliate.name,
+        "code": affiliate.code,
+        "status": affiliate.status,
+        "status_reason": affiliate.status_reason,
+        "group": affiliate.group.public_id if affiliate.group_id else None,
+        "links": affiliate.links(),
+        "created_at": affiliate.created_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def _group(ctx, public_id: str | None) -> PartnerGroup | None:
+    if not public_id:
+        return None
+    group = PartnerGroup.objects.filter(public_id=public_id).first()
+    if group is None:
+        raise invalid("Unknown group.", {"group": ["No such partner group."]})
+    if group.program_id != ctx.program.pk:
+        raise ApiError(403, "wrong_program", "This group belongs to another program.")
+    return group
+
+
+@api_view
+def affiliates(request: HttpRequest) -> HttpResponse:
+    ctx = authenticate(request)
+    if request.method == "GET":
+        qs = Affiliate.objects.filter(program=ctx.program).select_related("program", "group")
+        status = request.GET.get("status")
+        if status:
+            if status not in Affiliate.Status.values:
+                raise invalid(
+                    "Unknown status.", {"status": [f"Use one of {', '.join(Affiliate.Status.values)}."]}
+                )
+            qs = qs.filter(status=status)
+        q = request.GET.get("q", "").strip()
+        if q:
+            qs = qs.filter(Q(email__icontains=q) | Q(name__icontains=q) | Q(code_key__icontains=q.lower()))
+        return paginate(request, qs, affiliate_json)
+    if request.method != "POST":
+        response = error_response(405, "method_not_allowed", "Use GET or POST.")
+        response["Allow"] = "GET, POST"
+        return response
+    data = read_json_object(request)
+    f = Fields(data)
+    email = f.str("email", required=True, max_length=254)
+    name = f.str("name", required=True, max_length=200)
+    code = f.str("code", max_length=64)
+    status = f.str("status", default=Affiliate.Status.ACTIVE, max_length=20)
+    group_id = f.str("group", max_length=32)
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            f.add("email", "Is not a valid email address.")
+    if code and not CODE_RE.match(code):
+        f.add("code", "Use 1 to 64 letters, digits, '-' or '_', starting with a letter or digit.")
+    if status not in (Affiliate.Status.ACTIVE, Affiliate.Status.PENDING):
+        f.add("status", "A new affiliate is 'active' or 'pending'.")
+    f.raise_if_any()
+    group = _group(ctx, group_id)
+    try:
+        affiliate = affiliate_create(
+            program=ctx.program,
+            email=email or "",
+            name=name or "",
+            code=code,
+            status=status or "active",
+            group=group,
+            actor=ctx.actor,
+        )
+    except Conflict as exc:
+        raise ApiError(409, f"{exc.field}_taken", exc.message, {exc.field: [exc.message]}) from None
+    return JsonResponse(affiliate_json(affiliate), status=201)
+
+
+@api_view
+def affiliate_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+    ctx = authenticate(request)
+    affiliate = Affiliate.objects.select_related("program", "group").filter(public_id=public_id).first()
+    if affiliate is None:
+        raise ApiError(404, "not_found", "No such affiliate.")
+    if affiliate.program_id != ctx.program.pk:
+        raise ApiError(403, "wrong_program", "This affiliate belongs to another program.")
+    if request.method == "GET":
+        return JsonResponse(affiliate_json(affiliate))
+    if request.method != "PATCH":
+        response = error_response(405, "method_not_allowed", "Use GET or PATCH.")
+        response["Allow"] = "GET, PATCH"
+        return response
+    data = read_json_object(request)
+    f = Fields(data)
+    status = f.str("status", max_length=20)
+    reason = f.str("reason", max_length=500, default="") or ""
+    if status and status not in (
+        Affiliate.Status.ACTIVE,
+        Affiliate.Status.SUSPENDED,
+        Affiliate.Status.REJECTED,
+    ):
+        f.add("status", "Use 'active', 'suspended' or 'rejected'.")
+    unknown = set(data) - {"status", "reason", "group"}
+    for name in sorted(unknown):
+        f.add(name, "Cannot be changed through this endpoint.")
+    f.raise_if_any()
+    if "group" in data:
+        group_value = data["group"]
+        if group_value is not None and not isinstance(group_value, str):
+            raise invalid("group must be a group id or null.", {"group": ["Must be a group id or null."]})
+        affiliate = affiliate_set_group(affiliate=affiliate, group=_group(ctx, group_value), actor=ctx.actor)
+    if status:
+        try:
+            affiliate = affiliate_set_status(
+                affiliate=affiliate, status=status, reason=reason, actor=ctx.actor
+            )
+        except InvalidTransition as exc:
+            raise ApiError(409, "invalid_transition", str(exc), {"status": [str(exc)]}) from None
+    affiliate = Affiliate.objects.select_related("program", "group").get(pk=affiliate.pk)
+    return JsonResponse(affiliate_json(affiliate))
