@@ -1,0 +1,126 @@
+"""Who gets the credit for a conversion (DESIGN.md section 5).
+
+In order: (1) a customer already tied to a referral stays with that affiliate; (2) a referral code
+on the event; (3) the visitor's click inside the program's cookie window, last click by default,
+first click as a program option. Inactive affiliates earn nothing new.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+
+from affiliates.models import Affiliate, Program
+
+from .models import Click, Event, Referral
+
+
+@dataclass
+class Attribution:
+    method: str  # one of Event.Attribution
+    affiliate: Affiliate | None = None
+    referral: Referral | None = None
+    click: Click | None = None
+    # Why the affiliate earns nothing although the customer is theirs (e.g. "affiliate_suspended").
+    blocked_reason: str = ""
+
+    @property
+    def attributed(self) -> bool:
+        return self.affiliate is not None
+
+
+def attribute(
+    *,
+    program: Program,
+    livemode: bool,
+    customer_id: str,
+    referral_code: str,
+    visitor_id: str,
+    occurred_at: datetime,
+    received_at: datetime,
+) -> Attribution:
+    if customer_id:
+        referral = (
+            Referral.objects.select_related("affiliate")
+            .filter(program=program, livemode=livemode, customer_id=customer_id)
+            .first()
+        )
+        if referral is not None:
+            blocked = "" if referral.affiliate.is_active else f"affiliate_{referral.affiliate.status}"
+            return Attribution(
+                Event.Attribution.CUSTOMER, referral.affiliate, referral, blocked_reason=blocked
+            )
+
+    if referral_code:
+        affiliate = Affiliate.objects.filter(
+            program=program, code_key=referral_code.lower(), status=Affiliate.Status.ACTIVE
+        ).first()
+        if affiliate is not None:
+            return Attribution(Event.Attribution.CODE, affiliate)
+
+    if visitor_id:
+        window_start = occurred_at - timedelta(days=program.cookie_days)
+        # One indexed query on (program, visitor_id, created_at): the click_visitor_idx index.
+        clicks = Click.objects.select_related("affiliate").filter(
+            program=program,
+            visitor_id=visitor_id,
+            created_at__gte=window_start,
+            created_at__lte=max(occurred_at, received_at),
+            affiliate__status=Affiliate.Status.ACTIVE,
+        )
+        order = (
+            "created_at" if program.attribution_model == Program.Attribution.FIRST_CLICK else "-created_at"
+        )
+        click = clicks.order_by(order, "pk" if order == "created_at" else "-pk").first()
+        if click is not None:
+            return Attribution(Event.Attribution.CLICK, click.affiliate, click=click)
+
+    return Attribution(Event.Attribution.NONE)
+
+
+def referral_for(
+    *,
+    program: Program,
+    livemode: bool,
+    attribution: Attribution,
+    customer_id: str,
+    visitor_id: str,
+    now: datetime,
+) -> Referral:
+    """The referral an attributed event belongs to, created on the customer's first conversion.
+
+    Must run inside the caller's transaction. Two first events of one new customer may race: the
+    unique (program, livemode, customer_id) index lets one create it and the other reuse it.
+    """
+    if attribution.referral is not None:
+        return attribution.referral
+    affiliate = attribution.affiliate
+    assert affiliate is not None
+    if not customer_id and visitor_id:
+        existing = Referral.objects.filter(
+            program=program,
+            livemode=livemode,
+            affiliate=affiliate,
+            visitor_id=visitor_id,
+            customer_id__isnull=True,
+        ).first()
+        if existing is not None:
+            return existing
+    referral = Referral(
+        program=program,
+        livemode=livemode,
+        affiliate=affiliate,
+        customer_id=customer_id or None,
+        visitor_id=visitor_id,
+        click=attribution.click,
+        method=attribution.method,
+        created_at=now,
+    )
+    try:
+        with transaction.atomic():
+            referral.save()
+    except IntegrityError:
+        return Referral.objects.get(program=program, livemode=livemode, customer_id=customer_id)
+    return referral

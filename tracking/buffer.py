@@ -1,0 +1,136 @@
+"""An optional Redis buffer between click beacons and the clicks table (REFAPP_CLICK_BUFFER=1).
+
+Under a burst, one INSERT per click makes PostgreSQL the bottleneck. With the buffer on, a click is
+accepted once Redis holds it: a Lua script gives it the next sequence number and appends it to a
+list in one atomic round trip. `drain()` (every second, from Celery beat) copies batches into the
+clicks table and records the last sequence it stored in the same PostgreSQL transaction, then
+trims the list. A drainer that dies between its commit and the trim re-reads those items next time
+and skips them by sequence, so every accepted click lands exactly once. Each Redis "epoch" (a
+random id set when the sequence starts) has its own watermark, so a Redis that lost its data
+starts counting again without clashing with the old numbers.
+
+Durability is Redis's: run it with appendonly (AOF) if a Redis crash must not lose the last
+second of clicks. Without Redis (the embedded default) clicks are always inserted directly.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from .models import Click, RollupState
+
+LIST_KEY = "refapp:clicks:buffer"
+SEQ_KEY = "refapp:clicks:seq"
+EPOCH_KEY = "refapp:clicks:epoch"
+COLUMNS = (
+    "program_id",
+    "affiliate_id",
+    "visitor_id",
+    "created_at",
+    "landing_url",
+    "referrer",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "sub_id",
+    "user_agent",
+    "country",
+    "ip_prefix",
+    "ip_hash",
+    "source",
+)
+_PUSH = """
+redis.call('SET', KEYS[3], ARGV[2], 'NX')
+local seq = redis.call('INCR', KEYS[1])
+redis.call('RPUSH', KEYS[2], seq .. '|' .. ARGV[1])
+return seq
+"""
+_local = threading.local()
+
+
+def enabled() -> bool:
+    return bool(settings.REFAPP_CLICK_BUFFER and settings.REDIS_URL)
+
+
+def client():
+    import redis
+
+    conn = getattr(_local, "redis", None)
+    if conn is None:
+        conn = redis.Redis.from_url(settings.REDIS_URL)
+        _local.redis = conn
+        _local.push = conn.register_script(_PUSH)
+    return conn
+
+
+def push(values: dict) -> int:
+    """Accept one click into the buffer; returns its sequence number."""
+    client()
+    row = [values[c].isoformat() if c == "created_at" else values[c] for c in COLUMNS]
+    return int(
+        _local.push(
+            keys=[SEQ_KEY, LIST_KEY, EPOCH_KEY],
+            args=[json.dumps(row, separators=(",", ":")), secrets.token_hex(8)],
+        )
+    )
+
+
+def pending() -> int:
+    return int(client().llen(LIST_KEY))
+
+
+def _parse(item: bytes) -> tuple[int, list]:
+    seq, _, payload = item.partition(b"|")
+    row = json.loads(payload)
+    row[COLUMNS.index("created_at")] = datetime.fromisoformat(row[COLUMNS.index("created_at")]).astimezone(
+        UTC
+    )
+    return int(seq), row
+
+
+def _insert(rows: list[list]) -> None:
+    if connection.vendor == "postgresql":
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(f"COPY tracking_click ({', '.join(COLUMNS)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+    else:
+        Click.objects.bulk_create(Click(**dict(zip(COLUMNS, row, strict=True))) for row in rows)
+
+
+def drain(*, batch: int = 5000, max_batches: int = 200) -> int:
+    """Move buffered clicks into the clicks table, exactly once. Returns how many were stored."""
+    redis_conn = client()
+    stored = 0
+    for _ in range(max_batches):
+        epoch = (redis_conn.get(EPOCH_KEY) or b"").decode()
+        if not epoch:
+            return stored
+        with transaction.atomic():
+            # One drainer at a time per epoch: the watermark row is the lock.
+            state, _ = RollupState.objects.select_for_update().get_or_create(name=f"click-buffer:{epoch}")
+            items = redis_conn.lrange(LIST_KEY, 0, batch - 1)
+            if not items:
+                return stored
+            parsed = [_parse(item) for item in items]
+            fresh = [row for seq, row in parsed if seq > state.last_id]
+            if fresh:
+                _insert(fresh)
+            state.last_id = max(state.last_id, max(seq for seq, _ in parsed))
+            state.save(update_fields=["last_id"])
+        # After the commit: a crash before this line only makes the next drain skip these items.
+        redis_conn.ltrim(LIST_KEY, len(items), -1)
+        stored += len(fresh)
+        if len(items) < batch:
+            return stored
+    return stored

@@ -1,0 +1,176 @@
+"""Daily click rollups (DESIGN.md section 8): maintained as clicks arrive, read by every dashboard.
+
+A job (every minute) reads the clicks added since its watermark, finds the (program, day) pairs
+they touched and recomputes those days exactly from the clicks table (a BRIN range scan on
+PostgreSQL), so distinct-visitor counts stay exact per day. Readers add the "tail" — clicks above
+the watermark — live, so figures are current to the last click without waiting for the job.
+Over a range, "visitors" is the sum of each day's distinct visitors.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Count, Max, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from .models import Click, ClickDaily, ProgramClickDaily, RollupState
+
+STATE = "clicks"
+
+
+def _bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def _recompute_day(program_id: int, day: date, high: int) -> None:
+    start, end = _bounds(day)
+    # Only up to the new watermark: later clicks belong to the readers' live tail, never to both.
+    clicks = Click.objects.filter(
+        program_id=program_id, created_at__gte=start, created_at__lt=end, pk__lte=high
+    )
+    per_affiliate = (
+        clicks.values("affiliate_id").annotate(n=Count("pk"), v=Count("visitor_id", distinct=True)).order_by()
+    )
+    ClickDaily.objects.filter(program_id=program_id, day=day).delete()
+    ClickDaily.objects.bulk_create(
+        ClickDaily(
+            program_id=program_id,
+            affiliate_id=row["affiliate_id"],
+            day=day,
+            clicks=row["n"],
+            visitors=row["v"],
+        )
+        for row in per_affiliate
+    )
+    total = clicks.aggregate(n=Count("pk"), v=Count("visitor_id", distinct=True))
+    ProgramClickDaily.objects.filter(program_id=program_id, day=day).delete()
+    if total["n"]:
+        ProgramClickDaily.objects.create(
+            program_id=program_id, day=day, clicks=total["n"], visitors=total["v"]
+        )
+
+
+def refresh(*, max_ids: int = 2_000_000) -> int:
+    """Fold clicks above the watermark into the rollups. Returns how many clicks were read."""
+    with transaction.atomic():
+        state, _ = RollupState.objects.select_for_update().get_or_create(name=STATE)
+        low = state.last_id
+        high = Click.objects.filter(pk__gt=low).aggregate(m=Max("pk"))["m"]
+        if high is None:
+            return 0
+        high = min(high, low + max_ids)
+        # Ids are not dense (sequences survive deletes and rollbacks), so count what is read.
+        read = Click.objects.filter(pk__gt=low, pk__lte=high).count()
+        touched = (
+            Click.objects.filter(pk__gt=low, pk__lte=high)
+            .annotate(day=TruncDate("created_at"))
+            .values_list("program_id", "day")
+            .distinct()
+            .order_by()
+        )
+        for program_id, day in sorted(set(touched)):
+            _recompute_day(program_id, day, high)
+        state.last_id = high
+        state.updated_at = timezone.now()
+        state.save(update_fields=["last_id", "updated_at"])
+    return read
+
+
+def rebuild() -> int:
+    """Recompute every day from scratch (after a bulk import): one pass over the clicks table."""
+    with transaction.atomic():
+        state, _ = RollupState.objects.select_for_update().get_or_create(name=STATE)
+        high = Click.objects.aggregate(m=Max("pk"))["m"] or 0
+        ClickDaily.objects.all().delete()
+        ProgramClickDaily.objects.all().delete()
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                # created_at is timestamptz; the session runs in UTC (Django sets TIME_ZONE=UTC).
+                cursor.execute(
+                    """
+                    INSERT INTO tracking_clickdaily (program_id, affiliate_id, day, clicks, visitors)
+                    SELECT program_id, affiliate_id, (created_at AT TIME ZONE 'UTC')::date, count(*), count(DISTINCT visitor_id)
+                    FROM tracking_click WHERE id <= %s GROUP BY 1, 2, 3
+                    """,
+                    [high],
+                )
+                cursor.execute(
+                    """
+                    INSERT INTO tracking_programclickdaily (program_id, day, clicks, visitors)
+                    SELECT program_id, (created_at AT TIME ZONE 'UTC')::date, count(*), count(DISTINCT visitor_id)
+                    FROM tracking_click WHERE id <= %s GROUP BY 1, 2
+                    """,
+                    [high],
+                )
+        else:
+            days = (
+                Click.objects.filter(pk__lte=high)
+                .annotate(day=TruncDate("created_at"))
+                .values_list("program_id", "day")
+                .distinct()
+                .order_by()
+            )
+            for program_id, day in sorted(set(days)):
+                _recompute_day(program_id, day, high)
+        state.last_id = high
+        state.updated_at = timezone.now()
+        state.save(update_fields=["last_id", "updated_at"])
+    return high
+
+
+def watermark() -> int:
+    return RollupState.objects.filter(name=STATE).values_list("last_id", flat=True).first() or 0
+
+
+def click_totals(
+    period_start: datetime,
+    period_end: datetime,
+    *,
+    program_id: int | None = None,
+    affiliate_ids: list[int] | None = None,
+) -> dict:
+    """Clicks and visitors per day (and per affiliate when affiliate_ids is given) in [start, end).
+
+    Returns {"days": {day: (clicks, visitors)}, "affiliates": {id: (clicks, visitors)}}: the rollups
+    below the watermark plus the live tail above it.
+    """
+    high = watermark()
+    first, last = period_start.date(), (period_end - timedelta(microseconds=1)).date()
+    days: dict[date, list[int]] = {}
+    per_affiliate: dict[int, list[int]] = {}
+
+    def add(day, affiliate_id, clicks, visitors):
+        bucket = days.setdefault(day, [0, 0])
+        bucket[0] += clicks
+        bucket[1] += visitors
+        if affiliate_id is not None:
+            row = per_affiliate.setdefault(affiliate_id, [0, 0])
+            row[0] += clicks
+            row[1] += visitors
+
+    if affiliate_ids is not None:
+        rolled = ClickDaily.objects.filter(affiliate_id__in=affiliate_ids, day__gte=first, day__lte=last)
+        for row in (
+            rolled.values("day", "affiliate_id").annotate(c=Sum("clicks"), v=Sum("visitors")).order_by()
+        ):
+            add(row["day"], row["affiliate_id"], row["c"], row["v"])
+        tail = Click.objects.filter(pk__gt=high, affiliate_id__in=affiliate_ids)
+    else:
+        rolled = ProgramClickDaily.objects.filter(program_id=program_id, day__gte=first, day__lte=last)
+        for row in rolled.values("day").annotate(c=Sum("clicks"), v=Sum("visitors")).order_by():
+            add(row["day"], None, row["c"], row["v"])
+        tail = Click.objects.filter(pk__gt=high, program_id=program_id)
+    tail = tail.filter(created_at__gte=period_start, created_at__lt=period_end).annotate(
+        day=TruncDate("created_at")
+    )
+    group = ["day", "affiliate_id"] if affiliate_ids is not None else ["day"]
+    for row in tail.values(*group).annotate(c=Count("pk"), v=Count("visitor_id", distinct=True)).order_by():
+        add(row["day"], row.get("affiliate_id"), row["c"], row["v"])
+    return {
+        "days": {d: tuple(v) for d, v in days.items()},
+        "affiliates": {a: tuple(v) for a, v in per_affiliate.items()},
+    }

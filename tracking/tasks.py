@@ -1,0 +1,19 @@
+from celery import shared_task
+from django.db import OperationalError
+
+
+@shared_task(bind=True, acks_late=True, max_retries=3)
+def refresh_click_rollups(self) -> int:
+    from tracking.rollups import refresh
+
+    try:
+        return refresh()
+    except OperationalError as exc:
+        raise self.retry(exc=exc, countdown=10) from exc
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def drain_click_buffer() -> int:
+    from tracking import buffer
+
+    return buffer.drain() if buffer.enabled() else 0
