@@ -1,0 +1,188 @@
+"""Which rules apply to an event and what each pays (DESIGN.md section 5).
+
+The arithmetic is in pure functions so property tests can hammer it; the database reads that feed
+it (prior events, monthly revenue) are in `commissions_for_event`.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import F, Q, Sum
+
+from affiliates.models import Affiliate, Program
+from refapp.money import percent_of
+from tracking.models import Event, Referral
+
+from .models import Commission, CommissionRule
+
+
+def tier_rate(
+    base_rate_bp: int, tiers: list[dict[str, int]], monthly_revenue_cents: int
+) -> tuple[int, dict | None]:
+    """The rate of the highest tier whose threshold the month's revenue reached, else the base rate."""
+    chosen = None
+    for tier in sorted(tiers, key=lambda t: t["min_cents"]):
+        if monthly_revenue_cents >= tier["min_cents"]:
+            chosen = tier
+    return (chosen["rate_bp"], chosen) if chosen else (base_rate_bp, None)
+
+
+def rule_amount(
+    *, rule_type: str, event_amount_cents: int, rate_bp: int | None, fixed_cents: int | None
+) -> int:
+    """Minor units a rule pays for one event: percent rounds half up once; fixed is the fixed amount."""
+    if rule_type == CommissionRule.Type.PERCENT:
+        return percent_of(event_amount_cents, rate_bp or 0)
+    return fixed_cents or 0
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def month_bounds(moment: datetime) -> tuple[datetime, datetime]:
+    start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return start, add_months(start, 1)
+
+
+def rules_for(*, program: Program, affiliate: Affiliate, event_name: str) -> tuple[str, list[CommissionRule]]:
+    """The most specific scope with active rules for this event name, and all its rules (they stack)."""
+    candidates = list(
+        CommissionRule.objects.filter(program=program, event_name=event_name, is_active=True)
+        .filter(
+            Q(affiliate=affiliate)
+            # A deactivated group keeps its members, but its rules no longer apply to them.
+            | Q(group_id=affiliate.group_id, group__is_active=True, affiliate__isnull=True)
+            | Q(group__isnull=True, affiliate__isnull=True)
+        )
+        .order_by("pk")
+    )
+    for scope in ("affiliate", "group", "program"):
+        rules = [r for r in candidates if r.scope == scope]
+        if scope == "group" and not affiliate.group_id:
+            continue
+        if rules:
+            return scope, rules
+    return "program", []
+
+
+@dataclass
+class Computed:
+    rule: CommissionRule
+    amount_cents: int
+    inputs: dict[str, Any]
+
+
+def commissions_for_event(
+    *, event: Event, affiliate: Affiliate, referral: Referral
+) -> tuple[list[Computed], list[dict]]:
+    """What each applicable rule pays for this (already saved) event, and why others were skipped."""
+    program = event.program
+    scope, rules = rules_for(program=program, affiliate=affiliate, event_name=event.name)
+    computed: list[Computed] = []
+    skipped: list[dict] = []
+    monthly_revenue: int | None = None
+    for rule in rules:
+        if (
+            rule.first_event_only
+            and Event.objects.filter(referral=referral, name=event.name, pk__lt=event.pk).exists()
+        ):
+            skipped.append({"rule": rule.public_id, "reason": "first_event_only"})
+            continue
+        if rule.duration_months and event.occurred_at >= add_months(
+            referral.created_at, rule.duration_months
+        ):
+            skipped.append({"rule": rule.public_id, "reason": "duration_months_elapsed"})
+            continue
+        if rule.max_events:
+            earned = (
+                Commission.objects.filter(
+                    rule=rule, event__referral=referral, kind=Commission.Kind.COMMISSION
+                )
+                .exclude(event=event)
+                .count()
+            )
+            if earned >= rule.max_events:
+                skipped.append({"rule": rule.public_id, "reason": "max_events_reached"})
+                continue
+        inputs: dict[str, Any] = {
+            "rule": rule.public_id,
+            "scope": scope,
+            "type": rule.type,
+            "event_amount_cents": event.amount_cents,
+            "currency": event.currency,
+        }
+        rate_bp = rule.rate_bp
+        if rule.type == CommissionRule.Type.PERCENT and rule.tiers:
+            if monthly_revenue is None:
+                start, end = month_bounds(event.occurred_at)
+                # Net referred revenue of the month, this event included: the sale that crosses a
+                # threshold already earns the higher tier.
+                earlier = (
+                    Event.objects.filter(
+                        program=program,
+                        livemode=event.livemode,
+                        affiliate=affiliate,
+                        occurred_at__gte=start,
+                        occurred_at__lt=end,
+                    )
+                    .exclude(pk=event.pk)
+                    .aggregate(total=Sum(F("amount_cents") - F("refunded_cents")))["total"]
+                )
+                monthly_revenue = (earlier or 0) + event.amount_cents - event.refunded_cents
+            rate_bp, tier = tier_rate(rule.rate_bp or 0, rule.tiers, monthly_revenue)
+            inputs["monthly_revenue_cents"] = monthly_revenue
+            inputs["tier"] = tier
+        if rule.type == CommissionRule.Type.PERCENT:
+            inputs["rate_bp"] = rate_bp
+        else:
+            inputs["fixed_cents"] = rule.amount_cents
+        amount = rule_amount(
+            rule_type=rule.type,
+            event_amount_cents=event.amount_cents,
+            rate_bp=rate_bp,
+            fixed_cents=rule.amount_cents,
+        )
+        inputs["amount_cents"] = amount
+        computed.append(Computed(rule=rule, amount_cents=amount, inputs=inputs))
+    return computed, skipped
+
+
+def explain(commission: Commission) -> str:
+    """One sentence a person understands: where the money came from and how it was computed."""
+    from refapp.money import format_amount
+
+    inputs = commission.inputs or {}
+    currency = commission.currency
+    if commission.kind == Commission.Kind.REVERSAL:
+        return (
+            f"Reverses {format_amount(-commission.amount_cents, currency)} of commission "
+            f"{inputs.get('reverses', '')} because {inputs.get('reason', 'the order was refunded')}."
+        )
+    event_amount = format_amount(inputs.get("event_amount_cents", 0), currency)
+    via = {
+        "customer": "a customer you referred earlier",
+        "code": "your referral code",
+        "click": "a click on your link",
+    }.get(inputs.get("attribution", ""), "your referral")
+    if inputs.get("type") == "percent":
+        rate = inputs.get("rate_bp", 0) / 100
+        how = f"{rate:g} % of {event_amount}"
+        if inputs.get("tier"):
+            how += f" (tier reached with {format_amount(inputs.get('monthly_revenue_cents', 0), currency)} referred this month)"
+        how += ", rounded half up"
+    else:
+        how = f"a fixed {format_amount(inputs.get('fixed_cents', 0), currency)}"
+    text = f"{format_amount(commission.amount_cents, currency)} = {how}, for a {inputs.get('event', 'sale')} attributed through {via}."
+    if commission.status == Commission.Status.PENDING:
+        text += f" Unlocks on {commission.hold_until:%Y-%m-%d}."
+    if commission.status == Commission.Status.REJECTED and commission.status_reason:
+        text += f" Rejected: {commission.status_reason}."
+    return text

@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from affiliates.models import Affiliate, PartnerGroup, Program
+from refapp.ids import new_public_id
+from tracking.models import Event
+
+
+class CommissionRule(models.Model):
+    class Type(models.TextChoices):
+        PERCENT = "percent", "Percent of amount"
+        FIXED = "fixed", "Fixed amount"
+
+    public_id = models.CharField(max_length=32, unique=True, editable=False)
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="commission_rules")
+    event_name = models.CharField(max_length=64, default="sale")
+    type = models.CharField(max_length=10, choices=Type.choices)
+    rate_bp = models.PositiveIntegerField(null=True, blank=True, help_text="Basis points: 2000 = 20.00 %.")
+    amount_cents = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Fixed amount in minor units."
+    )
+    # Scope: neither = program-wide, group = partner group, affiliate = one affiliate.
+    group = models.ForeignKey(
+        PartnerGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="rules"
+    )
+    affiliate = models.ForeignKey(
+        Affiliate, null=True, blank=True, on_delete=models.CASCADE, related_name="rules"
+    )
+    first_event_only = models.BooleanField(default=False)
+    duration_months = models.PositiveIntegerField(null=True, blank=True)
+    max_events = models.PositiveIntegerField(null=True, blank=True)
+    # [{"min_cents": 100000, "rate_bp": 2500}, …] by the affiliate's referred revenue in the month.
+    tiers = models.JSONField(default=list, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(type="percent", rate_bp__isnull=False, rate_bp__lte=10_000)
+                    | Q(type="fixed", amount_cents__isnull=False)
+                ),
+                name="rule_type_has_value",
+            ),
+            models.CheckConstraint(
+                condition=~Q(group__isnull=False, affiliate__isnull=False), name="rule_one_scope"
+            ),
+        ]
+        indexes = [models.Index(fields=["program", "event_name", "is_active"])]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.describe()}"
+
+    def save(self, *args, **kwargs):
+        if not self.public_id:
+            self.public_id = new_public_id("rule")
+        super().save(*args, **kwargs)
+
+    @property
+    def scope(self) -> str:
+        if self.affiliate_id:
+            return "affiliate"
+        if self.group_id:
+            return "group"
+        return "program"
+
+    def describe(self) -> str:
+        from refapp.money import format_amount
+
+        if self.type == self.Type.PERCENT:
+            value = f"{self.rate_bp / 100:g} % of {self.event_name}"
+        else:
+            value = f"{format_amount(self.amount_cents or 0, self.program.currency)} per {self.event_name}"
+        extras = []
+        if self.tiers:
+            extras.append("tiered")
+        if self.first_event_only:
+            extras.append("first event only")
+        if self.duration_months:
+            extras.append(f"for {self.duration_months} months")
+        if self.max_events:
+            extras.append(f"at most {self.max_events} events")
+        return value + (f" ({', '.join(extras)})" if extras else "")
+
+
+class Commission(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        # In a payout that is being sent; becomes paid, or approved again if the payout fails.
+        PROCESSING = "processing", "In payout"
+        PAID = "paid", "Paid"
+        REJECTED = "rejected", "Rejected"
+
+    class Kind(models.TextChoices):
+        COMMISSION = "commission", "Commission"
+        # A negative row that reverses part or all of a commission (refund, clawback after payment).
+        REVERSAL = "reversal", "Reversal"
+
+    public_id = models.CharField(max_length=32, unique=True, editable=False)
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    livemode = models.BooleanField(default=True)
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="commissions")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="commissions")
+    rule = models.ForeignKey(
+        CommissionRule, null=True, blank=True, on_delete=models.PROTECT, related_name="commissions"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.COMMISSION)
+    reverses = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="reversals"
+    )
+    amount_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    hold_until = models.DateTimeField()
+    # What the calculation used: amount, rate, tier, revenue, rounding; enough to explain it to anyone.
+    inputs = models.JSONField(default=dict)
+    status_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+    approved_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="commission", amount_cents__gte=0) | Q(kind="reversal", amount_cents__lte=0),
+                name="commission_sign_matches_kind",
+            ),
+        ]
+        indexes = [
+            # The hourly approval job scans only what is still pending.
+            models.Index(fields=["hold_until"], condition=Q(status="pending"), name="com_pending_hold_idx"),
+            models.Index(fields=["affiliate", "status"], name="com_affiliate_status_idx"),
+            models.Index(fields=["program", "status", "-created_at"], name="com_program_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+    def save(self, *args, **kwargs):
+        if not self.public_id:
+            self.public_id = new_public_id("com")
+        super().save(*args, **kwargs)
+
+    @property
+    def payable(self) -> bool:
+        return self.livemode and self.status == self.Status.APPROVED
+
+
+class Refund(models.Model):
+    """One refund of an order as reported by the merchant or Stripe, kept for idempotent replays."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    livemode = models.BooleanField(default=True)
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="refunds")
+    refund_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - NULL (absent) stays out of the unique index
+    amount_cents = models.BigIntegerField()
+    response = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["program", "livemode", "refund_id"],
+                condition=Q(refund_id__isnull=False),
+                name="refund_unique_id",
+            ),
+            models.CheckConstraint(condition=Q(amount_cents__gte=0), name="refund_amount_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"refund {self.refund_id or self.pk} of {self.event_id}"
+
+
+class FraudFlag(models.Model):
+    class Reason(models.TextChoices):
+        SELF_REFERRAL_EMAIL = "self_referral_email", "Customer email is the affiliate's own"
+        SELF_REFERRAL_IP = "self_referral_ip", "Conversion from the affiliate's own IP"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DISMISSED = "dismissed", "Dismissed (commission released)"
+        CONFIRMED = "confirmed", "Confirmed (commission stays rejected)"
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="fraud_flags")
+    event = models.ForeignKey(
+        Event, null=True, blank=True, on_delete=models.CASCADE, related_name="fraud_flags"
+    )
+    reason = models.CharField(max_length=40, choices=Reason.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["program", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} ({self.status})"

@@ -1,0 +1,272 @@
+"""Numbers for the dashboards of the panel (per program) and the portal (per affiliate).
+
+Every figure is derived from the rows: clicks, attributed events and commissions, over a range of
+UTC days [start, end] inclusive. Conversions are attributed events of any name; revenue is their
+amount net of refunds; the conversion rate is conversions per unique visitor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from django.db.models import Count, F, Sum
+from django.db.models.functions import TruncDate
+
+from affiliates.models import Affiliate, Program
+from tracking.models import Event
+from tracking.rollups import click_totals
+
+from .models import Commission
+
+
+@dataclass(frozen=True)
+class DateRange:
+    start: date
+    end: date  # inclusive
+
+    @property
+    def start_at(self) -> datetime:
+        return datetime.combine(self.start, time.min, tzinfo=UTC)
+
+    @property
+    def end_at(self) -> datetime:
+        """Exclusive upper bound: midnight after the last day."""
+        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=UTC)
+
+    @property
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+
+PRESETS = {
+    "7": "Last 7 days",
+    "30": "Last 30 days",
+    "90": "Last 90 days",
+    "month": "This month",
+    "custom": "Custom",
+}
+
+
+def parse_range(
+    params: dict[str, str], today: date, *, max_days: int = 3 * 366
+) -> tuple[DateRange, str, dict[str, str]]:
+    """A range from ?range=7|30|90|month|custom&start=&end=, with form errors instead of exceptions."""
+    errors: dict[str, str] = {}
+    preset = params.get("range") or "30"
+    if preset == "month":
+        return DateRange(today.replace(day=1), today), preset, errors
+    if preset == "custom":
+        try:
+            start = date.fromisoformat(params.get("start", ""))
+            end = date.fromisoformat(params.get("end", ""))
+        except ValueError:
+            errors["start"] = "Enter both dates as YYYY-MM-DD."
+        else:
+            if end < start:
+                errors["end"] = "The end date is before the start date."
+            elif (end - start).days >= max_days:
+                errors["end"] = f"Choose at most {max_days} days."
+            else:
+                return DateRange(start, end), preset, errors
+        preset = "30"
+    if preset not in ("7", "30", "90"):
+        preset = "30"
+    days = int(preset)
+    return DateRange(today - timedelta(days=days - 1), today), preset, errors
+
+
+def _rate(numerator: int, denominator: int) -> float:
+    return round(100 * numerator / denominator, 2) if denominator else 0.0
+
+
+def _summary(clicks: dict, events, commissions) -> dict[str, Any]:
+    click_count = sum(c for c, _ in clicks["days"].values())
+    visitors = sum(v for _, v in clicks["days"].values())
+    event_agg = events.aggregate(
+        conversions=Count("pk"), revenue=Sum(F("amount_cents") - F("refunded_cents"))
+    )
+    by_status = {
+        row["status"]: row["total"] or 0
+        for row in commissions.values("status").annotate(total=Sum("amount_cents")).order_by()
+    }
+    conversions = event_agg["conversions"] or 0
+    return {
+        "clicks": click_count,
+        "visitors": visitors,
+        "conversions": conversions,
+        "conversion_rate": _rate(conversions, visitors),
+        "revenue_cents": event_agg["revenue"] or 0,
+        "commission_pending_cents": by_status.get(Commission.Status.PENDING, 0),
+        # Money inside a payout that is being sent is still owed: shown with approved.
+        "commission_approved_cents": by_status.get(Commission.Status.APPROVED, 0)
+        + by_status.get(Commission.Status.PROCESSING, 0),
+        "commission_paid_cents": by_status.get(Commission.Status.PAID, 0),
+    }
+
+
+def _series(days: list[date], clicks: dict, events) -> dict[str, Any]:
+    event_rows = (
+        events.annotate(day=TruncDate("occurred_at"))
+        .values("day")
+        .annotate(n=Count("pk"), revenue=Sum(F("amount_cents") - F("refunded_cents")))
+        .order_by()
+    )
+    conversions = {row["day"]: row["n"] for row in event_rows}
+    revenue = {row["day"]: row["revenue"] or 0 for row in event_rows}
+    return {
+        "labels": [d.isoformat() for d in days],
+        "clicks": [clicks["days"].get(d, (0, 0))[0] for d in days],
+        "conversions": [conversions.get(d, 0) for d in days],
+        "revenue_cents": [revenue.get(d, 0) for d in days],
+    }
+
+
+def _program_sets(program: Program, period: DateRange, livemode: bool):
+    clicks = click_totals(period.start_at, period.end_at, program_id=program.pk)
+    events = Event.objects.filter(
+        program=program,
+        livemode=livemode,
+        affiliate__isnull=False,
+        occurred_at__gte=period.start_at,
+        occurred_at__lt=period.end_at,
+    )
+    commissions = Commission.objects.filter(
+        program=program, livemode=livemode, created_at__gte=period.start_at, created_at__lt=period.end_at
+    )
+    return clicks, events, commissions
+
+
+def program_summary(program: Program, period: DateRange, *, livemode: bool = True) -> dict[str, Any]:
+    return _summary(*_program_sets(program, period, livemode))
+
+
+def program_series(program: Program, period: DateRange, *, livemode: bool = True) -> dict[str, Any]:
+    clicks, events, _ = _program_sets(program, period, livemode)
+    return _series(period.days, clicks, events)
+
+
+def top_affiliates(
+    program: Program, period: DateRange, *, livemode: bool = True, limit: int = 10
+) -> list[dict[str, Any]]:
+    """The affiliates who brought the most revenue in the range, with their clicks and commissions."""
+    events = Event.objects.filter(
+        program=program,
+        livemode=livemode,
+        affiliate__isnull=False,
+        occurred_at__gte=period.start_at,
+        occurred_at__lt=period.end_at,
+    )
+    rows = list(
+        events.values("affiliate_id")
+        .annotate(conversions=Count("pk"), revenue=Sum(F("amount_cents") - F("refunded_cents")))
+        .order_by("-revenue", "affiliate_id")[:limit]
+    )
+    ids = [row["affiliate_id"] for row in rows]
+    affiliates = Affiliate.objects.in_bulk(ids)
+    totals = click_totals(period.start_at, period.end_at, affiliate_ids=ids)["affiliates"]
+    clicks = {affiliate_id: count for affiliate_id, (count, _) in totals.items()}
+    earned = dict(
+        Commission.objects.filter(
+            affiliate_id__in=ids,
+            livemode=livemode,
+            created_at__gte=period.start_at,
+            created_at__lt=period.end_at,
+        )
+        .exclude(status=Commission.Status.REJECTED)
+        .values("affiliate_id")
+        .annotate(total=Sum("amount_cents"))
+        .values_list("affiliate_id", "total")
+    )
+    return [
+        {
+            "affiliate": affiliates[row["affiliate_id"]],
+            "clicks": clicks.get(row["affiliate_id"], 0),
+            "conversions": row["conversions"],
+            "revenue_cents": row["revenue"] or 0,
+            "commission_cents": earned.get(row["affiliate_id"], 0) or 0,
+        }
+        for row in rows
+    ]
+
+
+def _affiliate_sets(affiliate: Affiliate, period: DateRange, livemode: bool):
+    clicks = click_totals(period.start_at, period.end_at, affiliate_ids=[affiliate.pk])
+    events = Event.objects.filter(
+        affiliate=affiliate,
+        livemode=livemode,
+        occurred_at__gte=period.start_at,
+        occurred_at__lt=period.end_at,
+    )
+    commissions = Commission.objects.filter(
+        affiliate=affiliate, livemode=livemode, created_at__gte=period.start_at, created_at__lt=period.end_at
+    )
+    return clicks, events, commissions
+
+
+def affiliate_summary(affiliate: Affiliate, period: DateRange, *, livemode: bool = True) -> dict[str, Any]:
+    return _summary(*_affiliate_sets(affiliate, period, livemode))
+
+
+def affiliate_series(affiliate: Affiliate, period: DateRange, *, livemode: bool = True) -> dict[str, Any]:
+    clicks, events, _ = _affiliate_sets(affiliate, period, livemode)
+    return _series(period.days, clicks, events)
+
+
+def affiliate_balances(affiliate: Affiliate, *, livemode: bool = True) -> dict[str, Any]:
+    """All-time balances and when pending money unlocks, derived from the commission rows."""
+    rows = Commission.objects.filter(affiliate=affiliate, livemode=livemode).exclude(
+        status=Commission.Status.REJECTED
+    )
+    totals = {
+        row["status"]: row["total"] or 0 for row in rows.values("status").annotate(total=Sum("amount_cents"))
+    }
+    unlocks = list(
+        rows.filter(status=Commission.Status.PENDING)
+        .annotate(day=TruncDate("hold_until"))
+        .values("day")
+        .annotate(total=Sum("amount_cents"))
+        .order_by("day")
+    )
+    approved = totals.get(Commission.Status.APPROVED, 0)
+    minimum = affiliate.program.minimum_payout_cents
+    return {
+        "pending_cents": totals.get(Commission.Status.PENDING, 0),
+        "approved_cents": approved,
+        "paid_cents": totals.get(Commission.Status.PAID, 0),
+        "in_payout_cents": totals.get(Commission.Status.PROCESSING, 0),
+        "unlocks": [{"day": row["day"], "amount_cents": row["total"] or 0} for row in unlocks],
+        "minimum_payout_cents": minimum,
+        "next_payout_cents": approved if approved >= minimum else 0,
+        "short_of_minimum_cents": max(0, minimum - approved),
+    }
+
+
+def affiliate_conversions(affiliate: Affiliate, *, livemode: bool = True):
+    return Event.objects.filter(affiliate=affiliate, livemode=livemode).order_by("-occurred_at", "-pk")
+
+
+def flagged_affiliate_ids(program: Program) -> set[int]:
+    from .models import FraudFlag
+
+    return set(
+        FraudFlag.objects.filter(program=program, status=FraudFlag.Status.OPEN).values_list(
+            "affiliate_id", flat=True
+        )
+    )
+
+
+__all__ = [
+    "DateRange",
+    "PRESETS",
+    "affiliate_balances",
+    "affiliate_conversions",
+    "affiliate_series",
+    "affiliate_summary",
+    "flagged_affiliate_ids",
+    "parse_range",
+    "program_series",
+    "program_summary",
+    "top_affiliates",
+]
