@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from affiliates.models import Affiliate, Program
+from commissions.models import Commission
+from refapp.ids import new_public_id
+
+
+class Payout(models.Model):
+    """One payment to one affiliate for one period (YYYY-MM of the run): never two."""
+
+    class Status(models.TextChoices):
+        PROCESSING = "processing", "Sending"
+        PENDING = "pending", "Waiting to be paid by hand"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Failed"
+
+    class Method(models.TextChoices):
+        STRIPE = "stripe", "Stripe Connect"
+        PAYPAL = "paypal", "PayPal"
+        BANK = "bank", "Bank transfer"
+
+    public_id = models.CharField(max_length=32, unique=True, editable=False)
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.PROTECT, related_name="payouts")
+    period = models.CharField(max_length=7)  # "2026-11"
+    method = models.CharField(max_length=10, choices=Method.choices)
+    destination = models.CharField(
+        max_length=255, help_text="Stripe account id or PayPal email at the time of the run."
+    )
+    amount_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=12, choices=Status.choices)
+    # Each retry of a failed Stripe payout uses a fresh idempotency key; a crash replays the same one.
+    attempt = models.PositiveIntegerField(default=1)
+    transfer_id = models.CharField(max_length=64, blank=True)
+    reference = models.CharField(
+        max_length=255, blank=True, help_text="Manual payments: the PayPal or bank reference."
+    )
+    failure_reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+    paid_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["affiliate", "period"], name="payout_one_per_affiliate_period"),
+            models.CheckConstraint(condition=Q(amount_cents__gt=0), name="payout_amount_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["program", "status"]),
+            models.Index(fields=["program", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+    def save(self, *args, **kwargs):
+        if not self.public_id:
+            self.public_id = new_public_id("po")
+        super().save(*args, **kwargs)
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"payout-{self.pk}" if self.attempt == 1 else f"payout-{self.pk}-attempt-{self.attempt}"
+
+
+class PayoutItem(models.Model):
+    """A commission inside a payout. Released items (of a failed payout) may be paid again later."""
+
+    payout = models.ForeignKey(Payout, on_delete=models.CASCADE, related_name="items")
+    commission = models.ForeignKey(Commission, on_delete=models.PROTECT, related_name="payout_items")
+    amount_cents = models.BigIntegerField()
+    released = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            # A commission is in at most one live payout: the guard against paying it twice.
+            models.UniqueConstraint(
+                fields=["commission"], condition=Q(released=False), name="payout_item_commission_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.commission_id} in {self.payout_id}"
+
+
+class StripeEvent(models.Model):
+    """Stripe event ids already handled: a redelivered webhook is acknowledged and ignored."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    livemode = models.BooleanField(default=False)
+    received_at = models.DateTimeField()
+    result = models.CharField(max_length=500, blank=True)
+
+    def __str__(self) -> str:
+        return self.event_id

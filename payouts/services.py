@@ -1,0 +1,374 @@
+"""Paying affiliates exactly once (DESIGN.md section 5, Payouts).
+
+The payout row, its items and the commissions' `processing` state are committed first; only then
+is Stripe called, outside any transaction, with the idempotency key `payout-<id>`. Success marks
+payout and commissions paid; a permanent error fails the payout and returns its commissions to
+`approved`; a crash in between is healed by sending again, which Stripe answers with the transfer
+it already made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Sum
+
+from affiliates.models import Affiliate, Program, ProgramStaff
+from commissions.models import Commission
+from refapp.emails import send_templated
+from refapp.models import Actor, audit_log
+from refapp.money import format_amount
+
+from .models import Payout, PayoutItem
+
+
+def period_of(moment: datetime) -> str:
+    return f"{moment.year:04d}-{moment.month:02d}"
+
+
+def payable_commissions(program: Program):
+    """Approved live commissions not in any payout, minus those of orders under dispute."""
+    return Commission.objects.filter(
+        program=program, livemode=True, status=Commission.Status.APPROVED, event__disputed=False
+    )
+
+
+def destination_of(affiliate: Affiliate) -> tuple[str, str] | tuple[None, str]:
+    """(method, destination) an affiliate can be paid with, or (None, why not)."""
+    method = affiliate.payout_method
+    if method == Affiliate.PayoutMethod.STRIPE:
+        if not affiliate.stripe_account_id:
+            return None, "Stripe account not connected"
+        if not affiliate.stripe_payouts_enabled:
+            return None, "Stripe account cannot receive payouts yet"
+        return Payout.Method.STRIPE, affiliate.stripe_account_id
+    if method == Affiliate.PayoutMethod.PAYPAL and affiliate.paypal_email:
+        return Payout.Method.PAYPAL, affiliate.paypal_email
+    if method == Affiliate.PayoutMethod.BANK:
+        return Payout.Method.BANK, affiliate.email
+    return None, "no payout method"
+
+
+@dataclass
+class PlanLine:
+    affiliate: Affiliate
+    net_cents: int
+    commissions: int
+    method: str | None
+    destination: str
+    reason: str = ""  # why this affiliate is not paid now; empty when they are
+
+    @property
+    def eligible(self) -> bool:
+        return not self.reason
+
+
+@dataclass
+class Plan:
+    program: Program
+    period: str
+    lines: list[PlanLine] = field(default_factory=list)
+
+    @property
+    def payable(self) -> list[PlanLine]:
+        return [line for line in self.lines if line.eligible]
+
+    @property
+    def total_cents(self) -> int:
+        return sum(line.net_cents for line in self.payable)
+
+
+def payout_plan(*, program: Program, now: datetime, period: str | None = None) -> Plan:
+    """Who the next run would pay how much, and who it would not pay and why. Reads only."""
+    plan = Plan(program=program, period=period or period_of(now))
+    sums = (
+        payable_commissions(program)
+        .values("affiliate_id")
+        .annotate(net=Sum("amount_cents"), n=Count("pk"))
+        .order_by("affiliate_id")
+    )
+    rows = list(sums)
+    affiliates = Affiliate.objects.in_bulk([row["affiliate_id"] for row in rows])
+    already = set(
+        Payout.objects.filter(program=program, period=plan.period).values_list("affiliate_id", flat=True)
+    )
+    for row in rows:
+        affiliate = affiliates[row["affiliate_id"]]
+        method, destination = destination_of(affiliate)
+        net = row["net"] or 0
+        reason = ""
+        if affiliate.status != Affiliate.Status.ACTIVE:
+            reason = f"affiliate is {affiliate.status}"
+        elif method is None:
+            reason = destination
+        elif affiliate.pk in already:
+            reason = f"already has a payout for {plan.period}"
+        elif net <= 0:
+            reason = "nothing to pay after clawbacks"
+        elif net < program.minimum_payout_cents:
+            reason = f"below the minimum of {format_amount(program.minimum_payout_cents, program.currency)}; carried to next month"
+        plan.lines.append(
+            PlanLine(
+                affiliate=affiliate,
+                net_cents=net,
+                commissions=row["n"],
+                method=method,
+                destination=destination if method else "",
+                reason=reason,
+            )
+        )
+    plan.lines.sort(key=lambda line: (not line.eligible, -line.net_cents))
+    return plan
+
+
+def payouts_create(
+    *, program: Program, now: datetime, actor: Actor | None = None, period: str | None = None
+) -> list[Payout]:
+    """Build this period's payouts, one transaction per affiliate. Safe beside a twin run.
+
+    Each affiliate's approved commissions are locked (in primary-key order) and re-read before the
+    payout is written, so a concurrent run either waits and then finds nothing left, or fails on
+    the unique (affiliate, period) index. Stripe payouts are queued for sending after commit.
+    """
+    from .tasks import payout_send
+
+    period = period or period_of(now)
+    created: list[Payout] = []
+    for line in payout_plan(program=program, now=now, period=period).payable:
+        affiliate = line.affiliate
+        try:
+            with transaction.atomic():
+                rows = list(
+                    payable_commissions(program)
+                    .filter(affiliate=affiliate)
+                    .select_for_update(of=("self",))
+                    .order_by("pk")
+                    .values_list("pk", "amount_cents")
+                )
+                net = sum(amount for _, amount in rows)
+                if net <= 0 or net < program.minimum_payout_cents:
+                    continue  # a concurrent run took them, or a refund arrived meanwhile
+                method, destination = destination_of(affiliate)
+                if method is None:
+                    continue
+                payout = Payout.objects.create(
+                    program=program,
+                    affiliate=affiliate,
+                    period=period,
+                    method=method,
+                    destination=destination,
+                    amount_cents=net,
+                    currency=program.currency,
+                    created_at=now,
+                    status=Payout.Status.PROCESSING
+                    if method == Payout.Method.STRIPE
+                    else Payout.Status.PENDING,
+                )
+                PayoutItem.objects.bulk_create(
+                    PayoutItem(payout=payout, commission_id=pk, amount_cents=amount) for pk, amount in rows
+                )
+                moved = Commission.objects.filter(
+                    pk__in=[pk for pk, _ in rows], status=Commission.Status.APPROVED
+                ).update(status=Commission.Status.PROCESSING)
+                if moved != len(rows):  # cannot happen under the lock; refuse rather than pay a wrong sum
+                    raise IntegrityError("commissions changed under the payout lock")
+                audit_log(
+                    actor=actor,
+                    action="payout.created",
+                    obj=payout,
+                    data={"amount_cents": net, "commissions": len(rows), "period": period},
+                )
+                if method == Payout.Method.STRIPE:
+                    payout_id = payout.pk
+                    transaction.on_commit(lambda payout_id=payout_id: payout_send.delay(payout_id))
+        except IntegrityError:
+            continue  # another run created this affiliate's payout for the period first
+        created.append(payout)
+    return created
+
+
+def transfer_params(payout: Payout) -> dict:
+    return {
+        "amount": payout.amount_cents,
+        "currency": payout.currency.lower(),
+        "destination": payout.destination,
+        "transfer_group": payout.public_id,
+        "description": f"{payout.program.name} affiliate payout {payout.period}",
+        "metadata": {
+            "payout_id": payout.public_id,
+            "affiliate_id": payout.affiliate.public_id,
+            "period": payout.period,
+        },
+    }
+
+
+def payout_send(*, payout_id: int, now: datetime) -> Payout:
+    """Send a processing Stripe payout. Transient errors propagate (the task retries with backoff)."""
+    from .stripe_client import PERMANENT_ERRORS, stripe_client
+
+    payout = Payout.objects.select_related("program", "affiliate").filter(pk=payout_id).first()
+    if payout is None:
+        raise Payout.DoesNotExist(f"No payout {payout_id}")
+    if payout.status != Payout.Status.PROCESSING or payout.method != Payout.Method.STRIPE:
+        return payout  # already paid or failed: a redelivered task does nothing
+    try:
+        transfer = stripe_client().v1.transfers.create(
+            params=transfer_params(payout), options={"idempotency_key": payout.idempotency_key}
+        )
+    except PERMANENT_ERRORS as exc:
+        reason = getattr(exc, "user_message", None) or str(exc) or exc.__class__.__name__
+        return payout_fail(payout=payout, reason=reason[:500], actor=Actor("stripe"), now=now)
+    return payout_mark_paid(payout=payout, transfer_id=transfer.id, actor=Actor("stripe"), now=now)
+
+
+class PayoutStateError(Exception):
+    pass
+
+
+def payout_mark_paid(
+    *, payout: Payout, now: datetime, actor: Actor | None, transfer_id: str = "", reference: str = ""
+) -> Payout:
+    """Record a payout as paid (Stripe transfer or a manual payment's reference). Idempotent."""
+    with transaction.atomic():
+        locked = Payout.objects.select_for_update().get(pk=payout.pk)
+        if locked.status == Payout.Status.PAID:
+            return locked
+        if locked.status not in (Payout.Status.PROCESSING, Payout.Status.PENDING):
+            raise PayoutStateError(f"A {locked.status} payout cannot be marked paid.")
+        locked.status = Payout.Status.PAID
+        locked.transfer_id = transfer_id or locked.transfer_id
+        locked.reference = reference or locked.reference
+        locked.paid_at = now
+        locked.save(update_fields=["status", "transfer_id", "reference", "paid_at"])
+        ids = list(locked.items.filter(released=False).values_list("commission_id", flat=True))
+        Commission.objects.filter(pk__in=ids, status=Commission.Status.PROCESSING).update(
+            status=Commission.Status.PAID, paid_at=now
+        )
+        audit_log(
+            actor=actor,
+            action="payout.paid",
+            obj=locked,
+            data={"transfer_id": transfer_id, "reference": reference, "amount_cents": locked.amount_cents},
+        )
+        affiliate = locked.affiliate
+        send_templated(
+            "payout_sent",
+            to=[affiliate.email],
+            context={
+                "name": affiliate.name,
+                "program": locked.program.name,
+                "amount": format_amount(locked.amount_cents, locked.currency),
+                "method": locked.get_method_display(),
+                "period": locked.period,
+                "reference": locked.transfer_id or locked.reference,
+            },
+        )
+    return locked
+
+
+def payout_fail(*, payout: Payout, reason: str, actor: Actor | None, now: datetime) -> Payout:
+    """Fail a payout: its commissions return to approved for the next run; admins are told."""
+    with transaction.atomic():
+        locked = Payout.objects.select_for_update().get(pk=payout.pk)
+        if locked.status not in (Payout.Status.PROCESSING, Payout.Status.PENDING):
+            return locked
+        locked.status = Payout.Status.FAILED
+        locked.failure_reason = reason
+        locked.failed_at = now
+        locked.save(update_fields=["status", "failure_reason", "failed_at"])
+        ids = list(locked.items.filter(released=False).values_list("commission_id", flat=True))
+        locked.items.update(released=True)
+        Commission.objects.filter(pk__in=ids, status=Commission.Status.PROCESSING).update(
+            status=Commission.Status.APPROVED
+        )
+        audit_log(actor=actor, action="payout.failed", obj=locked, data={"reason": reason})
+        admins = program_admin_emails(locked.program)
+        if admins:
+            send_templated(
+                "payout_failed",
+                to=admins,
+                context={
+                    "program": locked.program.name,
+                    "affiliate": locked.affiliate.name,
+                    "payout": locked.public_id,
+                    "amount": format_amount(locked.amount_cents, locked.currency),
+                    "reason": reason,
+                    "url": f"{settings.BASE_URL}/panel/p/{locked.program.slug}/payouts/{locked.public_id}/",
+                },
+            )
+    return locked
+
+
+def payout_retry(*, payout: Payout, actor: Actor | None, now: datetime) -> Payout:
+    """Send a failed payout again with a fresh idempotency key, over its commissions still unpaid."""
+    from .tasks import payout_send as payout_send_task
+
+    with transaction.atomic():
+        locked = Payout.objects.select_for_update().select_related("affiliate").get(pk=payout.pk)
+        if locked.status != Payout.Status.FAILED:
+            raise PayoutStateError("Only a failed payout can be retried.")
+        method, destination = destination_of(locked.affiliate)
+        if method is None:
+            raise PayoutStateError(f"The affiliate cannot be paid: {destination}.")
+        items = list(locked.items.select_related("commission").order_by("commission_id"))
+        commissions = {
+            c.pk: c
+            for c in Commission.objects.select_for_update()
+            .filter(
+                pk__in=[i.commission_id for i in items],
+                status=Commission.Status.APPROVED,
+                event__disputed=False,
+            )
+            .order_by("pk")
+        }
+        keep = [i for i in items if i.commission_id in commissions]
+        amount = sum(i.amount_cents for i in keep)
+        if amount <= 0:
+            raise PayoutStateError("Nothing of this payout is still payable.")
+        try:
+            with transaction.atomic():
+                PayoutItem.objects.filter(pk__in=[i.pk for i in keep]).update(released=False)
+        except IntegrityError as exc:
+            raise PayoutStateError("Some of these commissions are in another payout now.") from exc
+        Commission.objects.filter(pk__in=list(commissions)).update(status=Commission.Status.PROCESSING)
+        locked.attempt += 1
+        locked.amount_cents = amount
+        locked.method = method
+        locked.destination = destination
+        locked.failure_reason = ""
+        locked.failed_at = None
+        locked.status = Payout.Status.PROCESSING if method == Payout.Method.STRIPE else Payout.Status.PENDING
+        locked.save()
+        audit_log(
+            actor=actor,
+            action="payout.retried",
+            obj=locked,
+            data={"attempt": locked.attempt, "amount_cents": amount},
+        )
+        if locked.status == Payout.Status.PROCESSING:
+            transaction.on_commit(lambda: payout_send_task.delay(locked.pk))
+    return locked
+
+
+def program_admin_emails(program: Program) -> list[str]:
+    emails = list(
+        ProgramStaff.objects.filter(program=program, role=ProgramStaff.Role.ADMIN)
+        .exclude(user__email="")
+        .values_list("user__email", flat=True)
+    )
+    if not emails:
+        emails = list(
+            User.objects.filter(is_superuser=True, is_active=True)
+            .exclude(email="")
+            .values_list("email", flat=True)
+        )
+    return sorted(set(emails))
+
+
+def processing_payouts(program: Program | None = None):
+    qs = Payout.objects.filter(status=Payout.Status.PROCESSING, method=Payout.Method.STRIPE)
+    return qs.filter(program=program) if program else qs

@@ -1,0 +1,31 @@
+"""The one place that builds a Stripe client. STRIPE_API_BASE points it at a local fake in tests."""
+
+from __future__ import annotations
+
+import stripe
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+# Errors after which sending again with the same request cannot succeed: the payout fails and its
+# commissions return to the pool. Anything else (network, 5xx, rate limits) is retried.
+PERMANENT_ERRORS = (
+    stripe.InvalidRequestError,
+    stripe.CardError,
+    stripe.PermissionError,
+    stripe.AuthenticationError,
+    stripe.IdempotencyError,
+)
+
+
+def stripe_client() -> stripe.StripeClient:
+    if not settings.STRIPE_SECRET_KEY:
+        raise ImproperlyConfigured("STRIPE_SECRET_KEY is not set; Stripe Connect payouts are unavailable.")
+    options: dict = {"max_network_retries": 0}  # Celery owns retries, with backoff and the same key
+    if settings.STRIPE_API_BASE:
+        base = settings.STRIPE_API_BASE.rstrip("/")
+        options["base_addresses"] = {"api": base, "connect": base, "files": base}
+    return stripe.StripeClient(settings.STRIPE_SECRET_KEY, **options)
+
+
+def stripe_enabled() -> bool:
+    return bool(settings.STRIPE_SECRET_KEY)
