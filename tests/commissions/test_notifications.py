@@ -1,0 +1,36 @@
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from commissions.models import Commission
+from commissions.notifications import approval_digests
+from commissions.services import approve_due_commissions
+from tests.factories import AffiliateFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_one_digest_per_affiliate_per_day(
+    api_client, program, affiliate, sale_rule, django_capture_on_commit_callbacks
+):
+    other = AffiliateFactory(program=program, code="MARY", email="mary@partner.example")
+    for order, code in (("A", "JOHN"), ("B", "JOHN"), ("C", "MARY")):
+        api_client.post(
+            "/api/v1/events",
+            {"event": "sale", "order_id": order, "referral_code": code, "amount_cents": 10000},
+        )
+    approve_at = Commission.objects.order_by("-hold_until").first().hold_until
+    approve_due_commissions(now=approve_at)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert approval_digests(now=approve_at + timedelta(hours=2)) == 2
+        assert approval_digests(now=approve_at + timedelta(hours=3)) == 0  # same day: not again
+    by_recipient = {m.to[0]: m for m in mail.outbox}
+    assert set(by_recipient) == {affiliate.email, other.email}
+    assert "2 commissions approved: 40.00 USD" in by_recipient[affiliate.email].subject
+    assert by_recipient[affiliate.email].alternatives
+
+
+def test_no_digest_without_approvals(db):
+    assert approval_digests(now=timezone.now()) == 0

@@ -1,0 +1,217 @@
+from datetime import timedelta
+
+import pytest
+import stripe
+from django.core import mail
+from django.core.management import call_command
+from django.utils import timezone
+
+from commissions.models import Commission
+from payouts.models import Payout, PayoutItem
+from payouts.services import payout_plan, payout_retry, payout_send, payouts_create
+from refapp.models import Actor, AuditLog
+from tests.factories import AffiliateFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def statuses(affiliate):
+    return sorted(Commission.objects.filter(affiliate=affiliate).values_list("status", flat=True))
+
+
+def test_run_pays_eligible_affiliate_through_stripe(
+    program, connected, approved, fake_stripe, django_capture_on_commit_callbacks
+):
+    approved(connected, 3000)
+    approved(connected, 2500)
+    with django_capture_on_commit_callbacks(execute=True):
+        [payout] = payouts_create(program=program, now=timezone.now(), actor=Actor.system())
+    payout.refresh_from_db()
+    assert payout.status == "paid" and payout.amount_cents == 5500 and payout.transfer_id.startswith("tr_")
+    [transfer] = fake_stripe.transfers
+    assert (transfer["amount"], transfer["currency"], transfer["destination"]) == (5500, "usd", "acct_john")
+    assert transfer["metadata"]["payout_id"] == payout.public_id
+    assert fake_stripe.requests[-1].idempotency_key == f"payout-{payout.pk}"
+    assert statuses(connected) == ["paid", "paid"]
+    assert [m.to for m in mail.outbox] == [["john@partner.example"]] and "55.00 USD" in mail.outbox[0].subject
+    assert AuditLog.objects.filter(action="payout.paid", object_id=payout.public_id).exists()
+
+
+def test_below_minimum_is_carried_to_next_month(
+    program, connected, approved, fake_stripe, django_capture_on_commit_callbacks
+):
+    approved(connected, 3000)  # minimum is 50.00
+    november = timezone.now().replace(month=11, day=1, hour=6)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert payouts_create(program=program, now=november) == []
+    [line] = payout_plan(program=program, now=november).lines
+    assert "below the minimum" in line.reason
+    approved(connected, 2500)
+    with django_capture_on_commit_callbacks(execute=True):
+        [payout] = payouts_create(program=program, now=november.replace(month=12))
+    payout.refresh_from_db()
+    assert payout.period.endswith("-12") and payout.amount_cents == 5500 and payout.status == "paid"
+
+
+def test_refund_after_payment_is_netted_from_next_payout(
+    program, connected, approved, fake_stripe, api_client, django_capture_on_commit_callbacks
+):
+    paid = approved(connected, 6000, order="ORD-PAID")
+    with django_capture_on_commit_callbacks(execute=True):
+        payouts_create(program=program, now=timezone.now().replace(month=11))
+    paid.refresh_from_db()
+    assert paid.status == "paid"
+    response = api_client.post("/api/v1/refunds", {"order_id": "ORD-PAID"})
+    assert response.status_code == 201
+    clawback = Commission.objects.get(kind="reversal")
+    assert clawback.amount_cents == -6000 and clawback.status == "approved"
+    approved(connected, 8000)
+    with django_capture_on_commit_callbacks(execute=True):  # 80.00 - 60.00 = 20.00: below the minimum
+        assert payouts_create(program=program, now=timezone.now().replace(month=12)) == []
+    approved(connected, 4000)
+    with django_capture_on_commit_callbacks(execute=True):
+        [payout] = payouts_create(program=program, now=timezone.now().replace(month=12))
+    assert payout.amount_cents == 6000  # 80.00 + 40.00 earned minus the 60.00 clawback
+    clawback.refresh_from_db()
+    assert clawback.status == "paid"
+    assert [t["amount"] for t in fake_stripe.transfers] == [6000, 6000]
+
+
+def test_affiliates_without_method_or_not_active_are_skipped(program, approved, fake_stripe):
+    nomethod = AffiliateFactory(program=program, code="NOMETHOD")
+    suspended = AffiliateFactory(
+        program=program, code="SUSP", status="suspended", payout_method="paypal", paypal_email="s@example.com"
+    )
+    unready = AffiliateFactory(
+        program=program, code="UNREADY", payout_method="stripe", stripe_account_id="acct_x"
+    )
+    for affiliate in (nomethod, suspended, unready):
+        approved(affiliate, 9000)
+    plan = payout_plan(program=program, now=timezone.now())
+    assert {line.affiliate.code: line.reason for line in plan.lines} == {
+        "NOMETHOD": "no payout method",
+        "SUSP": "affiliate is suspended",
+        "UNREADY": "Stripe account cannot receive payouts yet",
+    }
+    assert payouts_create(program=program, now=timezone.now()) == []
+
+
+def test_manual_paypal_payout_waits_for_admin(program, approved, fake_stripe):
+    paypal = AffiliateFactory(
+        program=program, code="PP", payout_method="paypal", paypal_email="pp@example.com"
+    )
+    approved(paypal, 7000)
+    [payout] = payouts_create(program=program, now=timezone.now())
+    assert payout.status == "pending" and payout.destination == "pp@example.com"
+    assert statuses(paypal) == ["processing"] and fake_stripe.transfers == []
+
+
+def test_permanent_error_fails_payout_and_returns_commissions(
+    program, connected, approved, fake_stripe, staff_user, django_capture_on_commit_callbacks
+):
+    approved(connected, 6000)
+    fake_stripe.set_account("acct_john", payouts_enabled=False)  # Stripe refuses the destination
+    with django_capture_on_commit_callbacks(execute=True):
+        [payout] = payouts_create(program=program, now=timezone.now())
+    payout.refresh_from_db()
+    assert payout.status == "failed" and payout.failure_reason
+    assert statuses(connected) == ["approved"]
+    assert PayoutItem.objects.get().released
+    assert any(m.to == ["admin@acme.example"] and "failed" in m.subject for m in mail.outbox)
+    # fixed at Stripe: the retry uses a fresh idempotency key and pays once
+    fake_stripe.set_account("acct_john", payouts_enabled=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        payout_retry(payout=payout, actor=Actor("user:1"), now=timezone.now())
+    payout.refresh_from_db()
+    assert payout.status == "paid" and payout.attempt == 2
+    assert fake_stripe.requests[-1].idempotency_key == f"payout-{payout.pk}-attempt-2"
+    assert len(fake_stripe.transfers) == 1 and statuses(connected) == ["paid"]
+
+
+def test_crash_between_transfer_and_database_is_healed_by_running_again(
+    program, connected, approved, fake_stripe, capsys
+):
+    approved(connected, 6000)
+    [payout] = payouts_create(
+        program=program, now=timezone.now()
+    )  # the send task is not run: on_commit not captured
+    fake_stripe.drop_after_commit_next("/v1/transfers")
+    with pytest.raises(stripe.APIConnectionError):
+        payout_send(payout_id=payout.pk, now=timezone.now())
+    payout.refresh_from_db()
+    assert payout.status == "processing" and len(fake_stripe.transfers) == 1  # Stripe paid, we did not hear
+    call_command("run_payouts", "--program", "acme")
+    payout.refresh_from_db()
+    assert payout.status == "paid" and payout.transfer_id == fake_stripe.transfers[0]["id"]
+    assert len(fake_stripe.transfers) == 1
+    assert [r.idempotency_key for r in fake_stripe.requests if r.path == "/v1/transfers"] == [
+        f"payout-{payout.pk}"
+    ] * 2
+    assert "Created 0 payout(s)" in capsys.readouterr().out
+
+
+def test_transient_error_is_retried_by_the_task(program, connected, approved, fake_stripe):
+    from payouts.tasks import payout_send as payout_send_task
+
+    approved(connected, 6000)
+    [payout] = payouts_create(program=program, now=timezone.now())
+    fake_stripe.fail_next("/v1/transfers", 500, "api_error", message="Stripe hiccup")
+    # Eager Celery runs the retry at once (a worker would wait 5 s): the second attempt succeeds.
+    result = payout_send_task.apply(args=[payout.pk], throw=False)
+    assert result.state == "SUCCESS" and result.result == "paid"
+    keys = [r.idempotency_key for r in fake_stripe.requests if r.path == "/v1/transfers"]
+    assert keys == [f"payout-{payout.pk}"] * 2 and len(fake_stripe.transfers) == 1
+
+
+def test_a_second_run_in_the_same_period_pays_nothing_more(
+    program, connected, approved, fake_stripe, django_capture_on_commit_callbacks
+):
+    approved(connected, 6000)
+    now = timezone.now()
+    with django_capture_on_commit_callbacks(execute=True):
+        payouts_create(program=program, now=now)
+    approved(connected, 9000)  # approved later the same month: waits for next month's run
+    with django_capture_on_commit_callbacks(execute=True):
+        assert payouts_create(program=program, now=now + timedelta(hours=1)) == []
+    assert Payout.objects.count() == 1 and len(fake_stripe.transfers) == 1
+
+
+def test_test_mode_commissions_are_never_paid(program, connected, approved, fake_stripe):
+    commission = approved(connected, 9000)
+    Commission.objects.filter(pk=commission.pk).update(livemode=False)
+    assert payouts_create(program=program, now=timezone.now()) == []
+
+
+def test_disputed_order_is_held_from_payout(program, connected, approved, fake_stripe):
+    commission = approved(connected, 9000)
+    commission.event.disputed = True
+    commission.event.save()
+    assert payouts_create(program=program, now=timezone.now()) == []
+
+
+def test_dry_run_prints_and_changes_nothing(program, connected, approved, fake_stripe, capsys):
+    approved(connected, 6000)
+    AffiliateFactory(program=program, code="POOR")
+    call_command("run_payouts", "--program", "acme", "--dry-run")
+    out = capsys.readouterr().out
+    assert "PAY   JOHN" in out and "60.00 USD" in out and "Would pay 1 affiliate(s)" in out
+    assert Payout.objects.count() == 0 and fake_stripe.transfers == []
+
+
+def test_run_payouts_command_errors(db):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="No program"):
+        call_command("run_payouts", "--program", "nope")
+
+
+def test_explicit_period_is_one_payout_per_affiliate(program, connected, approved, fake_stripe, capsys):
+    approved(connected, 6000)
+    call_command("run_payouts", "--program", "acme", "--period", "2026-10")
+    call_command("run_payouts", "--program", "acme", "--period", "2026-10")
+    assert list(Payout.objects.values_list("period", "status")) == [("2026-10", "paid")]
+    approved(connected, 6000)
+    call_command("run_payouts", "--program", "acme", "--period", "2026-10", "--dry-run")
+    assert "already has a payout for 2026-10" in capsys.readouterr().out
+    with pytest.raises(Exception, match="2026-11"):
+        call_command("run_payouts", "--program", "acme", "--period", "2026-13")

@@ -1,0 +1,53 @@
+"""A real Celery worker process, on the configured broker, runs a real task against the test database."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from commissions.models import Commission
+from tests.factories import AffiliateFactory, CommissionRuleFactory, ProgramFactory
+from tests.refapp.worker import start_worker, stop_worker
+from tracking.models import Event
+
+
+@pytest.mark.worker
+def test_worker_approves_due_commissions(transactional_db):
+    from commissions.tasks import approve_due_commissions
+    from refapp.celery import app
+
+    program = ProgramFactory(slug="worker")
+    affiliate = AffiliateFactory(program=program)
+    rule = CommissionRuleFactory(program=program)
+    past = timezone.now() - timedelta(days=40)
+    event = Event.objects.create(
+        program=program, name="sale", amount_cents=1000, currency="USD", occurred_at=past, received_at=past
+    )
+    commission = Commission.objects.create(
+        program=program,
+        affiliate=affiliate,
+        event=event,
+        rule=rule,
+        amount_cents=200,
+        currency="USD",
+        hold_until=past + timedelta(days=30),
+        created_at=past,
+    )
+    app.control.purge()  # messages a killed worker of an earlier run may have left behind
+    worker = start_worker()
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    try:
+        approve_due_commissions.delay()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            commission.refresh_from_db()
+            if commission.status == "approved" or worker.poll() is not None:
+                break
+            time.sleep(0.25)
+    finally:
+        app.conf.task_always_eager = eager
+        output = stop_worker(worker)
+    assert commission.status == "approved", output[-3000:]
+    assert "commissions.tasks.approve_due_commissions" in output

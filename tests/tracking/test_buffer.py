@@ -1,0 +1,84 @@
+"""The Redis click buffer: accepted clicks land exactly once, across drainer crashes and Redis restarts."""
+
+import json
+
+import pytest
+from django.conf import settings as django_settings
+from django.test import Client
+
+from tracking import buffer
+from tracking.models import Click
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(not django_settings.REDIS_URL, reason="needs Redis (REDIS_URL)"),
+]
+
+UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
+
+
+@pytest.fixture
+def buffered(settings, affiliate):
+    settings.REFAPP_CLICK_BUFFER = True
+    redis_conn = buffer.client()
+    redis_conn.delete(buffer.LIST_KEY, buffer.SEQ_KEY, buffer.EPOCH_KEY)
+    yield redis_conn
+    redis_conn.delete(buffer.LIST_KEY, buffer.SEQ_KEY, buffer.EPOCH_KEY)
+
+
+def post_clicks(n, start=0):
+    client = Client()
+    for i in range(start, start + n):
+        body = {
+            "program": "acme",
+            "ref": "JOHN",
+            "visitor_id": f"visitor-{i:04d}",
+            "url": f"https://acme.example/p{i}?ref=JOHN&utm_source=s",
+        }
+        assert (
+            client.post(
+                "/api/v1/track/click", data=json.dumps(body), content_type="text/plain", HTTP_USER_AGENT=UA
+            ).status_code
+            == 202
+        )
+
+
+def test_clicks_wait_in_redis_until_drained(buffered):
+    post_clicks(7)
+    assert Click.objects.count() == 0 and buffer.pending() == 7
+    assert buffer.drain(batch=3) == 7
+    assert buffer.pending() == 0
+    rows = list(Click.objects.order_by("pk"))
+    assert [c.visitor_id for c in rows] == [f"visitor-{i:04d}" for i in range(7)]
+    assert rows[0].utm_source == "s" and rows[0].ip_hash and rows[0].created_at.tzinfo is not None
+
+
+def test_a_drainer_that_died_before_trimming_stores_nothing_twice(buffered):
+    post_clicks(5)
+    items = buffered.lrange(buffer.LIST_KEY, 0, -1)
+    assert buffer.drain() == 5
+    buffered.rpush(buffer.LIST_KEY, *items)  # as if the trim after the commit never happened
+    post_clicks(2, start=5)
+    assert buffer.drain() == 2
+    assert Click.objects.count() == 7 and buffer.pending() == 0
+
+
+def test_a_redis_that_lost_its_data_starts_a_new_epoch(buffered):
+    post_clicks(3)
+    buffer.drain()
+    buffered.delete(buffer.SEQ_KEY, buffer.EPOCH_KEY)  # a restarted Redis without persistence
+    post_clicks(2, start=3)  # sequence numbers start at 1 again
+    assert buffer.drain() == 2
+    assert Click.objects.count() == 5
+
+
+def test_go_links_are_buffered_too(buffered, client):
+    client.get("/go/acme/JOHN", HTTP_USER_AGENT=UA)
+    assert buffer.pending() == 1 and buffer.drain() == 1 and Click.objects.get().source == "link"
+
+
+def test_drain_task_is_a_no_op_when_off(settings, db):
+    from tracking.tasks import drain_click_buffer
+
+    settings.REFAPP_CLICK_BUFFER = False
+    assert drain_click_buffer.apply().result == 0

@@ -1,0 +1,121 @@
+"""The WSGI fast path answers clicks exactly like the Django view, and passes everything else on."""
+
+import io
+import json
+
+import pytest
+from django.core import signals
+from django.db import close_old_connections
+from django.test import Client
+
+from tracking.models import Click
+
+pytestmark = pytest.mark.django_db
+
+UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
+
+
+def call(path="/api/v1/track/click", method="POST", body=b"", **extra):
+    from refapp.wsgi import application
+
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": io.StringIO(),
+        "CONTENT_LENGTH": str(len(body)),
+        "REMOTE_ADDR": "203.0.113.9",
+        "HTTP_USER_AGENT": UA,
+        **extra,
+    }
+    captured = {}
+
+    def start_response(status, headers):
+        captured["status"], captured["headers"] = int(status.split()[0]), dict(headers)
+
+    # As Django's test client does: keep the test's transaction open across the request signals.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        content = b"".join(application(environ, start_response))
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+    return captured["status"], captured["headers"], content
+
+
+def click_body(**extra):
+    return json.dumps(
+        {
+            "program": "acme",
+            "ref": "JOHN",
+            "visitor_id": "visitor-0001",
+            "url": "https://acme.example/?ref=JOHN&utm_source=x",
+            **extra,
+        }
+    ).encode()
+
+
+def test_fast_path_records_the_click_like_the_view(affiliate, client):
+    status, headers, content = call(body=click_body(), HTTP_ORIGIN="https://acme.example")
+    assert status == 202 and json.loads(content) == {"visitor_id": "visitor-0001", "attributed": True}
+    assert headers["Access-Control-Allow-Origin"] == "https://acme.example"
+    view = Client().post(
+        "/api/v1/track/click",
+        data=click_body(),
+        content_type="text/plain",
+        HTTP_USER_AGENT=UA,
+        REMOTE_ADDR="203.0.113.9",
+    )
+    assert view.json() == json.loads(content)
+    fast, slow = Click.objects.order_by("pk")
+    fields = (
+        "affiliate_id",
+        "visitor_id",
+        "landing_url",
+        "utm_source",
+        "ip_prefix",
+        "ip_hash",
+        "user_agent",
+        "source",
+    )
+    assert [getattr(fast, f) for f in fields] == [getattr(slow, f) for f in fields]
+    assert fast.ip_prefix == "203.0.113.0/24"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b"{nope", 400, "malformed_json"),
+        (json.dumps({"ref": "JOHN"}).encode(), 400, "invalid_request"),
+        (json.dumps({"program": "nope", "ref": "JOHN"}).encode(), 404, "unknown_program"),
+        (b"x" * 70_000, 413, "payload_too_large"),
+    ],
+)
+def test_fast_path_errors_have_the_documented_shape(affiliate, body, status, code):
+    got_status, _, content = call(body=body)
+    assert got_status == status and json.loads(content)["error"]["code"] == code
+    assert Click.objects.count() == 0
+
+
+def test_fast_path_refuses_other_origins(affiliate, program):
+    program.allowed_origins = ["https://acme.example"]
+    program.save()
+    status, _, content = call(body=click_body(), HTTP_ORIGIN="https://evil.example")
+    assert status == 403 and json.loads(content)["error"]["code"] == "origin_not_allowed"
+
+
+def test_other_requests_and_preflight_go_to_django(affiliate):
+    status, _, _ = call(method="OPTIONS", body=b"", HTTP_ORIGIN="https://acme.example")
+    assert status == 204
+    status, headers, _ = call(path="/t.js", method="GET")
+    assert status == 200 and headers["Content-Type"].startswith("application/javascript")
+
+
+def test_fast_path_can_be_switched_off(affiliate, settings):
+    settings.REFAPP_CLICK_FAST_PATH = False
+    status, headers, _ = call(body=click_body())
+    assert status == 202 and "Content-Security-Policy" not in headers and Click.objects.count() == 1
