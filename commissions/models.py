@@ -134,7 +134,22 @@ class Commission(models.Model):
         indexes = [
             # The hourly approval job scans only what is still pending.
             models.Index(fields=["hold_until"], condition=Q(status="pending"), name="com_pending_hold_idx"),
-            models.Index(fields=["affiliate", "status"], name="com_affiliate_status_idx"),
+            # Covering (PostgreSQL): balances, earnings and dashboards read only the index.
+            models.Index(
+                fields=["affiliate", "status"],
+                include=["livemode", "amount_cents", "hold_until"],
+                name="com_affiliate_status_idx",
+            ),
+            models.Index(
+                fields=["affiliate", "created_at"],
+                include=["livemode", "status", "amount_cents"],
+                name="com_affiliate_time_idx",
+            ),
+            models.Index(
+                fields=["program", "created_at"],
+                include=["livemode", "status", "amount_cents", "affiliate"],
+                name="com_program_time_idx",
+            ),
             models.Index(fields=["program", "status", "-created_at"], name="com_program_status_idx"),
         ]
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from django.db.models import (
     Count,
-    Exists,
     IntegerField,
     OuterRef,
     Q,
@@ -53,8 +52,8 @@ DEFAULT_AFFILIATE_SORT = "-created"
 def _scalar(queryset: QuerySet, aggregate) -> Coalesce:
     """A correlated subquery yielding one aggregate per outer affiliate (0 when there are no rows).
 
-    Subqueries rather than joins: joining clicks, events and commissions at once would multiply the
-    rows and the sums with them; each subquery reads one affiliate's rows through its own index.
+    Used only for the column the list is sorted by: every affiliate needs that figure to be ranked,
+    and each subquery reads one affiliate's rows through a covering index.
     """
     inner = (
         queryset.filter(affiliate=OuterRef("pk"))
@@ -66,13 +65,35 @@ def _scalar(queryset: QuerySet, aggregate) -> Coalesce:
     return Coalesce(Subquery(inner, output_field=IntegerField()), Value(0))
 
 
+def _earned(livemode: bool) -> QuerySet[Commission]:
+    """Earnings: every commission that is not rejected (pending, approved, paid, net of reversals)."""
+    return Commission.objects.filter(livemode=livemode).exclude(status=Commission.Status.REJECTED)
+
+
+def _sort_key(sort: str, livemode: bool) -> dict[str, Any]:
+    """The annotation the ?sort= needs, and only that one: the other figures are read for one page."""
+    key = sort.lstrip("-")
+    if key == "clicks":
+        # All-time clicks from the daily rollups, plus the clicks not yet folded in.
+        return {
+            "click_count": _scalar(ClickDaily.objects.all(), Sum("clicks"))
+            + _scalar(Click.objects.filter(pk__gt=rollups.watermark()), Count("pk"))
+        }
+    if key == "conversions":
+        return {"conversion_count": _scalar(Event.objects.filter(livemode=livemode), Count("pk"))}
+    if key == "earnings":
+        return {"earnings_cents": _scalar(_earned(livemode), Sum("amount_cents"))}
+    return {}
+
+
 def affiliates_for_program(
     program: Program, *, q: str = "", status: str = "", sort: str = "", livemode: bool = True
 ) -> QuerySet[Affiliate]:
-    """The program's affiliates with all-time clicks, conversions and earnings, in one query.
+    """The program's affiliates, filtered and sorted; `with_figures` adds the figures of the rows shown.
 
-    Earnings are every commission that is not rejected (pending, approved and paid, net of
-    reversals), live mode only.
+    Sorting by a figure computes that figure for every matching affiliate (in one query); the others
+    are read afterwards for the rows actually shown, so a page costs one ranked query plus three
+    small grouped ones however many affiliates the program has.
     """
     affiliates = Affiliate.objects.filter(program=program).select_related("group")
     if q:
@@ -82,20 +103,56 @@ def affiliates_for_program(
         )
     if status:
         affiliates = affiliates.filter(status=status)
-    affiliates = affiliates.annotate(
-        # All-time clicks from the daily rollups, plus the clicks not yet folded in.
-        click_count=_scalar(ClickDaily.objects.all(), Sum("clicks"))
-        + _scalar(Click.objects.filter(pk__gt=rollups.watermark()), Count("pk")),
-        conversion_count=_scalar(Event.objects.filter(livemode=livemode), Count("pk")),
-        earnings_cents=_scalar(
-            Commission.objects.filter(livemode=livemode).exclude(status=Commission.Status.REJECTED),
-            Sum("amount_cents"),
-        ),
-        has_open_flag=Exists(
-            FraudFlag.objects.filter(affiliate=OuterRef("pk"), status=FraudFlag.Status.OPEN)
-        ),
+    sort = sort if sort in AFFILIATE_SORTS else DEFAULT_AFFILIATE_SORT
+    return affiliates.annotate(**_sort_key(sort, livemode)).order_by(*AFFILIATE_SORTS[sort])
+
+
+def with_figures(affiliates: list[Affiliate], *, livemode: bool = True) -> list[Affiliate]:
+    """Set click_count, conversion_count, earnings_cents and has_open_flag on the given affiliates."""
+    ids = [a.pk for a in affiliates]
+    if not ids:
+        return affiliates
+    clicks: dict[int, int] = {}
+    for row in (
+        ClickDaily.objects.filter(affiliate_id__in=ids)
+        .values("affiliate_id")
+        .annotate(n=Sum("clicks"))
+        .order_by()
+    ):
+        clicks[row["affiliate_id"]] = row["n"] or 0
+    for row in (
+        Click.objects.filter(pk__gt=rollups.watermark(), affiliate_id__in=ids)
+        .values("affiliate_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    ):
+        clicks[row["affiliate_id"]] = clicks.get(row["affiliate_id"], 0) + row["n"]
+    conversions = dict(
+        Event.objects.filter(livemode=livemode, affiliate_id__in=ids)
+        .values("affiliate_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+        .values_list("affiliate_id", "n")
     )
-    return affiliates.order_by(*AFFILIATE_SORTS.get(sort, AFFILIATE_SORTS[DEFAULT_AFFILIATE_SORT]))
+    earned = dict(
+        _earned(livemode)
+        .filter(affiliate_id__in=ids)
+        .values("affiliate_id")
+        .annotate(total=Sum("amount_cents"))
+        .order_by()
+        .values_list("affiliate_id", "total")
+    )
+    flagged = set(
+        FraudFlag.objects.filter(affiliate_id__in=ids, status=FraudFlag.Status.OPEN).values_list(
+            "affiliate_id", flat=True
+        )
+    )
+    for affiliate in affiliates:
+        affiliate.click_count = clicks.get(affiliate.pk, 0)
+        affiliate.conversion_count = conversions.get(affiliate.pk, 0)
+        affiliate.earnings_cents = earned.get(affiliate.pk) or 0
+        affiliate.has_open_flag = affiliate.pk in flagged
+    return affiliates
 
 
 AFFILIATE_CSV_HEADER = [
@@ -115,48 +172,36 @@ AFFILIATE_CSV_HEADER = [
 ]
 
 
-def affiliate_csv_rows(program: Program, affiliates: QuerySet[Affiliate]) -> Iterator[list[Any]]:
-    columns = affiliates.values_list(
-        "public_id",
-        "name",
-        "email",
-        "code",
-        "status",
-        "group__name",
-        "click_count",
-        "conversion_count",
-        "earnings_cents",
-        "payout_method",
-        "created_at",
-    )
-    for (
-        pid,
-        name,
-        email,
-        code,
-        status,
-        group,
-        clicks,
-        conversions,
-        earned,
-        method,
-        created,
-    ) in columns.iterator(chunk_size=2000):
-        yield [
-            pid,
-            name,
-            email,
-            code,
-            status,
-            group,
-            clicks,
-            conversions,
-            decimal_amount(earned, program.currency),
-            earned,
-            program.currency,
-            method,
-            created,
-        ]
+def affiliate_csv_rows(
+    program: Program, affiliates: QuerySet[Affiliate], *, chunk: int = 1000
+) -> Iterator[list[Any]]:
+    """Rows for the CSV export, read and given their figures a chunk at a time (memory stays flat)."""
+    batch: list[Affiliate] = []
+
+    def rows(batch: list[Affiliate]) -> Iterator[list[Any]]:
+        for a in with_figures(batch):
+            yield [
+                a.public_id,
+                a.name,
+                a.email,
+                a.code,
+                a.status,
+                a.group.name if a.group else None,
+                a.click_count,
+                a.conversion_count,
+                decimal_amount(a.earnings_cents, program.currency),
+                a.earnings_cents,
+                program.currency,
+                a.payout_method,
+                a.created_at,
+            ]
+
+    for affiliate in affiliates.iterator(chunk_size=chunk):
+        batch.append(affiliate)
+        if len(batch) == chunk:
+            yield from rows(batch)
+            batch = []
+    yield from rows(batch)
 
 
 def affiliate_by_reference(program: Program, reference: str) -> Affiliate | None:

@@ -81,46 +81,58 @@ def _rate(numerator: int, denominator: int) -> float:
     return round(100 * numerator / denominator, 2) if denominator else 0.0
 
 
-def _summary(clicks: dict, events, commissions) -> dict[str, Any]:
+def _by_day(events, commissions) -> tuple[dict, dict]:
+    """One grouped pass over each table: events per day, commissions per (day, status)."""
+    event_days = {
+        row["day"]: (row["n"], row["revenue"] or 0)
+        for row in events.annotate(day=TruncDate("occurred_at"))
+        .values("day")
+        .annotate(n=Count("pk"), revenue=Sum(F("amount_cents") - F("refunded_cents")))
+        .order_by()
+    }
+    commission_days: dict[tuple[date, str], int] = {
+        (row["day"], row["status"]): row["total"] or 0
+        for row in commissions.annotate(day=TruncDate("created_at"))
+        .values("day", "status")
+        .annotate(total=Sum("amount_cents"))
+        .order_by()
+    }
+    return event_days, commission_days
+
+
+def _overview(days: list[date], clicks: dict, events, commissions) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The summary and the day-by-day series of one range, from the same grouped rows."""
+    event_days, commission_days = _by_day(events, commissions)
     click_count = sum(c for c, _ in clicks["days"].values())
     visitors = sum(v for _, v in clicks["days"].values())
-    event_agg = events.aggregate(
-        conversions=Count("pk"), revenue=Sum(F("amount_cents") - F("refunded_cents"))
-    )
-    by_status = {
-        row["status"]: row["total"] or 0
-        for row in commissions.values("status").annotate(total=Sum("amount_cents")).order_by()
-    }
-    conversions = event_agg["conversions"] or 0
-    return {
+    conversions = sum(n for n, _ in event_days.values())
+    by_status: dict[str, int] = {}
+    earnings: dict[date, int] = {}
+    for (day, status), total in commission_days.items():
+        by_status[status] = by_status.get(status, 0) + total
+        if status != Commission.Status.REJECTED:
+            earnings[day] = earnings.get(day, 0) + total
+    summary = {
         "clicks": click_count,
         "visitors": visitors,
         "conversions": conversions,
         "conversion_rate": _rate(conversions, visitors),
-        "revenue_cents": event_agg["revenue"] or 0,
+        "revenue_cents": sum(r for _, r in event_days.values()),
         "commission_pending_cents": by_status.get(Commission.Status.PENDING, 0),
         # Money inside a payout that is being sent is still owed: shown with approved.
         "commission_approved_cents": by_status.get(Commission.Status.APPROVED, 0)
         + by_status.get(Commission.Status.PROCESSING, 0),
         "commission_paid_cents": by_status.get(Commission.Status.PAID, 0),
     }
-
-
-def _series(days: list[date], clicks: dict, events) -> dict[str, Any]:
-    event_rows = (
-        events.annotate(day=TruncDate("occurred_at"))
-        .values("day")
-        .annotate(n=Count("pk"), revenue=Sum(F("amount_cents") - F("refunded_cents")))
-        .order_by()
-    )
-    conversions = {row["day"]: row["n"] for row in event_rows}
-    revenue = {row["day"]: row["revenue"] or 0 for row in event_rows}
-    return {
+    series = {
         "labels": [d.isoformat() for d in days],
         "clicks": [clicks["days"].get(d, (0, 0))[0] for d in days],
-        "conversions": [conversions.get(d, 0) for d in days],
-        "revenue_cents": [revenue.get(d, 0) for d in days],
+        "conversions": [event_days.get(d, (0, 0))[0] for d in days],
+        "revenue_cents": [event_days.get(d, (0, 0))[1] for d in days],
+        # Commissions earned that day (everything not rejected, reversals netted).
+        "earnings_cents": [earnings.get(d, 0) for d in days],
     }
+    return summary, series
 
 
 def _program_sets(program: Program, period: DateRange, livemode: bool):
@@ -138,13 +150,19 @@ def _program_sets(program: Program, period: DateRange, livemode: bool):
     return clicks, events, commissions
 
 
+def program_overview(
+    program: Program, period: DateRange, *, livemode: bool = True
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(summary, series) of a program's range; each table is read once for both."""
+    return _overview(period.days, *_program_sets(program, period, livemode))
+
+
 def program_summary(program: Program, period: DateRange, *, livemode: bool = True) -> dict[str, Any]:
-    return _summary(*_program_sets(program, period, livemode))
+    return program_overview(program, period, livemode=livemode)[0]
 
 
 def program_series(program: Program, period: DateRange, *, livemode: bool = True) -> dict[str, Any]:
-    clicks, events, _ = _program_sets(program, period, livemode)
-    return _series(period.days, clicks, events)
+    return program_overview(program, period, livemode=livemode)[1]
 
 
 def top_affiliates(
@@ -205,13 +223,19 @@ def _affiliate_sets(affiliate: Affiliate, period: DateRange, livemode: bool):
     return clicks, events, commissions
 
 
+def affiliate_overview(
+    affiliate: Affiliate, period: DateRange, *, livemode: bool = True
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(summary, series) of an affiliate's range; each table is read once for both."""
+    return _overview(period.days, *_affiliate_sets(affiliate, period, livemode))
+
+
 def affiliate_summary(affiliate: Affiliate, period: DateRange, *, livemode: bool = True) -> dict[str, Any]:
-    return _summary(*_affiliate_sets(affiliate, period, livemode))
+    return affiliate_overview(affiliate, period, livemode=livemode)[0]
 
 
 def affiliate_series(affiliate: Affiliate, period: DateRange, *, livemode: bool = True) -> dict[str, Any]:
-    clicks, events, _ = _affiliate_sets(affiliate, period, livemode)
-    return _series(period.days, clicks, events)
+    return affiliate_overview(affiliate, period, livemode=livemode)[1]
 
 
 def affiliate_balances(affiliate: Affiliate, *, livemode: bool = True) -> dict[str, Any]:
@@ -262,10 +286,12 @@ __all__ = [
     "PRESETS",
     "affiliate_balances",
     "affiliate_conversions",
+    "affiliate_overview",
     "affiliate_series",
     "affiliate_summary",
     "flagged_affiliate_ids",
     "parse_range",
+    "program_overview",
     "program_series",
     "program_summary",
     "top_affiliates",

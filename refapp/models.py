@@ -46,11 +46,20 @@ class Actor:
 def audit_log(
     *, actor: Actor | None, action: str, obj: models.Model, data: dict[str, Any] | None = None
 ) -> AuditLog:
+    entry = audit_entry(actor=actor, action=action, obj=obj, data=data)
+    entry.save()
+    return entry
+
+
+def audit_entry(
+    *, actor: Actor | None, action: str, obj: models.Model, data: dict[str, Any] | None = None
+) -> AuditLog:
+    """An unsaved audit row, for writers that save many at once with bulk_create."""
     actor = actor or Actor.system()
     program_id = getattr(obj, "program_id", None)
     if program_id is None and obj._meta.model_name == "program":
         program_id = obj.pk
-    return AuditLog.objects.create(
+    return AuditLog(
         actor=actor.user if getattr(actor.user, "pk", None) else None,
         actor_label=actor.label[:100],
         action=action,

@@ -83,7 +83,9 @@ class Event(models.Model):
         NONE = "none", "Not attributed"
 
     public_id = models.CharField(max_length=32, unique=True, editable=False)
-    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: event_program_time_idx and event_unique_order both lead with program, and
+    # a lone program index lured the planner away from the time range (measured on 300,000 events).
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+", db_index=False)
     livemode = models.BooleanField(default=True)
     name = models.CharField(max_length=64)
     order_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - NULL (absent) stays out of the unique index
@@ -127,8 +129,17 @@ class Event(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["program", "-occurred_at"], name="event_program_time_idx"),
-            models.Index(fields=["affiliate", "-occurred_at"], name="event_affiliate_time_idx"),
+            # Covering (PostgreSQL): the dashboards' sums over a range are index-only scans.
+            models.Index(
+                fields=["program", "-occurred_at"],
+                include=["livemode", "affiliate", "amount_cents", "refunded_cents"],
+                name="event_program_time_idx",
+            ),
+            models.Index(
+                fields=["affiliate", "-occurred_at"],
+                include=["livemode", "amount_cents", "refunded_cents"],
+                name="event_affiliate_time_idx",
+            ),
             models.Index(fields=["referral", "name"], name="event_referral_name_idx"),
         ]
 

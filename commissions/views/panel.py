@@ -134,6 +134,7 @@ def affiliate_list(request: HttpRequest, slug: str) -> HttpResponse:
     page = Paginator(selectors.affiliates_for_program(program, **filters), 50).get_page(
         request.GET.get("page")
     )
+    page.object_list = selectors.with_figures(list(page.object_list))
     context = {
         "program": program,
         "form": form,
@@ -205,8 +206,7 @@ def _affiliate_detail_context(
     status_form: AffiliateStatusForm | None = None,
 ) -> dict[str, Any]:
     period, preset, range_errors = stats.parse_range(request.GET, timezone.now().date())
-    summary = stats.affiliate_summary(affiliate, period)
-    series = stats.affiliate_series(affiliate, period)
+    summary, series = stats.affiliate_overview(affiliate, period)
     rejected = (
         Commission.objects.filter(
             affiliate=affiliate,

@@ -18,8 +18,7 @@ from .. import stats
 def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     program = get_program_for_staff(request, slug)
     period, preset, errors = stats.parse_range(request.GET, timezone.now().date())
-    summary = stats.program_summary(program, period)
-    series = stats.program_series(program, period)
+    summary, series = stats.program_overview(program, period)
     chart = {
         "labels": series["labels"],
         "series": [

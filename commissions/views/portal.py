@@ -6,13 +6,12 @@ and reads live-mode rows only: test-mode data never reaches an affiliate.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.db.models import Prefetch, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -67,22 +66,7 @@ def payout_estimate(balances: dict, run: datetime) -> dict:
     }
 
 
-def _daily_earnings(affiliate: Affiliate, period: stats.DateRange) -> dict[date, int]:
-    rows = (
-        Commission.objects.filter(
-            affiliate=affiliate, livemode=True, created_at__gte=period.start_at, created_at__lt=period.end_at
-        )
-        .exclude(status=Commission.Status.REJECTED)
-        .annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(total=Sum("amount_cents"))
-    )
-    return {row["day"]: row["total"] or 0 for row in rows}
-
-
-def _chart(affiliate: Affiliate, period: stats.DateRange) -> dict:
-    series = stats.affiliate_series(affiliate, period)
-    earnings = _daily_earnings(affiliate, period)
+def _chart(affiliate: Affiliate, series: dict) -> dict:
     currency = affiliate.program.currency
     return {
         "labels": series["labels"],
@@ -92,7 +76,7 @@ def _chart(affiliate: Affiliate, period: stats.DateRange) -> dict:
             {
                 "label": f"Earnings ({currency})",
                 # Decimal strings, not floats: the chart reads them as numbers, the amounts stay exact.
-                "data": [str(to_decimal(earnings.get(day, 0), currency)) for day in period.days],
+                "data": [str(to_decimal(cents, currency)) for cents in series["earnings_cents"]],
                 "axis": "y2",
             },
         ],
@@ -116,7 +100,7 @@ def dashboard(request: PortalRequest) -> HttpResponse:
         context.update(builder=builder, built=built)
         return render(request, "portal/dashboard.html#builder", context)
 
-    summary = stats.affiliate_summary(affiliate, period)
+    summary, series = stats.affiliate_overview(affiliate, period)
     balances = stats.affiliate_balances(affiliate)
     summary["earnings_cents"] = (
         summary["commission_pending_cents"]
@@ -129,7 +113,7 @@ def dashboard(request: PortalRequest) -> HttpResponse:
         presets=stats.PRESETS,
         errors=errors,
         summary=summary,
-        chart=_chart(affiliate, period),
+        chart=_chart(affiliate, series),
         has_data=bool(summary["clicks"] or summary["conversions"]),
         builder=builder,
         built=built,

@@ -215,3 +215,37 @@ def test_explicit_period_is_one_payout_per_affiliate(program, connected, approve
     assert "already has a payout for 2026-10" in capsys.readouterr().out
     with pytest.raises(Exception, match="2026-11"):
         call_command("run_payouts", "--program", "acme", "--period", "2026-13")
+
+
+def test_a_batch_meeting_a_twin_runs_payout_still_pays_the_others(
+    program, connected, approved, fake_stripe, monkeypatch
+):
+    """A batch that hits the unique (affiliate, period) index is redone one affiliate at a time."""
+    from payouts import services
+
+    other = AffiliateFactory(
+        program=program, code="MARY", payout_method="paypal", paypal_email="m@pp.example"
+    )
+    approved(connected, 6000)
+    approved(other, 7000)
+    now = timezone.now()
+    plan = payout_plan(program=program, now=now)  # read before the twin run wrote John's payout
+    assert len(plan.payable) == 2
+    Payout.objects.create(
+        program=program,
+        affiliate=connected,
+        period=plan.period,
+        method="stripe",
+        destination="acct_john",
+        amount_cents=1,
+        currency="USD",
+        created_at=now,
+        status="paid",
+    )
+    monkeypatch.setattr(services, "payout_plan", lambda **kwargs: plan)
+    monkeypatch.setattr(services, "CREATE_BATCH", 2)
+    created = payouts_create(program=program, now=now)
+    assert [(p.affiliate, p.amount_cents, p.status) for p in created] == [(other, 7000, "pending")]
+    assert statuses(connected) == ["approved"]  # untouched, for the next run
+    assert statuses(other) == ["processing"]
+    assert PayoutItem.objects.filter(payout__affiliate=connected).count() == 0
