@@ -20,7 +20,8 @@ from django.db.models import Count, Sum
 from affiliates.models import Affiliate, Program, ProgramStaff
 from commissions.models import Commission
 from refapp.emails import send_templated
-from refapp.models import Actor, audit_log
+from refapp.ids import new_public_id
+from refapp.models import Actor, AuditLog, audit_entry, audit_log
 from refapp.money import format_amount
 
 from .models import Payout, PayoutItem
@@ -125,70 +126,103 @@ def payout_plan(*, program: Program, now: datetime, period: str | None = None) -
     return plan
 
 
+# Affiliates per transaction of a payout run: few round trips, short locks, bounded memory.
+CREATE_BATCH = 500
+
+
 def payouts_create(
     *, program: Program, now: datetime, actor: Actor | None = None, period: str | None = None
 ) -> list[Payout]:
-    """Build this period's payouts, one transaction per affiliate. Safe beside a twin run.
+    """Build this period's payouts, a batch of affiliates per transaction. Safe beside a twin run.
 
-    Each affiliate's approved commissions are locked (in primary-key order) and re-read before the
-    payout is written, so a concurrent run either waits and then finds nothing left, or fails on
-    the unique (affiliate, period) index. Stripe payouts are queued for sending after commit.
+    The batch's approved commissions are locked (in primary-key order, so two runs never deadlock)
+    and re-read before the payouts are written: a concurrent run either waits and then finds nothing
+    left, or fails on the unique (affiliate, period) index, in which case the batch is redone one
+    affiliate at a time so the others are still paid. Stripe payouts are queued after commit.
     """
+    period = period or period_of(now)
+    lines = payout_plan(program=program, now=now, period=period).payable
+    created: list[Payout] = []
+    for start in range(0, len(lines), CREATE_BATCH):
+        batch = lines[start : start + CREATE_BATCH]
+        try:
+            created += _create_payouts(program, batch, period=period, now=now, actor=actor)
+        except IntegrityError:
+            for line in batch:
+                try:
+                    created += _create_payouts(program, [line], period=period, now=now, actor=actor)
+                except IntegrityError:
+                    continue  # another run created this affiliate's payout for the period first
+    return created
+
+
+def _create_payouts(
+    program: Program, lines: list[PlanLine], *, period: str, now: datetime, actor: Actor | None
+) -> list[Payout]:
     from .tasks import payout_send
 
-    period = period or period_of(now)
-    created: list[Payout] = []
-    for line in payout_plan(program=program, now=now, period=period).payable:
-        affiliate = line.affiliate
-        try:
-            with transaction.atomic():
-                rows = list(
-                    payable_commissions(program)
-                    .filter(affiliate=affiliate)
-                    .select_for_update(of=("self",))
-                    .order_by("pk")
-                    .values_list("pk", "amount_cents")
-                )
-                net = sum(amount for _, amount in rows)
-                if net <= 0 or net < program.minimum_payout_cents:
-                    continue  # a concurrent run took them, or a refund arrived meanwhile
-                method, destination = destination_of(affiliate)
-                if method is None:
-                    continue
-                payout = Payout.objects.create(
-                    program=program,
-                    affiliate=affiliate,
-                    period=period,
-                    method=method,
-                    destination=destination,
-                    amount_cents=net,
-                    currency=program.currency,
-                    created_at=now,
-                    status=Payout.Status.PROCESSING
-                    if method == Payout.Method.STRIPE
-                    else Payout.Status.PENDING,
-                )
-                PayoutItem.objects.bulk_create(
-                    PayoutItem(payout=payout, commission_id=pk, amount_cents=amount) for pk, amount in rows
-                )
-                moved = Commission.objects.filter(
-                    pk__in=[pk for pk, _ in rows], status=Commission.Status.APPROVED
-                ).update(status=Commission.Status.PROCESSING)
-                if moved != len(rows):  # cannot happen under the lock; refuse rather than pay a wrong sum
-                    raise IntegrityError("commissions changed under the payout lock")
-                audit_log(
-                    actor=actor,
-                    action="payout.created",
-                    obj=payout,
-                    data={"amount_cents": net, "commissions": len(rows), "period": period},
-                )
-                if method == Payout.Method.STRIPE:
-                    payout_id = payout.pk
-                    transaction.on_commit(lambda payout_id=payout_id: payout_send.delay(payout_id))
-        except IntegrityError:
-            continue  # another run created this affiliate's payout for the period first
-        created.append(payout)
-    return created
+    affiliates = {line.affiliate.pk: line.affiliate for line in lines}
+    with transaction.atomic():
+        owed: dict[int, list[tuple[int, int]]] = {}
+        for pk, affiliate_id, amount in (
+            payable_commissions(program)
+            .filter(affiliate_id__in=list(affiliates))
+            .select_for_update(of=("self",))
+            .order_by("pk")
+            .values_list("pk", "affiliate_id", "amount_cents")
+        ):
+            owed.setdefault(affiliate_id, []).append((pk, amount))
+        payouts: list[tuple[Payout, list[tuple[int, int]]]] = []
+        for affiliate_id, rows in owed.items():
+            net = sum(amount for _, amount in rows)
+            if net <= 0 or net < program.minimum_payout_cents:
+                continue  # a concurrent run took them, or a refund arrived meanwhile
+            method, destination = destination_of(affiliates[affiliate_id])
+            if method is None:
+                continue
+            payout = Payout(
+                public_id=new_public_id("po"),
+                program=program,
+                affiliate=affiliates[affiliate_id],
+                period=period,
+                method=method,
+                destination=destination,
+                amount_cents=net,
+                currency=program.currency,
+                created_at=now,
+                status=Payout.Status.PROCESSING if method == Payout.Method.STRIPE else Payout.Status.PENDING,
+            )
+            payouts.append((payout, rows))
+        if not payouts:
+            return []
+        Payout.objects.bulk_create([payout for payout, _ in payouts])
+        items = [
+            PayoutItem(payout=payout, commission_id=pk, amount_cents=amount)
+            for payout, rows in payouts
+            for pk, amount in rows
+        ]
+        PayoutItem.objects.bulk_create(items, batch_size=5_000)
+        moved = Commission.objects.filter(
+            pk__in=PayoutItem.objects.filter(payout__in=[payout for payout, _ in payouts]).values(
+                "commission_id"
+            ),
+            status=Commission.Status.APPROVED,
+        ).update(status=Commission.Status.PROCESSING)
+        if moved != len(items):  # cannot happen under the lock; refuse rather than pay a wrong sum
+            raise IntegrityError("commissions changed under the payout lock")
+        AuditLog.objects.bulk_create(
+            audit_entry(
+                actor=actor,
+                action="payout.created",
+                obj=payout,
+                data={"amount_cents": payout.amount_cents, "commissions": len(rows), "period": period},
+            )
+            for payout, rows in payouts
+        )
+        send = [payout.pk for payout, _ in payouts if payout.method == Payout.Method.STRIPE]
+        if send:
+            transaction.on_commit(lambda: [payout_send.delay(payout_id) for payout_id in send])
+    return [payout for payout, _ in payouts]
 
 
 def transfer_params(payout: Payout) -> dict:
