@@ -80,7 +80,7 @@ def _sort_key(sort: str, livemode: bool) -> dict[str, Any]:
             + _scalar(Click.objects.filter(pk__gt=rollups.watermark()), Count("pk"))
         }
     if key == "conversions":
-        return {"conversion_count": _scalar(Event.objects.filter(livemode=livemode), Count("pk"))}
+        return {"conversion_count": _scalar(Event.objects.filter(livemode=livemode), Count("*"))}
     if key == "earnings":
         return {"earnings_cents": _scalar(_earned(livemode), Sum("amount_cents"))}
     return {}
@@ -130,7 +130,7 @@ def with_figures(affiliates: list[Affiliate], *, livemode: bool = True) -> list[
     conversions = dict(
         Event.objects.filter(livemode=livemode, affiliate_id__in=ids)
         .values("affiliate_id")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))
         .order_by()
         .values_list("affiliate_id", "n")
     )

@@ -82,12 +82,16 @@ def _rate(numerator: int, denominator: int) -> float:
 
 
 def _by_day(events, commissions) -> tuple[dict, dict]:
-    """One grouped pass over each table: events per day, commissions per (day, status)."""
+    """One grouped pass over each table: events per day, commissions per (day, status).
+
+    COUNT(*) rather than COUNT(id): every column read is in the covering index, so PostgreSQL
+    answers from the index alone.
+    """
     event_days = {
         row["day"]: (row["n"], row["revenue"] or 0)
         for row in events.annotate(day=TruncDate("occurred_at"))
         .values("day")
-        .annotate(n=Count("pk"), revenue=Sum(F("amount_cents") - F("refunded_cents")))
+        .annotate(n=Count("*"), revenue=Sum(F("amount_cents") - F("refunded_cents")))
         .order_by()
     }
     commission_days: dict[tuple[date, str], int] = {
@@ -178,7 +182,7 @@ def top_affiliates(
     )
     rows = list(
         events.values("affiliate_id")
-        .annotate(conversions=Count("pk"), revenue=Sum(F("amount_cents") - F("refunded_cents")))
+        .annotate(conversions=Count("*"), revenue=Sum(F("amount_cents") - F("refunded_cents")))
         .order_by("-revenue", "affiliate_id")[:limit]
     )
     ids = [row["affiliate_id"] for row in rows]
