@@ -26,11 +26,16 @@ def _redis():
     return conn
 
 
+def counter(bucket: str, key: str, *, limit: int | None = None, window: int = 60) -> tuple[str, int, int]:
+    """(counter key, limit, seconds to keep it) of the current window: for callers that count in
+    their own Redis script (the click buffer counts and pushes in one round trip)."""
+    limit = settings.REFAPP_RATE_LIMITS[bucket] if limit is None else limit
+    return f"rl:{bucket}:{key}:{int(time.time()) // window}", limit, window + 5
+
+
 def hit(bucket: str, key: str, *, limit: int | None = None, window: int = 60) -> bool:
     """Count one request; False when the caller is over the limit for the current window."""
-    limit = settings.REFAPP_RATE_LIMITS[bucket] if limit is None else limit
-    slot = int(time.time()) // window
-    cache_key = f"rl:{bucket}:{key}:{slot}"
+    cache_key, limit, _ = counter(bucket, key, limit=limit, window=window)
     if settings.REDIS_URL:
         pipe = _redis().pipeline(transaction=False)
         pipe.incr(cache_key)

@@ -47,7 +47,11 @@ COLUMNS = (
     "ip_hash",
     "source",
 )
+# Counts the sender's rate-limit window and, when under the limit, accepts the click: one round trip.
 _PUSH = """
+local n = redis.call('INCR', KEYS[4])
+if n == 1 then redis.call('EXPIRE', KEYS[4], ARGV[4]) end
+if n > tonumber(ARGV[3]) then return -1 end
 redis.call('SET', KEYS[3], ARGV[2], 'NX')
 local seq = redis.call('INCR', KEYS[1])
 redis.call('RPUSH', KEYS[2], seq .. '|' .. ARGV[1])
@@ -71,16 +75,26 @@ def client():
     return conn
 
 
-def push(values: dict) -> int:
-    """Accept one click into the buffer; returns its sequence number."""
+def push(values: dict, *, limit_key: str = "", limit: int = 0, limit_ttl: int = 60) -> int | None:
+    """Accept one click into the buffer; returns its sequence number.
+
+    With limit_key, the same round trip first counts the request in that rate-limit window and
+    returns None, storing nothing, when it is over `limit`.
+    """
     client()
     row = [values[c].isoformat() if c == "created_at" else values[c] for c in COLUMNS]
-    return int(
+    seq = int(
         _local.push(
-            keys=[SEQ_KEY, LIST_KEY, EPOCH_KEY],
-            args=[json.dumps(row, separators=(",", ":")), secrets.token_hex(8)],
+            keys=[SEQ_KEY, LIST_KEY, EPOCH_KEY, limit_key or "refapp:clicks:unlimited"],
+            args=[
+                json.dumps(row, separators=(",", ":")),
+                secrets.token_hex(8),
+                limit if limit_key else 2**62,
+                limit_ttl,
+            ],
         )
     )
+    return None if seq < 0 else seq
 
 
 def pending() -> int:

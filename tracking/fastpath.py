@@ -1,6 +1,7 @@
 """A WSGI layer in front of Django for the hottest endpoint, POST /api/v1/track/click.
 
-Every affiliate link visit posts here, in bursts. The endpoint needs no session, user, template,
+It also answers GET /livez with 204 before Django (a liveness probe). Every affiliate link visit
+posts to the click endpoint, in bursts. The endpoint needs no session, user, template,
 CSRF, URL resolving or middleware, so it is answered straight from the WSGI environ by the same
 `click_ingest` core the Django view uses (identical validation, answers and rows). Every other
 request, including the click endpoint's CORS preflight, goes to Django untouched.
@@ -24,6 +25,9 @@ from .services import click_ingest
 
 logger = logging.getLogger(__name__)
 CLICK_PATH = "/api/v1/track/click"
+# Liveness for a load balancer or orchestrator: the process answers, nothing else is checked (no
+# database, no broker: /healthz reports those). Also the benchmark's "static 204" of the server.
+LIVENESS_PATH = "/livez"
 
 
 class TrackingFastPath:
@@ -31,6 +35,9 @@ class TrackingFastPath:
         self.app = app
 
     def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") == LIVENESS_PATH and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            start_response("204 No Content", [("Cache-Control", "no-store")])
+            return []
         if (
             environ.get("PATH_INFO") != CLICK_PATH
             or environ.get("REQUEST_METHOD") != "POST"

@@ -37,7 +37,7 @@ def _first(query: dict[str, list[str]], *names: str) -> str:
     return ""
 
 
-def click_record(
+def click_values(
     *,
     program: Program,
     affiliate_id: int,
@@ -49,13 +49,14 @@ def click_record(
     country: str,
     source: str,
     now: datetime,
-) -> None:
+) -> dict:
+    """The clicks-table row of one visit."""
     try:
         query = parse_qs(urlsplit(url).query)
     except ValueError:
         query = {}
     ip_prefix, ip_hash = ip_prefix_and_hash(ip)
-    values = {
+    return {
         "program_id": program.pk,
         "affiliate_id": affiliate_id,
         "visitor_id": visitor_id,
@@ -74,6 +75,11 @@ def click_record(
         "ip_hash": ip_hash,
         "source": source,
     }
+
+
+def click_record(**kwargs) -> None:
+    """Store one click (keyword arguments of click_values): buffered in Redis or inserted directly."""
+    values = click_values(**kwargs)
     if buffer.enabled():
         buffer.push(values)  # lands in the clicks table with the next drain (tracking/buffer.py)
         return
@@ -93,8 +99,13 @@ def click_ingest(
 
     from . import lookup
 
-    if not ratelimit.hit("click", ip):
-        raise ApiError(429, "rate_limited", "Too many clicks from this address; slow down.")
+    def limited() -> ApiError:
+        return ApiError(429, "rate_limited", "Too many clicks from this address; slow down.")
+
+    def count_or_refuse() -> None:
+        if not ratelimit.hit("click", ip):
+            raise limited()
+
     fields = Fields(data)
     slug = fields.str("program", required=True, max_length=50)
     code = fields.str("ref", required=True, max_length=64)
@@ -103,18 +114,25 @@ def click_ingest(
     referrer = fields.str("referrer", max_length=2000, default="") or ""
     if visitor_id and not VISITOR_RE.match(visitor_id):
         fields.add("visitor_id", "Use 8 to 64 letters, digits, '-' or '_'.")
+    # Every request counts against the sender's limit, valid or not. A click that will be stored
+    # is counted by the buffer's script in the same round trip that stores it.
+    if fields.errors:
+        count_or_refuse()
     fields.raise_if_any()
 
     program = lookup.program_by_slug(slug or "")
     if program is None:
+        count_or_refuse()
         raise ApiError(404, "unknown_program", f"No program {slug!r}.")
     if origin and not program.origin_allowed(origin):
+        count_or_refuse()
         raise ApiError(403, "origin_not_allowed", "This origin may not report clicks for this program.")
     visitor_id = visitor_id or new_visitor_id()
     affiliate = lookup.active_affiliate_by_code(program, code or "")
     if affiliate is None or is_bot(user_agent):
+        count_or_refuse()
         return 202, {"visitor_id": visitor_id, "attributed": False}
-    click_record(
+    values = click_values(
         program=program,
         affiliate_id=affiliate[0],
         visitor_id=visitor_id,
@@ -126,4 +144,11 @@ def click_ingest(
         source="script",
         now=now,
     )
+    if buffer.enabled():
+        key, limit, ttl = ratelimit.counter("click", ip)
+        if buffer.push(values, limit_key=key, limit=limit, limit_ttl=ttl) is None:
+            raise limited()
+    else:
+        count_or_refuse()
+        Click(**values).save(force_insert=True)
     return 202, {"visitor_id": visitor_id, "attributed": True}

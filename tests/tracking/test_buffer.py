@@ -82,3 +82,30 @@ def test_drain_task_is_a_no_op_when_off(settings, db):
 
     settings.REFAPP_CLICK_BUFFER = False
     assert drain_click_buffer.apply().result == 0
+
+
+def test_the_rate_limit_counts_in_the_same_round_trip_as_the_push(buffered, settings):
+    """Valid and invalid requests share the sender's window; a click over the limit is not stored."""
+    settings.REFAPP_RATE_LIMITS = {**settings.REFAPP_RATE_LIMITS, "click": 3}
+    client = Client()
+
+    def send(body, ip="203.0.113.9"):
+        return client.post(
+            "/api/v1/track/click",
+            data=json.dumps(body),
+            content_type="text/plain",
+            HTTP_USER_AGENT=UA,
+            REMOTE_ADDR=ip,
+        ).status_code
+
+    good = {"program": "acme", "ref": "JOHN", "visitor_id": "visitor-rl-1"}
+    assert [send(good), send({"program": "acme"}), send(good), send(good), send({"ref": "x"})] == [
+        202,
+        400,
+        202,
+        429,
+        429,
+    ]
+    assert send(good, ip="198.51.100.4") == 202  # another address has its own window
+    assert buffer.pending() == 3
+    assert buffer.drain() == 3 and Click.objects.count() == 3

@@ -119,3 +119,11 @@ def test_fast_path_can_be_switched_off(affiliate, settings):
     settings.REFAPP_CLICK_FAST_PATH = False
     status, headers, _ = call(body=click_body())
     assert status == 202 and "Content-Security-Policy" not in headers and Click.objects.count() == 1
+
+
+def test_liveness_answers_204_without_touching_django(django_assert_num_queries):
+    with django_assert_num_queries(0):
+        status, headers, content = call("/livez", method="GET")
+    assert (status, content, headers["Cache-Control"]) == (204, b"", "no-store")
+    assert call("/livez", method="HEAD")[0] == 204
+    assert call("/livez", method="POST")[0] == 404  # anything else goes to Django, which has no such page
