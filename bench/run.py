@@ -13,7 +13,7 @@ It sets everything up itself and always stops what it started. Sections (all by 
            (database refapp_bench_scale, seeded once and reused), with EXPLAIN of each slowest query
   csv      a streamed 1,000,000-row commissions export: time and the web process's peak memory
   payouts  a payout run for 20,000 affiliates against the fake Stripe: time and peak memory
-  limits   the same server answering GET /t.js at 64, and pgbench single-row INSERTs at 64
+  limits   the same server answering GET /livez (a static 204) at 64, and pgbench single-row INSERTs at 64
 
 and prints one JSON document on stdout (progress goes to stderr), also written to
 var/bench/<UTC timestamp>.json. Load measurements check that the rows that landed equal the accepted
@@ -633,11 +633,16 @@ class Server:
             return ""
 
     def log_errors(self) -> list[str]:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return []
-        return [line for line in text.splitlines() if _LOG_ERROR_RE.search(line)]
+        return log_errors(self.log_path)
+
+
+def log_errors(path: Path) -> list[str]:
+    """Lines of a server's or worker's log that report an error."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if _LOG_ERROR_RE.search(line)]
 
 
 def stop_group(proc: subprocess.Popen | None) -> None:
@@ -732,7 +737,7 @@ class Bench:
         if not TAG_RE.match(tag):
             raise ValueError(f"bad tag {tag!r}")
         threads = max(1, min(conc, self.args.wrk_threads))
-        path = "/t.js" if kind == "static" else "/"
+        path = "/livez" if kind == "static" else "/"
         cmd = [
             self.wrk,
             f"-t{threads}",
@@ -1097,11 +1102,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--csv-rows", type=int, default=1_000_000, help="commissions of the CSV export program"
     )
     parser.add_argument("--page-requests", type=int, default=30)
-    parser.add_argument("--page-warmups", type=int, default=3)
+    parser.add_argument(
+        "--page-warmups",
+        type=int,
+        default=10,
+        help="unrecorded GETs per page first, enough to reach every server worker (default 10)",
+    )
     parser.add_argument("--no-explain", action="store_true", help="skip EXPLAIN of each page's slowest query")
     # payouts
     parser.add_argument("--payout-affiliates", type=int, default=20_000)
     parser.add_argument("--payout-db", default="refapp_bench_payouts", help="recreated on every run")
+    parser.add_argument(
+        "--payout-worker-concurrency", type=int, default=2, help="the Celery worker's processes (Procfile: 2)"
+    )
     # limits
     parser.add_argument("--pgbench-seconds", type=int, default=10)
     # server
@@ -1287,7 +1300,7 @@ class Runner:
                 if "limits" in sections:
                     results["limits"] = {
                         "static_c64": bench.measure(server, "static", 64, f"{self.nonce}s64"),
-                        "static_note": "GET /t.js (the tracker from memory through Django): there is no 204 endpoint",
+                        "static_note": "GET /livez: the same server answering 204 from its WSGI layer, before Django",
                     }
             finally:
                 drainer.stop()
@@ -1503,18 +1516,36 @@ class Runner:
                 STRIPE_API_BASE=fake.url,
                 EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend",
             )
-            log("payout run: payouts_create, then payout_send for each payout, against the fake Stripe")
-            load = section_load()
-            started = time.monotonic()
-            out = last_json(
-                run_step(
-                    [sys.executable, str(SCALE_SCRIPT), "payouts-run"],
-                    env=env,
-                    what="payout run",
-                    timeout=3600,
-                )
+            log(
+                f"payout run: payouts_create, sent by a Celery worker (prefork, concurrency"
+                f" {args.payout_worker_concurrency}) against the fake Stripe"
             )
-            out["process_wall_seconds"] = round(time.monotonic() - started, 1)
+            # The run's own Redis database: tasks an aborted run left there must not be taken now.
+            import redis
+
+            redis.Redis.from_url(args.redis_url, socket_timeout=5).flushdb()
+            worker_log = args.out_dir / f"{self.stamp}-payout-worker.log"
+            with worker_log.open("wb") as sink:
+                worker = subprocess.Popen(
+                    [sys.executable, "-m", "celery", "-A", "refapp", "worker", "--loglevel", "WARNING",
+                     "--concurrency", str(args.payout_worker_concurrency), "--without-gossip", "--without-mingle"],
+                    cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+                )  # fmt: skip
+            try:
+                load = section_load()
+                started = time.monotonic()
+                out = last_json(
+                    run_step(
+                        [sys.executable, str(SCALE_SCRIPT), "payouts-run"],
+                        env=env,
+                        what="payout run",
+                        timeout=3600,
+                    )
+                )
+                out["process_wall_seconds"] = round(time.monotonic() - started, 1)
+                memory = {pid: memory_mb(pid) for pid in process_group_pids(worker.pid)}
+            finally:
+                stop_group(worker)
             out["transfers_at_fake_stripe"] = len(fake.transfers)
         finally:
             fake.stop()
@@ -1523,12 +1554,18 @@ class Runner:
             commissions=seed["commissions"],
             seed_seconds=seed["seconds"],
             paid=out["payout_statuses"].get("paid", 0),
+            worker_concurrency=args.payout_worker_concurrency,
+            worker_memory_mb=memory,
+            # The largest process of the worker (the parent or a pool child): what one worker needs.
+            peak_rss_mb=max((m.get("VmHWM", 0.0) for m in memory.values()), default=None),
+            worker_total_rss_mb=round(sum(m.get("VmRSS", 0.0) for m in memory.values()), 1),
+            worker_log_errors=log_errors(worker_log),
             load_before=load,
-            note="one process, Celery's .delay replaced by a counter so creating and sending are timed apart",
+            note="payouts_create in one process; every payout_send through Redis to a real Celery worker",
         )
         log(
             f"  created {out['payouts_created']} in {out['create_seconds']}s, sent in {out['send_seconds']}s,"
-            f" peak RSS {out['peak_rss_mb']} MB"
+            f" worker peak RSS {out['peak_rss_mb']} MB"
         )
         results["payouts"] = out
 

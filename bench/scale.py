@@ -6,7 +6,7 @@ Run by bench/run.py in a subprocess whose environment points DATABASE_URL at the
     python bench/scale.py sessions              # staff and portal session keys for the page probes
     python bench/scale.py explain URL...        # EXPLAIN (ANALYZE, BUFFERS) of each page's slowest query
     python bench/scale.py payouts-seed --affiliates 20000
-    python bench/scale.py payouts-run           # payouts_create, then payout_send for each payout
+    python bench/scale.py payouts-run           # payouts_create; a Celery worker beside it sends
 
 Each prints one JSON object on its last stdout line. The seed writes with set-based SQL
 (INSERT … SELECT over generate_series, run inside PostgreSQL), with the big tables' secondary
@@ -431,31 +431,22 @@ def payouts_seed(*, affiliates: int, per_affiliate: int) -> dict:
     }
 
 
-def payouts_run() -> dict:
-    """payouts_create for the payout program, then payout_send for every processing payout.
+def payouts_run(*, timeout: float = 1800.0) -> dict:
+    """payouts_create for the payout program here; a real Celery worker beside it sends them.
 
-    Celery's .delay of the payout and email tasks is replaced in this process by a counter, so the
-    two phases are timed apart and nothing is queued; the transfers go to the fake Stripe at
-    STRIPE_API_BASE.
+    payouts_create queues one payout_send task per Stripe payout after each batch commits, exactly
+    as the monthly task does; the worker (started by bench/run.py, its production concurrency)
+    takes them from Redis and calls the fake Stripe at STRIPE_API_BASE. This process waits until no
+    payout is left processing. Times: create (this process), send (from the end of create until
+    the last payout is paid), total.
     """
     from django.db.models import Count
     from django.utils import timezone
 
     from affiliates.models import Program
-    from payouts import services, tasks
+    from payouts import services
     from payouts.models import Payout
-    from refapp import tasks as refapp_tasks
 
-    queued = {"payout_send": 0, "send_email": 0}
-
-    def counter(name):
-        def delay(*args, **kwargs):
-            queued[name] += 1
-
-        return delay
-
-    tasks.payout_send.delay = counter("payout_send")
-    refapp_tasks.send_email.delay = counter("send_email")
     program = Program.objects.get(slug=PAYOUT_SLUG)
     now = timezone.now()
     rss_start = peak_rss_mb()
@@ -463,11 +454,12 @@ def payouts_run() -> dict:
     created = services.payouts_create(program=program, now=now)
     create_s = time.monotonic() - t0
     rss_after_create = peak_rss_mb()
-    ids = list(services.processing_payouts(program).order_by("pk").values_list("pk", flat=True))
-    t1 = time.monotonic()
-    for payout_id in ids:
-        services.payout_send(payout_id=payout_id, now=timezone.now())
-    send_s = time.monotonic() - t1
+    processing = services.processing_payouts(program)
+    left = processing.count()
+    while left and time.monotonic() - t0 < timeout:
+        time.sleep(0.25)
+        left = processing.count()
+    done = time.monotonic()
     statuses = dict(
         Payout.objects.filter(program=program)
         .values("status")
@@ -477,13 +469,12 @@ def payouts_run() -> dict:
     return {
         "payouts_created": len(created),
         "create_seconds": round(create_s, 1),
-        "send_seconds": round(send_s, 1),
-        "total_seconds": round(create_s + send_s, 1),
+        "send_seconds": round(done - t0 - create_s, 1),
+        "total_seconds": round(done - t0, 1),
+        "timed_out": bool(left),
         "payout_statuses": statuses,
-        "queued_tasks_replaced": queued,
-        "peak_rss_mb": peak_rss_mb(),
-        "rss_mb_at_start": rss_start,
-        "peak_rss_mb_after_create": rss_after_create,
+        "create_process_peak_rss_mb": rss_after_create,
+        "create_process_rss_mb_at_start": rss_start,
     }
 
 

@@ -5,7 +5,7 @@
 --
 -- KIND is "click" (POST /api/v1/track/click), "go" (GET /go/PROGRAM/CODE, a redirect link: 302),
 -- "event" (POST /api/v1/events, secret key taken from the REFAPP_BENCH_SECRET environment variable)
--- or "static" (GET /t.js).
+-- or "static" (GET /livez: the server answering 204 before Django).
 --
 -- Every request carries unique ids (TAG, thread number, per-thread counter), so each accepted
 -- click or event is exactly one new row. TAG: up to 40 of [A-Za-z0-9-], unique per run.
@@ -139,7 +139,7 @@ function init(args)
       error("bench.lua: go needs a codes file with at least one affiliate code")
     end
   elseif kind == "static" then
-    req_method, req_path = "GET", "/t.js"
+    req_method, req_path = "GET", "/livez"
   else
     error("bench.lua: unknown kind " .. tostring(kind))
   end
