@@ -1120,10 +1120,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     # server
     parser.add_argument("--server", choices=("granian", "gunicorn"), default="granian")
     parser.add_argument(
-        "--workers", type=int, help="server workers (default 2 for granian, 2 × cores + 1 for gunicorn)"
+        "--workers",
+        type=int,
+        help="server workers (default 3 for granian, as the Procfile, 2 × cores + 1 for gunicorn)",
     )
     parser.add_argument(
-        "--threads", type=int, help="granian --blocking-threads (default 4); gunicorn --threads (1)"
+        "--threads",
+        type=int,
+        help="granian --blocking-threads (default 2, as the Procfile); gunicorn --threads (1)",
     )
     parser.add_argument("--backpressure", type=int, default=64, help="granian --backpressure")
     parser.add_argument("--worker-class", choices=("sync", "gthread"), default="sync", help="gunicorn only")
@@ -1149,9 +1153,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.clicks is None:
         args.clicks = 100 if args.quick else 1_000_000
     if args.workers is None:
-        args.workers = 2 if args.server == "granian" else 2 * cores + 1
+        args.workers = 3 if args.server == "granian" else 2 * cores + 1
     if args.threads is None:
-        args.threads = 4 if args.server == "granian" else (4 if args.worker_class == "gthread" else 1)
+        args.threads = 2 if args.server == "granian" else (4 if args.worker_class == "gthread" else 1)
     if args.wrk_threads is None:
         args.wrk_threads = cores
     try:

@@ -48,11 +48,16 @@ COLUMNS = (
     "source",
 )
 # Counts the sender's rate-limit window and, when under the limit, accepts the click: one round trip.
+# A fresh epoch token costs a system call, so the caller sends one only when the script answered -2
+# (no epoch yet: a new or emptied Redis); nothing was written or counted then.
 _PUSH = """
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  if ARGV[2] == '' then return -2 end
+  redis.call('SET', KEYS[3], ARGV[2])
+end
 local n = redis.call('INCR', KEYS[4])
 if n == 1 then redis.call('EXPIRE', KEYS[4], ARGV[4]) end
 if n > tonumber(ARGV[3]) then return -1 end
-redis.call('SET', KEYS[3], ARGV[2], 'NX')
 local seq = redis.call('INCR', KEYS[1])
 redis.call('RPUSH', KEYS[2], seq .. '|' .. ARGV[1])
 return seq
@@ -82,18 +87,14 @@ def push(values: dict, *, limit_key: str = "", limit: int = 0, limit_ttl: int = 
     returns None, storing nothing, when it is over `limit`.
     """
     client()
-    row = [values[c].isoformat() if c == "created_at" else values[c] for c in COLUMNS]
-    seq = int(
-        _local.push(
-            keys=[SEQ_KEY, LIST_KEY, EPOCH_KEY, limit_key or "refapp:clicks:unlimited"],
-            args=[
-                json.dumps(row, separators=(",", ":")),
-                secrets.token_hex(8),
-                limit if limit_key else 2**62,
-                limit_ttl,
-            ],
-        )
+    row = json.dumps(
+        [values[c].isoformat() if c == "created_at" else values[c] for c in COLUMNS], separators=(",", ":")
     )
+    keys = [SEQ_KEY, LIST_KEY, EPOCH_KEY, limit_key or "refapp:clicks:unlimited"]
+    limits = [limit if limit_key else 2**62, limit_ttl]
+    seq = int(_local.push(keys=keys, args=[row, "", *limits]))
+    if seq == -2:  # no epoch yet: start one (each start gets a never-used random id)
+        seq = int(_local.push(keys=keys, args=[row, secrets.token_hex(8), *limits]))
     return None if seq < 0 else seq
 
 

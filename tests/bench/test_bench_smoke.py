@@ -239,7 +239,7 @@ def test_build_document_shape_and_no_secret():
 
 def test_parse_args_defaults_and_guards():
     full = bench_run.parse_args([])
-    assert (full.duration, full.grace, full.server, full.workers, full.threads) == (15, 15, "granian", 2, 4)
+    assert (full.duration, full.grace, full.server, full.workers, full.threads) == (15, 15, "granian", 3, 2)
     assert full.sections == list(bench_run.SECTIONS) and full.clicks == 1_000_000
     assert (full.scale_clicks, full.scale_events, full.scale_affiliates) == (10_000_000, 300_000, 20_000)
     assert full.unbuffered == [64]
