@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db.models import F, Q, Sum
 
-from affiliates.models import Affiliate, Program
+from affiliates.models import Affiliate, PartnerGroup, Program
 from refapp.money import percent_of
 from tracking.models import Event, Referral
 
@@ -53,24 +53,27 @@ def month_bounds(moment: datetime) -> tuple[datetime, datetime]:
 
 
 def rules_for(*, program: Program, affiliate: Affiliate, event_name: str) -> tuple[str, list[CommissionRule]]:
-    """The most specific scope with active rules for this event name, and all its rules (they stack)."""
-    candidates = list(
-        CommissionRule.objects.filter(program=program, event_name=event_name, is_active=True)
-        .filter(
-            Q(affiliate=affiliate)
-            # A deactivated group keeps its members, but its rules no longer apply to them.
-            | Q(group_id=affiliate.group_id, group__is_active=True, affiliate__isnull=True)
-            | Q(group__isnull=True, affiliate__isnull=True)
-        )
-        .order_by("pk")
-    )
-    for scope in ("affiliate", "group", "program"):
-        rules = [r for r in candidates if r.scope == scope]
-        if scope == "group" and not affiliate.group_id:
-            continue
-        if rules:
-            return scope, rules
-    return "program", []
+    """The most specific scope with active rules for this event name, and all its rules (they stack).
+
+    Runs for every conversion, so it is one plain query on the (program, event name, active) index,
+    without joins, whose rows are sorted into scopes here; the group's state is read only when the
+    affiliate's group has rules.
+    """
+    rows = CommissionRule.objects.filter(
+        Q(affiliate__isnull=True) | Q(affiliate=affiliate),
+        program=program,
+        event_name=event_name,
+        is_active=True,
+    ).order_by("pk")
+    candidates = [r for r in rows if r.group_id is None or r.group_id == affiliate.group_id]
+    rules = [r for r in candidates if r.affiliate_id == affiliate.pk]
+    if rules:
+        return "affiliate", rules
+    rules = [r for r in candidates if r.group_id is not None]
+    # A deactivated group keeps its members, but its rules no longer apply to them.
+    if rules and PartnerGroup.objects.filter(pk=affiliate.group_id, is_active=True).exists():
+        return "group", rules
+    return "program", [r for r in candidates if r.affiliate_id is None and r.group_id is None]
 
 
 @dataclass

@@ -107,6 +107,7 @@ def referral_for(
             customer_id__isnull=True,
         ).first()
         if existing is not None:
+            existing.affiliate = affiliate  # the same row, already loaded: no second query
             return existing
     referral = Referral(
         program=program,
