@@ -77,14 +77,26 @@ def click_values(
     }
 
 
-def click_record(**kwargs) -> None:
-    """Store one click (keyword arguments of click_values): buffered in Redis or inserted directly."""
+def click_record(*, limit: str = "", **kwargs) -> bool:
+    """Store one click (keyword arguments of click_values): buffered in Redis or inserted directly.
+
+    With `limit` (a rate-limit bucket) the sender's request is counted first and the click stored
+    only under the limit; buffered, counting and storing are one Redis round trip. True if stored.
+    """
+    from refapp import ratelimit
+
     values = click_values(**kwargs)
-    if buffer.enabled():
-        buffer.push(values)  # lands in the clicks table with the next drain (tracking/buffer.py)
-        return
+    if buffer.enabled():  # lands in the clicks table with the next drain (tracking/buffer.py)
+        if not limit:
+            buffer.push(values)
+            return True
+        key, most, ttl = ratelimit.counter(limit, kwargs["ip"])
+        return buffer.push(values, limit_key=key, limit=most, limit_ttl=ttl) is not None
+    if limit and not ratelimit.hit(limit, kwargs["ip"]):
+        return False
     # A plain INSERT in autocommit: nothing else to keep consistent with, so no transaction block.
     Click(**values).save(force_insert=True)
+    return True
 
 
 def click_ingest(
@@ -132,7 +144,8 @@ def click_ingest(
     if affiliate is None or is_bot(user_agent):
         count_or_refuse()
         return 202, {"visitor_id": visitor_id, "attributed": False}
-    values = click_values(
+    stored = click_record(
+        limit="click",
         program=program,
         affiliate_id=affiliate[0],
         visitor_id=visitor_id,
@@ -144,11 +157,6 @@ def click_ingest(
         source="script",
         now=now,
     )
-    if buffer.enabled():
-        key, limit, ttl = ratelimit.counter("click", ip)
-        if buffer.push(values, limit_key=key, limit=limit, limit_ttl=ttl) is None:
-            raise limited()
-    else:
-        count_or_refuse()
-        Click(**values).save(force_insert=True)
+    if not stored:
+        raise limited()
     return 202, {"visitor_id": visitor_id, "attributed": True}

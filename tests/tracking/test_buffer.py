@@ -77,6 +77,12 @@ def test_go_links_are_buffered_too(buffered, client):
     assert buffer.pending() == 1 and buffer.drain() == 1 and Click.objects.get().source == "link"
 
 
+def test_buffered_go_links_respect_the_rate_limit(buffered, client, settings):
+    settings.REFAPP_RATE_LIMITS = {**settings.REFAPP_RATE_LIMITS, "go": 2}
+    assert [client.get("/go/acme/JOHN", HTTP_USER_AGENT=UA).status_code for _ in range(3)] == [302] * 3
+    assert buffer.pending() == 2
+
+
 def test_drain_task_is_a_no_op_when_off(settings, db):
     from tracking.tasks import drain_click_buffer
 

@@ -40,6 +40,12 @@ def test_go_unknown_program_is_404(client, db):
     assert client.get("/go/nope/JOHN", **UA).status_code == 404
 
 
+def test_go_over_the_rate_limit_redirects_without_click(client, affiliate, settings):
+    settings.REFAPP_RATE_LIMITS = {**settings.REFAPP_RATE_LIMITS, "go": 2}
+    assert [client.get("/go/acme/JOHN", **UA).status_code for _ in range(3)] == [302, 302, 302]
+    assert Click.objects.count() == 2
+
+
 def test_go_bot_redirects_without_click(client, affiliate):
     assert client.get("/go/acme/JOHN", HTTP_USER_AGENT="Twitterbot/1.0").status_code == 302
     assert Click.objects.count() == 0

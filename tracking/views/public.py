@@ -17,7 +17,6 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from refapp import ratelimit
 from refapp.api import ApiError, error_response, read_json_object
 from refapp.hashing import client_ip
 
@@ -111,9 +110,11 @@ def go(request: HttpRequest, program_slug: str, code: str, path: str = "") -> Ht
     if affiliate is not None:
         visitor_id = new_visitor_id()
         params += [("ref", affiliate[1]), ("refapp_vid", visitor_id)]
-        if not is_bot(user_agent) and ratelimit.hit("go", ip):
+        if not is_bot(user_agent):
             landing = urlunsplit((target.scheme, target.netloc, target_path, urlencode(params), ""))
+            # Over the sender's rate limit the visitor is still redirected; the click is not stored.
             click_record(
+                limit="go",
                 program=program,
                 affiliate_id=affiliate[0],
                 visitor_id=visitor_id,
