@@ -115,47 +115,56 @@ def commissions_for_event(
             if earned >= rule.max_events:
                 skipped.append({"rule": rule.public_id, "reason": "max_events_reached"})
                 continue
-        inputs: dict[str, Any] = {
-            "rule": rule.public_id,
-            "scope": scope,
-            "type": rule.type,
-            "event_amount_cents": event.amount_cents,
-            "currency": event.currency,
-        }
-        rate_bp = rule.rate_bp
-        if rule.type == CommissionRule.Type.PERCENT and rule.tiers:
-            if monthly_revenue is None:
-                start, end = month_bounds(event.occurred_at)
-                # Net referred revenue of the month, this event included: the sale that crosses a
-                # threshold already earns the higher tier.
-                earlier = (
-                    Event.objects.filter(
-                        program=program,
-                        livemode=event.livemode,
-                        affiliate=affiliate,
-                        occurred_at__gte=start,
-                        occurred_at__lt=end,
-                    )
-                    .exclude(pk=event.pk)
-                    .aggregate(total=Sum(F("amount_cents") - F("refunded_cents")))["total"]
+        if rule.type == CommissionRule.Type.PERCENT and rule.tiers and monthly_revenue is None:
+            start, end = month_bounds(event.occurred_at)
+            # Net referred revenue of the month, this event included: the sale that crosses a
+            # threshold already earns the higher tier.
+            earlier = (
+                Event.objects.filter(
+                    program=program,
+                    livemode=event.livemode,
+                    affiliate=affiliate,
+                    occurred_at__gte=start,
+                    occurred_at__lt=end,
                 )
-                monthly_revenue = (earlier or 0) + event.amount_cents - event.refunded_cents
-            rate_bp, tier = tier_rate(rule.rate_bp or 0, rule.tiers, monthly_revenue)
-            inputs["monthly_revenue_cents"] = monthly_revenue
-            inputs["tier"] = tier
-        if rule.type == CommissionRule.Type.PERCENT:
-            inputs["rate_bp"] = rate_bp
-        else:
-            inputs["fixed_cents"] = rule.amount_cents
-        amount = rule_amount(
-            rule_type=rule.type,
-            event_amount_cents=event.amount_cents,
-            rate_bp=rate_bp,
-            fixed_cents=rule.amount_cents,
-        )
-        inputs["amount_cents"] = amount
-        computed.append(Computed(rule=rule, amount_cents=amount, inputs=inputs))
+                .exclude(pk=event.pk)
+                .aggregate(total=Sum(F("amount_cents") - F("refunded_cents")))["total"]
+            )
+            monthly_revenue = (earlier or 0) + event.amount_cents - event.refunded_cents
+        computed.append(rule_pays(rule=rule, scope=scope, event=event, monthly_revenue=monthly_revenue))
     return computed, skipped
+
+
+def rule_pays(*, rule: CommissionRule, scope: str, event: Event, monthly_revenue: int | None) -> Computed:
+    """What one eligible rule pays for one event, with the inputs that explain it.
+
+    monthly_revenue (the affiliate's net referred revenue of the event's month, the event included)
+    is needed only by tiered percent rules. Shared by ingestion and the rule preview.
+    """
+    inputs: dict[str, Any] = {
+        "rule": rule.public_id,
+        "scope": scope,
+        "type": rule.type,
+        "event_amount_cents": event.amount_cents,
+        "currency": event.currency,
+    }
+    rate_bp = rule.rate_bp
+    if rule.type == CommissionRule.Type.PERCENT and rule.tiers:
+        rate_bp, tier = tier_rate(rule.rate_bp or 0, rule.tiers, monthly_revenue or 0)
+        inputs["monthly_revenue_cents"] = monthly_revenue
+        inputs["tier"] = tier
+    if rule.type == CommissionRule.Type.PERCENT:
+        inputs["rate_bp"] = rate_bp
+    else:
+        inputs["fixed_cents"] = rule.amount_cents
+    amount = rule_amount(
+        rule_type=rule.type,
+        event_amount_cents=event.amount_cents,
+        rate_bp=rate_bp,
+        fixed_cents=rule.amount_cents,
+    )
+    inputs["amount_cents"] = amount
+    return Computed(rule=rule, amount_cents=amount, inputs=inputs)
 
 
 def explain(commission: Commission) -> str:

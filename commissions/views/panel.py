@@ -37,6 +37,7 @@ from .. import rules as rule_services
 from ..calculation import explain
 from ..forms import CommissionBulkForm, CommissionFilterForm, FraudResolveForm, RuleForm
 from ..models import Commission, CommissionRule, FraudFlag
+from ..preview import RulePreview, rule_preview
 from ..rules import RuleInvalid
 from ..services import fraud_flag_resolve
 
@@ -405,6 +406,25 @@ def _rule_saved_redirect(program: Program, rule: CommissionRule) -> HttpResponse
     return redirect("panel:rule-list", program.slug)
 
 
+def _preview_draft(program: Program, form: RuleForm) -> RulePreview | None:
+    """The preview of a valid draft (nothing saved), or None with the mistakes put on the form."""
+    kwargs = form.rule_kwargs()
+    errors = rule_services.validate_rule(
+        event_name=kwargs["event_name"],
+        type=kwargs["type"],
+        rate_bp=kwargs["rate_bp"],
+        amount_cents=kwargs["amount_cents"],
+        tiers=kwargs["tiers"],
+        currency=kwargs.pop("currency"),
+        program_currency=program.currency,
+    )
+    if errors:
+        _rule_errors_to_form(form, errors)
+        return None
+    draft = CommissionRule(program=program, **kwargs)
+    return rule_preview(program=program, rule=draft, now=timezone.now())
+
+
 @require_http_methods(["GET", "POST"])
 @staff_required
 def rule_create(request: HttpRequest, slug: str) -> HttpResponse:
@@ -418,6 +438,10 @@ def rule_create(request: HttpRequest, slug: str) -> HttpResponse:
     ).first():
         initial.update(scope="group", group=group)
     form = RuleForm(request.POST or None, program=program, initial=initial)
+    context: dict[str, Any] = {"program": program, "form": form, "rule": None}
+    if request.method == "POST" and "preview" in request.POST:
+        context["preview"] = _preview_draft(program, form) if form.is_valid() else None
+        return render(request, "panel/rule_form.html", context)
     if request.method == "POST" and form.is_valid():
         try:
             rule = rule_services.rule_create(program=program, actor=_actor(request), **form.rule_kwargs())
@@ -426,7 +450,7 @@ def rule_create(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             messages.success(request, f"Rule created: {rule.describe()}.")
             return _rule_saved_redirect(program, rule)
-    return render(request, "panel/rule_form.html", {"program": program, "form": form, "rule": None})
+    return render(request, "panel/rule_form.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -435,6 +459,16 @@ def rule_edit(request: HttpRequest, slug: str, public_id: str) -> HttpResponse:
     program = get_program_for_staff(request, slug, write=True)
     rule = _get_rule_for_program(program, public_id)
     form = RuleForm(request.POST or None, program=program, initial=RuleForm.initial_for(rule))
+    context: dict[str, Any] = {
+        "program": program,
+        "form": form,
+        "rule": rule,
+        "commission_count": rule.commissions.count(),
+        "replaced_by": _successor_of(rule),
+    }
+    if request.method == "POST" and "preview" in request.POST and rule.is_active:
+        context["preview"] = _preview_draft(program, form) if form.is_valid() else None
+        return render(request, "panel/rule_form.html", context)
     if request.method == "POST" and form.is_valid():
         try:
             successor = panel_services.rule_replace(rule=rule, actor=_actor(request), **form.rule_kwargs())
@@ -451,13 +485,6 @@ def rule_edit(request: HttpRequest, slug: str, public_id: str) -> HttpResponse:
                     f"Rule {rule.public_id} retired and replaced by {successor.public_id}: {successor.describe()}.",
                 )
             return _rule_saved_redirect(program, successor)
-    context = {
-        "program": program,
-        "form": form,
-        "rule": rule,
-        "commission_count": rule.commissions.count(),
-        "replaced_by": _successor_of(rule),
-    }
     return render(request, "panel/rule_form.html", context)
 
 
