@@ -429,14 +429,15 @@ def test_bench_end_to_end(tmp_path):
     # A Redis database apart from the suite's, so the bench's rate-limit counters never meet its tests.
     redis_db = 4 if redis.path.strip("/") == "3" else 3
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", "clicks,events,pages",
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", "clicks,events,pages,csv,payouts",
          "--affiliates", "10", "--clicks", "100", "--duration", "1", "--unbuffered-conc", "", "--pause", "0.1",
          "--pg-url", f"postgresql://{db.netloc}", "--db-name", "refapp_bench_smoke",
          "--scale-db", "refapp_bench_smoke_scale", "--scale-affiliates", "20", "--scale-clicks", "2000",
          "--scale-events", "200", "--csv-rows", "50", "--page-requests", "2", "--page-warmups", "1",
          "--no-explain", "--redis-url", f"redis://{redis_host}:{redis_port}/{redis_db}",
+         "--payout-affiliates", "15", "--payout-db", "refapp_bench_smoke_payouts",
          "--out-dir", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(proc.stdout)
@@ -458,5 +459,10 @@ def test_bench_end_to_end(tmp_path):
     }
     assert all(p["status"] == 200 and p["p95_ms"] > 0 for p in pages.values()), pages
     assert doc["pages"]["seed"]["clicks"] == 2000
+    assert doc["csv"]["status"] == 200 and doc["csv"]["rows"] == 50
+    # Sent by a real Celery worker through Redis, against the fake Stripe.
+    payouts = doc["payouts"]
+    assert payouts["paid"] == payouts["transfers_at_fake_stripe"] == 15, payouts
+    assert payouts["worker_log_errors"] == [] and payouts["peak_rss_mb"] > 0
     assert all(doc["checks"].values()), doc["checks"]
     assert json.loads(Path(doc["settings"]["output"]).read_text()) == doc
