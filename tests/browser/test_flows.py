@@ -408,6 +408,16 @@ def test_pages_fit_the_screen_and_forms_are_labelled(person, live_server, busy_p
     problems += [f"settings form: {c} has no label" for c in unlabelled_controls(admin, settings_form)]
     problems += layout_problems(admin)
 
+    # A draft rule previewed against last month (this program's sales are from this month).
+    admin.goto(f"{live_server.url}/panel/p/acme/rules/new/")
+    admin.get_by_label("Event", exact=True).fill("sale")
+    admin.get_by_label("Rate (%)").fill("10")
+    admin.get_by_role("button", name="Preview last month").click()
+    expect(admin.locator("#rule-preview")).to_be_visible()
+    expect(admin.locator("[data-preview=empty]")).to_be_visible()
+    problems += [f"rule form: {c} has no label" for c in unlabelled_controls(admin, "form.rule-form")]
+    problems += layout_problems(admin)
+
     partner = person(viewport=viewport)
     token = link_create(purpose="login", email="john@partner.example", now=timezone.now())
     portal_confirm_link(partner, f"{live_server.url}/portal/login/{token}/")
