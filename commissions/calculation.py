@@ -7,6 +7,7 @@ it (prior events, monthly revenue) are in `commissions_for_event`.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -65,13 +66,20 @@ def rules_for(*, program: Program, affiliate: Affiliate, event_name: str) -> tup
         event_name=event_name,
         is_active=True,
     ).order_by("pk")
-    candidates = [r for r in rows if r.group_id is None or r.group_id == affiliate.group_id]
-    rules = [r for r in candidates if r.affiliate_id == affiliate.pk]
+    return choose_scope(rows, affiliate_id=affiliate.pk, group_id=affiliate.group_id)
+
+
+def choose_scope(
+    rows: Iterable[CommissionRule], *, affiliate_id: int, group_id: int | None
+) -> tuple[str, list[CommissionRule]]:
+    """Sort active rules of one event name (program-wide or this affiliate's) into the winning scope."""
+    candidates = [r for r in rows if r.group_id is None or r.group_id == group_id]
+    rules = [r for r in candidates if r.affiliate_id == affiliate_id]
     if rules:
         return "affiliate", rules
     rules = [r for r in candidates if r.group_id is not None]
     # A deactivated group keeps its members, but its rules no longer apply to them.
-    if rules and PartnerGroup.objects.filter(pk=affiliate.group_id, is_active=True).exists():
+    if rules and PartnerGroup.objects.filter(pk=group_id, is_active=True).exists():
         return "group", rules
     return "program", [r for r in candidates if r.affiliate_id is None and r.group_id is None]
 
@@ -83,54 +91,92 @@ class Computed:
     inputs: dict[str, Any]
 
 
+class ReferralHistory:
+    """What some rules need to know about the referral and the affiliate's month, read only on demand.
+
+    `event` may be saved (the ORM write path: rows with its pk are left out) or not yet (the
+    PostgreSQL write path reads before it inserts); `referral_id` is None for a referral that this
+    very event creates, which has no history at all.
+    """
+
+    def __init__(self, *, event: Event, affiliate_id: int, referral_id: int | None):
+        self.event = event
+        self.affiliate_id = affiliate_id
+        self.referral_id = referral_id
+
+    def has_earlier_event(self) -> bool:
+        if self.referral_id is None:
+            return False
+        earlier = Event.objects.filter(referral_id=self.referral_id, name=self.event.name)
+        if self.event.pk:
+            earlier = earlier.filter(pk__lt=self.event.pk)
+        return earlier.exists()
+
+    def commissions_earned(self, rule: CommissionRule) -> int:
+        if self.referral_id is None:
+            return 0
+        earned = Commission.objects.filter(
+            rule=rule, event__referral_id=self.referral_id, kind=Commission.Kind.COMMISSION
+        )
+        if self.event.pk:
+            earned = earned.exclude(event_id=self.event.pk)
+        return earned.count()
+
+    def monthly_revenue(self) -> int:
+        """Net referred revenue of the event's month, this event included: the sale that crosses a
+        threshold already earns the higher tier."""
+        event = self.event
+        start, end = month_bounds(event.occurred_at)
+        earlier = Event.objects.filter(
+            program_id=event.program_id,
+            livemode=event.livemode,
+            affiliate_id=self.affiliate_id,
+            occurred_at__gte=start,
+            occurred_at__lt=end,
+        )
+        if event.pk:
+            earlier = earlier.exclude(pk=event.pk)
+        total = earlier.aggregate(total=Sum(F("amount_cents") - F("refunded_cents")))["total"]
+        return (total or 0) + event.amount_cents - event.refunded_cents
+
+
 def commissions_for_event(
     *, event: Event, affiliate: Affiliate, referral: Referral
 ) -> tuple[list[Computed], list[dict]]:
     """What each applicable rule pays for this (already saved) event, and why others were skipped."""
-    program = event.program
-    scope, rules = rules_for(program=program, affiliate=affiliate, event_name=event.name)
+    scope, rules = rules_for(program=event.program, affiliate=affiliate, event_name=event.name)
+    history = ReferralHistory(event=event, affiliate_id=affiliate.pk, referral_id=referral.pk)
+    return evaluate_rules(
+        scope=scope, rules=rules, event=event, referral_created_at=referral.created_at, history=history
+    )
+
+
+def evaluate_rules(
+    *,
+    scope: str,
+    rules: list[CommissionRule],
+    event: Event,
+    referral_created_at: datetime,
+    history: ReferralHistory,
+) -> tuple[list[Computed], list[dict]]:
+    """Apply the limits of each rule of the winning scope, then what each eligible rule pays."""
     computed: list[Computed] = []
     skipped: list[dict] = []
     monthly_revenue: int | None = None
     for rule in rules:
-        if (
-            rule.first_event_only
-            and Event.objects.filter(referral=referral, name=event.name, pk__lt=event.pk).exists()
-        ):
+        if rule.first_event_only and history.has_earlier_event():
             skipped.append({"rule": rule.public_id, "reason": "first_event_only"})
             continue
         if rule.duration_months and event.occurred_at >= add_months(
-            referral.created_at, rule.duration_months
+            referral_created_at, rule.duration_months
         ):
             skipped.append({"rule": rule.public_id, "reason": "duration_months_elapsed"})
             continue
-        if rule.max_events:
-            earned = (
-                Commission.objects.filter(
-                    rule=rule, event__referral=referral, kind=Commission.Kind.COMMISSION
-                )
-                .exclude(event=event)
-                .count()
-            )
-            if earned >= rule.max_events:
-                skipped.append({"rule": rule.public_id, "reason": "max_events_reached"})
-                continue
+        if rule.max_events and history.commissions_earned(rule) >= rule.max_events:
+            skipped.append({"rule": rule.public_id, "reason": "max_events_reached"})
+            continue
         if rule.type == CommissionRule.Type.PERCENT and rule.tiers and monthly_revenue is None:
-            start, end = month_bounds(event.occurred_at)
-            # Net referred revenue of the month, this event included: the sale that crosses a
-            # threshold already earns the higher tier.
-            earlier = (
-                Event.objects.filter(
-                    program=program,
-                    livemode=event.livemode,
-                    affiliate=affiliate,
-                    occurred_at__gte=start,
-                    occurred_at__lt=end,
-                )
-                .exclude(pk=event.pk)
-                .aggregate(total=Sum(F("amount_cents") - F("refunded_cents")))["total"]
-            )
-            monthly_revenue = (earlier or 0) + event.amount_cents - event.refunded_cents
+            monthly_revenue = history.monthly_revenue()
         computed.append(rule_pays(rule=rule, scope=scope, event=event, monthly_revenue=monthly_revenue))
     return computed, skipped
 

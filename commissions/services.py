@@ -5,6 +5,7 @@ Every function here is one transaction, safe to call twice, and writes an audit 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -14,12 +15,14 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 
 from affiliates.models import PortalSession, Program
-from refapp.models import Actor, AuditLog, audit_log
+from refapp.ids import new_public_id
+from refapp.models import Actor, AuditLog, audit_entry, audit_log
 from refapp.money import round_half_up
 from tracking.attribution import attribute, referral_for
 from tracking.models import Event
 
-from .calculation import commissions_for_event
+from . import ingest_pg
+from .calculation import Computed, commissions_for_event
 from .models import Commission, FraudFlag, Refund
 
 
@@ -64,6 +67,12 @@ def event_ingest(
     and then reads the winner's stored body, so exactly one event and one set of commissions exist.
     """
     # No "seen it?" read first: the unique index decides, and a replay costs one refused INSERT.
+    if ingest_pg.available():
+        body = ingest_pg.event_ingest_pg(program=program, livemode=livemode, data=data, actor=actor, now=now)
+        if body is not None:
+            return body, True
+        # Refused by a unique index: a known order (the ORM path answers the stored body) or a
+        # racing first event of the same customer (the ORM path reuses the referral it created).
     try:
         with transaction.atomic():
             return _event_ingest(program=program, livemode=livemode, data=data, actor=actor, now=now), True
@@ -84,11 +93,10 @@ def _stored_response(program: Program, livemode: bool, order_id: str) -> dict[st
     return row
 
 
-def _event_ingest(
-    *, program: Program, livemode: bool, data: EventInput, actor: Actor, now: datetime
-) -> dict[str, Any]:
-    occurred_at = data.occurred_at or now
-    event = Event(
+def event_from_input(*, program: Program, livemode: bool, data: EventInput, now: datetime) -> Event:
+    """The unsaved, not yet attributed event of one report."""
+    return Event(
+        public_id=new_public_id("evt"),
         program=program,
         livemode=livemode,
         name=data.name,
@@ -101,10 +109,17 @@ def _event_ingest(
         customer_email_hash=data.customer_email_hash,
         ip_hash=data.ip_hash,
         metadata=data.metadata,
-        occurred_at=occurred_at,
+        occurred_at=data.occurred_at or now,
         received_at=now,
         source=data.source,
     )
+
+
+def _event_ingest(
+    *, program: Program, livemode: bool, data: EventInput, actor: Actor, now: datetime
+) -> dict[str, Any]:
+    event = event_from_input(program=program, livemode=livemode, data=data, now=now)
+    occurred_at = event.occurred_at
     # The INSERT comes first so that a concurrent duplicate blocks here, before any other write.
     event.save(force_insert=True)
 
@@ -144,43 +159,117 @@ def _event_ingest(
                 now=now,
             )
 
-    body = {
+    body = response_body(event=event, affiliate=affiliate, referral=referral, commissions=commissions)
+    event.response = body
+    event.save(update_fields=["affiliate", "referral", "click", "attribution", "response"])
+    if commissions:
+        commissions_audit(event=event, commissions=commissions, actor=actor).save()
+    return body
+
+
+def response_body(*, event: Event, affiliate, referral, commissions: list[Commission]) -> dict[str, Any]:
+    """What POST /api/v1/events answers, stored on the event so that a replay answers it again."""
+    return {
         "id": event.public_id,
-        "livemode": livemode,
+        "livemode": event.livemode,
         "attributed": affiliate is not None,
         "affiliate": {"id": affiliate.public_id, "code": affiliate.code} if affiliate else None,
         "referral": referral.public_id if referral else None,
         "commissions": [_commission_json(c) for c in commissions],
     }
-    event.response = body
-    event.save(update_fields=["affiliate", "referral", "click", "attribution", "response"])
-    if commissions:
-        audit_log(
-            actor=actor,
-            action="commission.created",
-            obj=event,
-            data={
-                "commissions": [c.public_id for c in commissions],
-                "amounts": [c.amount_cents for c in commissions],
-            },
-        )
-    return body
 
 
-def _self_referral(event: Event, affiliate, click) -> tuple[str, str] | None:
-    """(fraud reason, explanation) when the customer looks like the affiliate, else None."""
+def commissions_audit(*, event: Event, commissions: list[Commission], actor: Actor) -> AuditLog:
+    return audit_entry(
+        actor=actor,
+        action="commission.created",
+        obj=event,
+        data={
+            "commissions": [c.public_id for c in commissions],
+            "amounts": [c.amount_cents for c in commissions],
+        },
+    )
+
+
+def self_referral(event: Event, affiliate, ip_seen: Callable[[], bool]) -> tuple[str, str] | None:
+    """(fraud reason, explanation) when the customer looks like the affiliate, else None.
+
+    ip_seen answers whether the affiliate signed in to the portal from the event's or the click's
+    address (a query, asked only when the email did not already decide).
+    """
     if event.customer_email_hash and event.customer_email_hash == affiliate.email_hash:
         return (
             FraudFlag.Reason.SELF_REFERRAL_EMAIL,
             "self-referral: the customer's email is the affiliate's own",
         )
-    ip_hashes = {h for h in (event.ip_hash, click.ip_hash if click else "") if h}
-    if ip_hashes and PortalSession.objects.filter(affiliate=affiliate, ip_hash__in=ip_hashes).exists():
+    if ip_seen():
         return (
             FraudFlag.Reason.SELF_REFERRAL_IP,
             "self-referral: the visit came from an address the affiliate signs in from",
         )
     return None
+
+
+def _portal_ip_seen(event: Event, affiliate, click) -> bool:
+    ip_hashes = {h for h in (event.ip_hash, click.ip_hash if click else "") if h}
+    return (
+        bool(ip_hashes) and PortalSession.objects.filter(affiliate=affiliate, ip_hash__in=ip_hashes).exists()
+    )
+
+
+def commission_rows(
+    *,
+    event: Event,
+    affiliate,
+    computed: list[Computed],
+    skipped: list[dict],
+    method: str,
+    suspicion: tuple[str, str] | None,
+    now: datetime,
+) -> list[Commission]:
+    """The unsaved commissions of an event: each with the inputs that explain it, pending until the
+    hold ends, or rejected at once when the sale looks like a self-referral."""
+    hold_until = event.occurred_at + timedelta(days=event.program.hold_days)
+    status, reason = Commission.Status.PENDING, ""
+    if suspicion:
+        status, reason = Commission.Status.REJECTED, suspicion[1]
+    return [
+        Commission(
+            public_id=new_public_id("com"),
+            program=event.program,
+            livemode=event.livemode,
+            affiliate=affiliate,
+            event=event,
+            rule=item.rule,
+            amount_cents=item.amount_cents,
+            currency=event.currency,
+            status=status,
+            status_reason=reason,
+            hold_until=hold_until,
+            inputs={
+                **item.inputs,
+                "attribution": method,
+                "event": event.name,
+                "order_id": event.order_id,
+                "skipped": skipped,
+            },
+            created_at=now,
+        )
+        for item in computed
+    ]
+
+
+def fraud_flag(
+    *, event: Event, affiliate, suspicion: tuple[str, str], commissions, now: datetime
+) -> FraudFlag:
+    return FraudFlag(
+        program=event.program,
+        affiliate=affiliate,
+        event=event,
+        reason=suspicion[0],
+        details={"commissions": [c.public_id for c in commissions], "order_id": event.order_id},
+        created_at=now,
+    )
 
 
 def _create_commissions(
@@ -189,47 +278,20 @@ def _create_commissions(
     computed, skipped = commissions_for_event(event=event, affiliate=affiliate, referral=referral)
     if not computed:
         return []
-    suspicion = _self_referral(event, affiliate, click)
-    hold_until = event.occurred_at + timedelta(days=event.program.hold_days)
-    rows = []
-    for item in computed:
-        inputs = {
-            **item.inputs,
-            "attribution": method,
-            "event": event.name,
-            "order_id": event.order_id,
-            "skipped": skipped,
-        }
-        status, reason = Commission.Status.PENDING, ""
-        if suspicion:
-            status, reason = Commission.Status.REJECTED, suspicion[1]
-        rows.append(
-            Commission(
-                program=event.program,
-                livemode=event.livemode,
-                affiliate=affiliate,
-                event=event,
-                rule=item.rule,
-                amount_cents=item.amount_cents,
-                currency=event.currency,
-                status=status,
-                status_reason=reason,
-                hold_until=hold_until,
-                inputs=inputs,
-                created_at=now,
-            )
-        )
+    suspicion = self_referral(event, affiliate, lambda: _portal_ip_seen(event, affiliate, click))
+    rows = commission_rows(
+        event=event,
+        affiliate=affiliate,
+        computed=computed,
+        skipped=skipped,
+        method=method,
+        suspicion=suspicion,
+        now=now,
+    )
     for row in rows:
         row.save(force_insert=True)
     if suspicion:
-        FraudFlag.objects.create(
-            program=event.program,
-            affiliate=affiliate,
-            event=event,
-            reason=suspicion[0],
-            details={"commissions": [r.public_id for r in rows], "order_id": event.order_id},
-            created_at=now,
-        )
+        fraud_flag(event=event, affiliate=affiliate, suspicion=suspicion, commissions=rows, now=now).save()
     return rows
 
 

@@ -134,6 +134,11 @@ if DATABASE_URL:
         # JIT compiling costs more than it saves on queries of this size (measured: 796 ms of the
         # affiliates list's 1,139 ms at 20,000 affiliates); the server's default stays for others.
         DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+        # Prepared statements for the queries that ask for them (server-side binding cursors: the
+        # conversion write path); the ORM keeps client-side binding and never prepares. Turn off
+        # behind a pooler in transaction mode that cannot keep prepared statements.
+        if env_bool("DB_PREPARED_STATEMENTS", True):
+            DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5
 else:
     DATABASES = {
         "default": {
@@ -235,6 +240,11 @@ REFAPP_PROGRAM_CACHE_SECONDS = env_int("REFAPP_PROGRAM_CACHE_SECONDS", 30)
 REFAPP_API_KEY_CACHE_SECONDS = env_int("REFAPP_API_KEY_CACHE_SECONDS", 10)
 # Answer click beacons in a WSGI layer before Django's request cycle (tracking/fastpath.py).
 REFAPP_CLICK_FAST_PATH = env_bool("REFAPP_CLICK_FAST_PATH", True)
+# The same for conversions, POST /api/v1/events.
+REFAPP_EVENTS_FAST_PATH = env_bool("REFAPP_EVENTS_FAST_PATH", True)
+# On PostgreSQL a conversion is decided from one read and written with one statement
+# (commissions/ingest_pg.py); off, every database takes the ORM path.
+REFAPP_EVENT_SQL_PATH = env_bool("REFAPP_EVENT_SQL_PATH", True)
 # Accept clicks into Redis and copy them into PostgreSQL in batches (tracking/buffer.py). Needs
 # REDIS_URL; use Redis with appendonly if a Redis crash must not lose the last second of clicks.
 REFAPP_CLICK_BUFFER = env_bool("REFAPP_CLICK_BUFFER", False)

@@ -18,6 +18,18 @@ def _fresh_caches():
     lookup.clear()
 
 
+@pytest.fixture(params=["sql", "orm"])
+def event_write_path(request, settings):
+    """Run a test through each write path of conversions: on PostgreSQL both must give the same
+    answers and rows (commissions/ingest_pg.py and services._event_ingest)."""
+    from django.db import connection
+
+    if request.param == "sql" and connection.vendor != "postgresql":
+        pytest.skip("the SQL write path of conversions runs on PostgreSQL only")
+    settings.REFAPP_EVENT_SQL_PATH = request.param == "sql"
+    return request.param
+
+
 @pytest.fixture
 def program(db):
     return ProgramFactory(slug="acme", name="Acme", website="https://acme.example")

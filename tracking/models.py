@@ -62,7 +62,16 @@ class Referral(models.Model):
                 name="referral_unique_customer",
             )
         ]
-        indexes = [models.Index(fields=["affiliate", "-created_at"])]
+        indexes = [
+            models.Index(fields=["affiliate", "-created_at"]),
+            # A visitor's open referral (no customer id yet) is looked up by every conversion that
+            # a click attributes; without it the lookup read all of the affiliate's referrals.
+            models.Index(
+                fields=["affiliate", "visitor_id"],
+                condition=Q(customer_id__isnull=True),
+                name="referral_open_visitor_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.public_id

@@ -13,6 +13,8 @@ from commissions.models import Commission
 from tests.factories import AffiliateFactory, CommissionRuleFactory, ProgramFactory
 from tracking.models import Event
 
+pytestmark = pytest.mark.usefixtures("event_write_path")
+
 
 @pytest.fixture
 def pg(transactional_db):

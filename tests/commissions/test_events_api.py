@@ -8,7 +8,7 @@ from commissions.models import Commission, FraudFlag
 from tests.factories import AffiliateFactory, CommissionRuleFactory, ProgramFactory
 from tracking.models import Click, Event, Referral
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("event_write_path")]
 
 
 def sale(**extra):

@@ -15,7 +15,7 @@ from commissions.services import (
 )
 from refapp.models import Actor, AuditLog
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("event_write_path")]
 
 
 @pytest.fixture

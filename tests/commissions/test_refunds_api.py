@@ -7,7 +7,7 @@ from refapp.models import Actor
 from tests.factories import CommissionRuleFactory
 from tracking.models import Event
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("event_write_path")]
 
 
 @pytest.fixture

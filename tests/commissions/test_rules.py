@@ -12,6 +12,8 @@ from commissions.rules import validate_rule
 from refapp.money import MAX_AMOUNT_MINOR
 from tests.factories import AffiliateFactory, CommissionRuleFactory, PartnerGroupFactory
 
+pytestmark = pytest.mark.usefixtures("event_write_path")
+
 
 def post_sale(api_client, order_id, amount=10000, event="sale", **extra):
     body = {

@@ -1,0 +1,303 @@
+"""The PostgreSQL write path of a conversion: one read statement, one write statement.
+
+The ORM path (`services._event_ingest`) takes about ten statements and as many round trips per
+event, and most of its time is spent building queries in Python. Here the same decision is taken
+from two statements:
+
+1. one read that answers, for the event's program, everything the decision needs: the attribution
+   (an existing customer referral, then an active affiliate's code, then the visitor's click inside
+   the cookie window, in that order), the affiliate, the visitor's open referral to reuse, whether
+   the affiliate signs in to the portal from the event's or the click's address, and the active
+   rules of the event name for that affiliate;
+2. in Python, the same functions as the ORM path choose the scope, apply each rule's limits
+   (reading the referral's history only for a rule that asks), compute the amounts and the answer;
+3. one write: a single INSERT statement whose data-modifying CTEs add the referral (when new), the
+   event with its stored answer, its commissions, the fraud flag and the audit row. One statement is
+   one transaction: it lands whole or not at all.
+
+Duplicates and races are left to the unique indexes. When the write is refused (the order is
+already known, or a concurrent first event of the same customer created its referral first), the
+caller falls back to the ORM path, which answers the stored body or reuses that referral.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from django.db import IntegrityError, connection, models, transaction
+
+from affiliates.models import Affiliate, Program
+from refapp.ids import new_public_id
+from refapp.models import Actor
+from tracking.models import Event, Referral
+
+from .calculation import ReferralHistory, choose_scope, evaluate_rules
+from .models import CommissionRule
+
+# Attribution candidates in the order of DESIGN.md section 5; the smallest `pri` wins.
+_PICK = """
+WITH pick AS (
+    (SELECT 1 AS pri, r.affiliate_id, r.id AS referral_id, r.public_id::text AS referral_public_id,
+            r.created_at AS referral_created_at, NULL::bigint AS click_id, ''::text AS click_ip
+       FROM tracking_referral r
+      WHERE %(customer)s <> '' AND r.program_id = %(program)s AND r.livemode = %(livemode)s
+        AND r.customer_id = %(customer)s
+      LIMIT 1)
+    UNION ALL
+    (SELECT 2, a.id, NULL, NULL, NULL, NULL, ''
+       FROM affiliates_affiliate a
+      WHERE %(code)s <> '' AND a.program_id = %(program)s AND a.code_key = %(code)s
+        AND a.status = 'active'
+      LIMIT 1)
+    UNION ALL
+    (SELECT 3, c.affiliate_id, NULL, NULL, NULL, c.id, c.ip_hash::text
+       FROM tracking_click c JOIN affiliates_affiliate a ON a.id = c.affiliate_id
+      WHERE %(visitor)s <> '' AND c.program_id = %(program)s AND c.visitor_id = %(visitor)s
+        AND c.created_at >= %(window_start)s AND c.created_at <= %(window_end)s
+        AND a.status = 'active'
+      ORDER BY c.created_at {order}, c.id {order}
+      LIMIT 1)
+    ORDER BY pri
+    LIMIT 1
+)
+SELECT pick.pri, pick.affiliate_id, pick.referral_id, pick.referral_public_id,
+       pick.referral_created_at, pick.click_id,
+       a.public_id, a.code, a.status, a.group_id, a.email_hash,
+       open_referral.id, open_referral.public_id, open_referral.created_at,
+       EXISTS (SELECT 1 FROM affiliates_portalsession s
+                WHERE s.affiliate_id = a.id AND s.ip_hash <> ''
+                  AND s.ip_hash IN (%(ip)s, pick.click_ip)),
+       (SELECT json_agg(json_build_object(
+                 'id', r.id, 'public_id', r.public_id, 'type', r.type, 'rate_bp', r.rate_bp,
+                 'amount_cents', r.amount_cents, 'group_id', r.group_id,
+                 'affiliate_id', r.affiliate_id, 'first_event_only', r.first_event_only,
+                 'duration_months', r.duration_months, 'max_events', r.max_events,
+                 'tiers', r.tiers) ORDER BY r.id)
+          FROM commissions_commissionrule r
+         WHERE r.program_id = %(program)s AND r.event_name = %(name)s AND r.is_active
+           AND (r.affiliate_id IS NULL OR r.affiliate_id = a.id))
+  FROM pick
+  JOIN affiliates_affiliate a ON a.id = pick.affiliate_id
+  LEFT JOIN LATERAL (
+       SELECT r.id, r.public_id, r.created_at FROM tracking_referral r
+        WHERE pick.pri <> 1 AND %(customer)s = '' AND %(visitor)s <> ''
+          AND r.program_id = %(program)s AND r.livemode = %(livemode)s
+          AND r.affiliate_id = a.id AND r.visitor_id = %(visitor)s AND r.customer_id IS NULL
+        ORDER BY r.id
+        LIMIT 1) open_referral ON true
+"""
+PICK_SQL = {
+    Program.Attribution.LAST_CLICK: _PICK.format(order="DESC"),
+    Program.Attribution.FIRST_CLICK: _PICK.format(order="ASC"),
+}
+_METHOD = {1: Event.Attribution.CUSTOMER, 2: Event.Attribution.CODE, 3: Event.Attribution.CLICK}
+_RULE_FIELDS = (
+    "id",
+    "public_id",
+    "type",
+    "rate_bp",
+    "amount_cents",
+    "group_id",
+    "affiliate_id",
+    "first_event_only",
+    "duration_months",
+    "max_events",
+    "tiers",
+)
+
+
+def available() -> bool:
+    from django.conf import settings
+
+    return connection.vendor == "postgresql" and settings.REFAPP_EVENT_SQL_PATH
+
+
+def event_ingest_pg(
+    *, program: Program, livemode: bool, data, actor: Actor, now: datetime
+) -> dict[str, Any] | None:
+    """Store, attribute and pay one new conversion; None when the write was refused by a unique
+    index (a known order, or a racing first event of the same customer): the caller decides."""
+    from .services import (
+        commission_rows,
+        commissions_audit,
+        event_from_input,
+        fraud_flag,
+        response_body,
+        self_referral,
+    )
+
+    event = event_from_input(program=program, livemode=livemode, data=data, now=now)
+    occurred_at = event.occurred_at
+    params = {
+        "program": program.pk,
+        "livemode": livemode,
+        "customer": data.customer_id,
+        "code": data.referral_code.lower(),
+        "visitor": data.visitor_id,
+        "window_start": occurred_at - timedelta(days=program.cookie_days),
+        "window_end": max(occurred_at, now),
+        "ip": event.ip_hash,
+        "name": event.name,
+    }
+    with _cursor() as cursor:
+        cursor.execute(PICK_SQL[program.attribution_model], params, prepare=True)
+        row = cursor.fetchone()
+
+    affiliate = referral = None
+    new_referral = None
+    commissions: list = []
+    extra: list[models.Model] = []
+    if row is not None:
+        (pri, affiliate_id, referral_id, referral_public_id, referral_created_at, click_id) = row[:6]
+        (a_public_id, a_code, a_status, a_group_id, a_email_hash) = row[6:11]
+        open_id, open_public_id, open_created_at, ip_seen, rules_json = row[11:16]
+        method = _METHOD[pri]
+        affiliate = Affiliate(
+            id=affiliate_id,
+            program=program,
+            public_id=a_public_id,
+            code=a_code,
+            status=a_status,
+            group_id=a_group_id,
+            email_hash=a_email_hash,
+        )
+        if referral_id is None and open_id is not None:
+            referral_id, referral_public_id, referral_created_at = open_id, open_public_id, open_created_at
+        if referral_id is not None:
+            referral = Referral(id=referral_id, public_id=referral_public_id, created_at=referral_created_at)
+        else:
+            referral = new_referral = Referral(
+                public_id=new_public_id("ref"),
+                program=program,
+                livemode=livemode,
+                affiliate=affiliate,
+                customer_id=data.customer_id or None,
+                visitor_id=data.visitor_id,
+                click_id=click_id,
+                method=method,
+                created_at=occurred_at,
+            )
+        event.affiliate = affiliate
+        event.click_id = click_id
+        event.attribution = method
+        if affiliate.is_active:
+            rules = _rules(rules_json)
+            scope, rules = choose_scope(rules, affiliate_id=affiliate.pk, group_id=affiliate.group_id)
+            computed, skipped = evaluate_rules(
+                scope=scope,
+                rules=rules,
+                event=event,
+                referral_created_at=referral.created_at,
+                history=ReferralHistory(event=event, affiliate_id=affiliate.pk, referral_id=referral.pk),
+            )
+            if computed:
+                suspicion = self_referral(event, affiliate, lambda: ip_seen)
+                commissions = commission_rows(
+                    event=event,
+                    affiliate=affiliate,
+                    computed=computed,
+                    skipped=skipped,
+                    method=method,
+                    suspicion=suspicion,
+                    now=now,
+                )
+                if suspicion:
+                    extra.append(
+                        fraud_flag(
+                            event=event,
+                            affiliate=affiliate,
+                            suspicion=suspicion,
+                            commissions=commissions,
+                            now=now,
+                        )
+                    )
+                extra.append(commissions_audit(event=event, commissions=commissions, actor=actor))
+
+    body = response_body(event=event, affiliate=affiliate, referral=referral, commissions=commissions)
+    event.response = body
+    return (
+        body
+        if _write(event, new_referral, existing_referral=referral, commissions=commissions, extra=extra)
+        else None
+    )
+
+
+def _rules(rules_json: Any) -> list[CommissionRule]:
+    if not rules_json:
+        return []
+    if isinstance(rules_json, str):
+        rules_json = json.loads(rules_json)
+    return [CommissionRule(**{name: item[name] for name in _RULE_FIELDS}) for item in rules_json]
+
+
+def _write(event: Event, new_referral: Referral | None, *, existing_referral, commissions, extra) -> bool:
+    """One INSERT statement for every row of the event; False when a unique index refused it."""
+    ctes: list[str] = []
+    params: list[Any] = []
+    if new_referral is not None:
+        ctes.append("ref AS (" + _insert(new_referral, params, {}, returning=True) + ")")
+        referral_sql = "(SELECT id FROM ref)"
+    elif existing_referral is not None:
+        referral_sql = None
+        event.referral_id = existing_referral.pk
+    else:
+        referral_sql = None
+    event_deps = {"referral_id": referral_sql} if referral_sql else {}
+    ctes.append("ev AS (" + _insert(event, params, event_deps, returning=True) + ")")
+    for i, obj in enumerate([*commissions, *extra]):
+        deps = {"event_id": "(SELECT id FROM ev)"} if _has_field(obj, "event_id") else {}
+        ctes.append(f"w{i} AS (" + _insert(obj, params, deps, returning=False) + ")")
+    sql = "WITH " + ", ".join(ctes) + " SELECT id FROM ev"
+    atomic = transaction.atomic() if connection.in_atomic_block else nullcontext()
+    try:
+        with atomic, _cursor() as cursor:
+            cursor.execute(sql, params, prepare=True)
+            event.pk = cursor.fetchone()[0]
+    except IntegrityError:
+        return False
+    return True
+
+
+@contextmanager
+def _cursor() -> Iterator[psycopg.Cursor]:
+    """A server-side binding cursor on Django's connection: its statements are prepared once per
+    connection (DB_PREPARED_STATEMENTS), which saves their planning, most of a read's time
+    (0.8 ms to 0.2 ms measured). Django's own queries keep client-side binding."""
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
+
+
+_columns: dict[type, list[models.Field]] = {}
+
+
+def _has_field(obj: models.Model, attname: str) -> bool:
+    return any(f.attname == attname for f in _fields(type(obj)))
+
+
+def _fields(model: type[models.Model]) -> list[models.Field]:
+    fields = _columns.get(model)
+    if fields is None:
+        fields = _columns[model] = [f for f in model._meta.concrete_fields if not f.primary_key]
+    return fields
+
+
+def _insert(obj: models.Model, params: list[Any], deps: dict[str, str], *, returning: bool) -> str:
+    """INSERT of one model instance, every concrete column prepared as Model.save() would, except
+    the foreign keys in deps, which take the id of a row inserted earlier in the same statement."""
+    quote = connection.ops.quote_name
+    columns, values = [], []
+    for field in _fields(type(obj)):
+        columns.append(quote(field.column))
+        if field.attname in deps:
+            values.append(deps[field.attname])
+        else:
+            values.append("%s")
+            params.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
+    sql = f"INSERT INTO {quote(obj._meta.db_table)} ({', '.join(columns)}) VALUES ({', '.join(values)})"
+    return sql + (" RETURNING id" if returning else "")
