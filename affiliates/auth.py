@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -49,7 +51,12 @@ def _key_by_hash(key_hash: str) -> ApiKey | None:
 
 
 def authenticate(request: HttpRequest) -> KeyContext:
-    header = request.META.get("HTTP_AUTHORIZATION", "")
+    return authenticate_meta(request.META)
+
+
+def authenticate_meta(meta: Mapping[str, Any]) -> KeyContext:
+    """The key context of a request's headers (a Django request's META or a WSGI environ)."""
+    header = meta.get("HTTP_AUTHORIZATION", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise ApiError(401, "missing_api_key", "Send your secret key as 'Authorization: Bearer sk_live_…'.")

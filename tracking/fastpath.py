@@ -1,10 +1,12 @@
-"""A WSGI layer in front of Django for the hottest endpoint, POST /api/v1/track/click.
+"""A WSGI layer in front of Django for the two hot endpoints: POST /api/v1/track/click and
+POST /api/v1/events.
 
 It also answers GET /livez with 204 before Django (a liveness probe). Every affiliate link visit
-posts to the click endpoint, in bursts. The endpoint needs no session, user, template,
-CSRF, URL resolving or middleware, so it is answered straight from the WSGI environ by the same
-`click_ingest` core the Django view uses (identical validation, answers and rows). Every other
-request, including the click endpoint's CORS preflight, goes to Django untouched.
+posts to the click endpoint, in bursts, and merchant backends report conversions in waves (renewals
+on the 1st). Neither endpoint needs a session, user, template, CSRF, URL resolving or middleware,
+so both are answered straight from the WSGI environ by the same cores the Django views use
+(`click_ingest`, `event_answer`: identical validation, answers and rows). Every other request,
+including the click endpoint's CORS preflight and other methods, goes to Django untouched.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .services import click_ingest
 
 logger = logging.getLogger(__name__)
 CLICK_PATH = "/api/v1/track/click"
+EVENTS_PATH = "/api/v1/events"
 # Liveness for a load balancer or orchestrator: the process answers, nothing else is checked (no
 # database, no broker: /healthz reports those). Also the benchmark's "static 204" of the server.
 LIVENESS_PATH = "/livez"
@@ -35,41 +38,52 @@ class TrackingFastPath:
         self.app = app
 
     def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO") == LIVENESS_PATH and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+        path = environ.get("PATH_INFO")
+        method = environ.get("REQUEST_METHOD")
+        if path == LIVENESS_PATH and method in ("GET", "HEAD"):
             start_response("204 No Content", [("Cache-Control", "no-store")])
             return []
-        if (
-            environ.get("PATH_INFO") != CLICK_PATH
-            or environ.get("REQUEST_METHOD") != "POST"
-            or not settings.REFAPP_CLICK_FAST_PATH
-        ):
-            return self.app(environ, start_response)
-        return self.click(environ, start_response)
+        if method == "POST":
+            if path == CLICK_PATH and settings.REFAPP_CLICK_FAST_PATH:
+                return self.answer(environ, start_response, self.click, cors=True)
+            if path == EVENTS_PATH and settings.REFAPP_EVENTS_FAST_PATH:
+                return self.answer(environ, start_response, self.event, cors=False)
+        return self.app(environ, start_response)
 
-    def click(self, environ, start_response):
-        origin = environ.get("HTTP_ORIGIN", "")
+    @staticmethod
+    def click(environ) -> tuple[int, dict]:
+        data = read_json_stream(environ.get("CONTENT_LENGTH"), environ["wsgi.input"].read)
+        return click_ingest(
+            data=data,
+            origin=environ.get("HTTP_ORIGIN", ""),
+            ip=client_ip(SimpleNamespace(META=environ)),
+            user_agent=environ.get("HTTP_USER_AGENT", ""),
+            country=environ.get("HTTP_CF_IPCOUNTRY", "") or environ.get("HTTP_X_COUNTRY", ""),
+            now=timezone.now(),
+        )
+
+    @staticmethod
+    def event(environ) -> tuple[int, dict]:
+        from commissions.views.api import event_answer
+
+        return event_answer(environ, environ["wsgi.input"].read)
+
+    def answer(self, environ, start_response, core, *, cors: bool):
+        """Run one endpoint's core and answer its (status, body) as JSON, errors in the API shape."""
         # The same signals Django's handler sends: they close broken or expired DB connections.
         signals.request_started.send(sender=self.__class__, environ=environ)
         try:
-            data = read_json_stream(environ.get("CONTENT_LENGTH"), environ["wsgi.input"].read)
-            status, body = click_ingest(
-                data=data,
-                origin=origin,
-                ip=client_ip(SimpleNamespace(META=environ)),
-                user_agent=environ.get("HTTP_USER_AGENT", ""),
-                country=environ.get("HTTP_CF_IPCOUNTRY", "") or environ.get("HTTP_X_COUNTRY", ""),
-                now=timezone.now(),
-            )
+            status, body = core(environ)
         except ApiError as exc:
             error = {"code": exc.code, "message": exc.message}
             if exc.fields:
                 error["fields"] = exc.fields
             status, body = exc.status, {"error": error}
         except Exception:
-            logger.exception("click fast path failed")
+            logger.exception("fast path failed: %s", environ.get("PATH_INFO"))
             status, body = (
                 500,
-                {"error": {"code": "server_error", "message": "The click could not be recorded."}},
+                {"error": {"code": "server_error", "message": "The request could not be completed."}},
             )
         finally:
             signals.request_finished.send(sender=self.__class__)
@@ -80,7 +94,8 @@ class TrackingFastPath:
             ("X-Content-Type-Options", "nosniff"),
             ("Cache-Control", "no-store"),
         ]
-        if origin:
+        origin = environ.get("HTTP_ORIGIN", "")
+        if cors and origin:
             headers += [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
         start_response(f"{status} {HTTPStatus(status).phrase}", headers)
         return [payload]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,9 +11,18 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from affiliates.auth import KeyContext, authenticate, check_program
+from affiliates.auth import KeyContext, authenticate, authenticate_meta, check_program
 from affiliates.models import Affiliate, PartnerGroup
-from refapp.api import ApiError, Fields, api_view, error_response, invalid, paginate, read_json_object
+from refapp.api import (
+    ApiError,
+    Fields,
+    api_view,
+    error_response,
+    invalid,
+    paginate,
+    read_json_object,
+    read_json_stream,
+)
 from refapp.hashing import email_hash
 from refapp.money import MAX_AMOUNT_MINOR, MoneyError, is_currency, parse_amount
 from tracking.services import VISITOR_RE
@@ -122,15 +132,22 @@ def parse_event(data: dict[str, Any], *, program_currency: str, now: datetime) -
 def events(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _method_not_allowed("POST")
-    ctx = authenticate(request)
-    data = read_json_object(request)
+    status, body = event_answer(request.META, request.read)
+    return JsonResponse(body, status=status)
+
+
+def event_answer(meta: Mapping[str, Any], read: Callable[[int], bytes]) -> tuple[int, dict[str, Any]]:
+    """(status, body) of POST /api/v1/events from the request's headers and body stream, or an
+    ApiError. Shared by the Django view and the WSGI fast path (tracking/fastpath.py)."""
+    ctx = authenticate_meta(meta)
+    data = read_json_stream(meta.get("CONTENT_LENGTH"), read)
     check_program(ctx, data.get("program"))
     now = timezone.now()
     event_input = parse_event(data, program_currency=ctx.program.currency, now=now)
     body, created = event_ingest(
         program=ctx.program, livemode=ctx.livemode, data=event_input, actor=ctx.actor, now=now
     )
-    return JsonResponse(body, status=201 if created else 200)
+    return (201 if created else 200), body
 
 
 @api_view

@@ -127,3 +127,84 @@ def test_liveness_answers_204_without_touching_django(django_assert_num_queries)
     assert (status, content, headers["Cache-Control"]) == (204, b"", "no-store")
     assert call("/livez", method="HEAD")[0] == 204
     assert call("/livez", method="POST")[0] == 404  # anything else goes to Django, which has no such page
+
+
+# --- conversions: POST /api/v1/events ---------------------------------------------------------
+
+
+@pytest.fixture
+def secret(program):
+    from affiliates.services import apikey_create
+
+    return apikey_create(program=program)[1]
+
+
+def sale(order_id="F-1", **extra):
+    body = {"event": "sale", "order_id": order_id, "referral_code": "JOHN", "amount_cents": 10000}
+    return json.dumps({**body, **extra}).encode()
+
+
+@pytest.mark.usefixtures("event_write_path")
+def test_fast_path_ingests_a_conversion_like_the_view(affiliate, sale_rule, secret):
+    from commissions.models import Commission
+    from tracking.models import Event
+
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    status, headers, content = call("/api/v1/events", body=sale("F-1"), **auth)
+    assert status == 201 and headers["Content-Type"] == "application/json"
+    assert "X-Frame-Options" not in headers  # answered before Django's middleware
+    fast = json.loads(content)
+    assert fast["attributed"] and [c["amount_cents"] for c in fast["commissions"]] == [2000]
+    # A replay answers the same body with 200, through either door.
+    replay_status, _, replay = call("/api/v1/events", body=sale("F-1"), **auth)
+    assert replay_status == 200 and json.loads(replay) == fast
+    view = Client().post(
+        "/api/v1/events",
+        data=sale("F-1"),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {secret}",
+    )
+    assert view.status_code == 200 and view.json() == fast
+    # The view writes the same rows as the fast path.
+    slow = (
+        Client()
+        .post(
+            "/api/v1/events",
+            data=sale("F-2"),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {secret}",
+        )
+        .json()
+    )
+    assert {k: v for k, v in slow.items() if k not in ("id", "referral", "commissions")} == {
+        k: v for k, v in fast.items() if k not in ("id", "referral", "commissions")
+    }
+    assert Event.objects.count() == 2 and Commission.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("auth", "body", "status", "code"),
+    [
+        (None, sale(), 401, "missing_api_key"),
+        ("Bearer sk_live_wrong", sale(), 401, "invalid_api_key"),
+        ("key", b"{nope", 400, "malformed_json"),
+        ("key", json.dumps({"event": "sale", "amount_cents": -5}).encode(), 400, "invalid_request"),
+        ("key", sale(program="other"), 403, "wrong_program"),
+        ("key", b"x" * 70_000, 413, "payload_too_large"),
+    ],
+)
+def test_fast_path_event_errors_have_the_documented_shape(affiliate, secret, auth, body, status, code):
+    from tracking.models import Event
+
+    headers = {} if auth is None else {"HTTP_AUTHORIZATION": f"Bearer {secret}" if auth == "key" else auth}
+    got_status, _, content = call("/api/v1/events", body=body, **headers)
+    assert got_status == status and json.loads(content)["error"]["code"] == code
+    assert Event.objects.count() == 0
+
+
+def test_events_fast_path_can_be_switched_off_and_other_methods_go_to_django(affiliate, secret, settings):
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    assert call("/api/v1/events", method="GET", **auth)[0] == 405  # Django's view answers
+    settings.REFAPP_EVENTS_FAST_PATH = False
+    status, headers, _ = call("/api/v1/events", body=sale(), **auth)
+    assert status == 201 and headers["X-Frame-Options"] == "DENY"  # added by Django's middleware
