@@ -273,31 +273,27 @@ def _cursor() -> Iterator[psycopg.Cursor]:
         yield cursor
 
 
-_columns: dict[type, list[models.Field]] = {}
+_statements: dict[tuple, tuple[str, list[models.Field]]] = {}
 
 
 def _has_field(obj: models.Model, attname: str) -> bool:
-    return any(f.attname == attname for f in _fields(type(obj)))
-
-
-def _fields(model: type[models.Model]) -> list[models.Field]:
-    fields = _columns.get(model)
-    if fields is None:
-        fields = _columns[model] = [f for f in model._meta.concrete_fields if not f.primary_key]
-    return fields
+    return any(f.attname == attname for f in obj._meta.concrete_fields)
 
 
 def _insert(obj: models.Model, params: list[Any], deps: dict[str, str], *, returning: bool) -> str:
     """INSERT of one model instance, every concrete column prepared as Model.save() would, except
     the foreign keys in deps, which take the id of a row inserted earlier in the same statement."""
-    quote = connection.ops.quote_name
-    columns, values = [], []
-    for field in _fields(type(obj)):
-        columns.append(quote(field.column))
-        if field.attname in deps:
-            values.append(deps[field.attname])
-        else:
-            values.append("%s")
-            params.append(field.get_db_prep_save(field.pre_save(obj, True), connection))
-    sql = f"INSERT INTO {quote(obj._meta.db_table)} ({', '.join(columns)}) VALUES ({', '.join(values)})"
-    return sql + (" RETURNING id" if returning else "")
+    key = (type(obj), tuple(deps.items()), returning)
+    statement = _statements.get(key)
+    if statement is None:
+        quote = connection.ops.quote_name
+        fields = [f for f in obj._meta.concrete_fields if not f.primary_key]
+        values = [deps.get(f.attname, "%s") for f in fields]
+        sql = (
+            f"INSERT INTO {quote(obj._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+            f" VALUES ({', '.join(values)})" + (" RETURNING id" if returning else "")
+        )
+        statement = _statements[key] = (sql, [f for f in fields if f.attname not in deps])
+    sql, dumped = statement
+    params.extend(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in dumped)
+    return sql

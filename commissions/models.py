@@ -102,9 +102,12 @@ class Commission(models.Model):
         REVERSAL = "reversal", "Reversal"
 
     public_id = models.CharField(max_length=32, unique=True, editable=False)
-    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    # Program and affiliate lead the composite indexes below; single-column copies only cost writes.
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+", db_index=False)
     livemode = models.BooleanField(default=True)
-    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="commissions")
+    affiliate = models.ForeignKey(
+        Affiliate, on_delete=models.CASCADE, related_name="commissions", db_index=False
+    )
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="commissions")
     rule = models.ForeignKey(
         CommissionRule, null=True, blank=True, on_delete=models.PROTECT, related_name="commissions"

@@ -47,7 +47,10 @@ class Referral(models.Model):
     public_id = models.CharField(max_length=32, unique=True, editable=False)
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
     livemode = models.BooleanField(default=True)
-    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="referrals")
+    # Indexed by the (affiliate, -created_at) and (affiliate, visitor_id) indexes below.
+    affiliate = models.ForeignKey(
+        Affiliate, on_delete=models.CASCADE, related_name="referrals", db_index=False
+    )
     customer_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - NULL (absent) stays out of the unique index
     visitor_id = models.CharField(max_length=64, blank=True)
     click = models.ForeignKey(Click, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -112,11 +115,13 @@ class Event(models.Model):
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField()
     source = models.CharField(max_length=10, default="api")  # api, stripe
+    # No single-column indexes on these two: event_affiliate_time_idx and event_referral_name_idx lead
+    # with them, and every index is one more write per conversion.
     affiliate = models.ForeignKey(
-        Affiliate, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+        Affiliate, null=True, blank=True, on_delete=models.SET_NULL, related_name="events", db_index=False
     )
     referral = models.ForeignKey(
-        Referral, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+        Referral, null=True, blank=True, on_delete=models.SET_NULL, related_name="events", db_index=False
     )
     click = models.ForeignKey(Click, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     attribution = models.CharField(max_length=10, choices=Attribution.choices, default=Attribution.NONE)
