@@ -23,9 +23,10 @@ caller falls back to the ORM path, which answers the stored body or reuses that 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 import psycopg
@@ -273,11 +274,36 @@ def _cursor() -> Iterator[psycopg.Cursor]:
         yield cursor
 
 
-_statements: dict[tuple, tuple[str, list[models.Field]]] = {}
+_statements: dict[tuple, tuple[str, list[Callable[[models.Model], Any]]]] = {}
+# Fields whose database value is the attribute itself (what get_db_prep_save returns for the values
+# these models hold: str, int, bool, aware datetimes, ids); any other field is prepared by Django.
+_PLAIN_FIELDS = (
+    models.CharField,
+    models.TextField,
+    models.IntegerField,
+    models.BooleanField,
+    models.ForeignKey,
+)
 
 
 def _has_field(obj: models.Model, attname: str) -> bool:
     return any(f.attname == attname for f in obj._meta.concrete_fields)
+
+
+def _value_of(field: models.Field) -> Callable[[models.Model], Any]:
+    """How to read one column's parameter off an instance, as Model.save() would prepare it."""
+    if isinstance(field, models.JSONField):
+
+        def json_value(obj, attname=field.attname, encoder=field.encoder):
+            value = getattr(obj, attname)
+            return None if value is None else connection.ops.adapt_json_value(value, encoder)
+
+        return json_value
+    if isinstance(field, _PLAIN_FIELDS) or (
+        isinstance(field, models.DateTimeField) and not (field.auto_now or field.auto_now_add)
+    ):
+        return attrgetter(field.attname)
+    return lambda obj: field.get_db_prep_save(field.pre_save(obj, True), connection)
 
 
 def _insert(obj: models.Model, params: list[Any], deps: dict[str, str], *, returning: bool) -> str:
@@ -293,7 +319,7 @@ def _insert(obj: models.Model, params: list[Any], deps: dict[str, str], *, retur
             f"INSERT INTO {quote(obj._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
             f" VALUES ({', '.join(values)})" + (" RETURNING id" if returning else "")
         )
-        statement = _statements[key] = (sql, [f for f in fields if f.attname not in deps])
-    sql, dumped = statement
-    params.extend(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in dumped)
+        statement = _statements[key] = (sql, [_value_of(f) for f in fields if f.attname not in deps])
+    sql, readers = statement
+    params.extend(read(obj) for read in readers)
     return sql
