@@ -123,14 +123,7 @@ def event_ingest_pg(
 ) -> dict[str, Any] | None:
     """Store, attribute and pay one new conversion; None when the write was refused by a unique
     index (a known order, or a racing first event of the same customer): the caller decides."""
-    from .services import (
-        commission_rows,
-        commissions_audit,
-        event_from_input,
-        fraud_flag,
-        response_body,
-        self_referral,
-    )
+    from .services import commissions_and_flag, commissions_audit, event_from_input, response_body
 
     event = event_from_input(program=program, livemode=livemode, data=data, now=now)
     occurred_at = event.occurred_at
@@ -197,26 +190,17 @@ def event_ingest_pg(
                 history=ReferralHistory(event=event, affiliate_id=affiliate.pk, referral_id=referral.pk),
             )
             if computed:
-                suspicion = self_referral(event, affiliate, lambda: ip_seen)
-                commissions = commission_rows(
+                commissions, flag = commissions_and_flag(
                     event=event,
                     affiliate=affiliate,
                     computed=computed,
                     skipped=skipped,
                     method=method,
-                    suspicion=suspicion,
+                    ip_seen=lambda: ip_seen,
                     now=now,
                 )
-                if suspicion:
-                    extra.append(
-                        fraud_flag(
-                            event=event,
-                            affiliate=affiliate,
-                            suspicion=suspicion,
-                            commissions=commissions,
-                            now=now,
-                        )
-                    )
+                if flag is not None:
+                    extra.append(flag)
                 extra.append(commissions_audit(event=event, commissions=commissions, actor=actor))
 
     body = response_body(event=event, affiliate=affiliate, referral=referral, commissions=commissions)

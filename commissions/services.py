@@ -272,13 +272,18 @@ def fraud_flag(
     )
 
 
-def _create_commissions(
-    *, event: Event, affiliate, referral, method: str, click, now: datetime
-) -> list[Commission]:
-    computed, skipped = commissions_for_event(event=event, affiliate=affiliate, referral=referral)
-    if not computed:
-        return []
-    suspicion = self_referral(event, affiliate, lambda: _portal_ip_seen(event, affiliate, click))
+def commissions_and_flag(
+    *,
+    event: Event,
+    affiliate,
+    computed: list[Computed],
+    skipped: list[dict],
+    method: str,
+    ip_seen: Callable[[], bool],
+    now: datetime,
+) -> tuple[list[Commission], FraudFlag | None]:
+    """The unsaved commissions of what the rules computed, and the fraud flag of a self-referral."""
+    suspicion = self_referral(event, affiliate, ip_seen)
     rows = commission_rows(
         event=event,
         affiliate=affiliate,
@@ -288,10 +293,31 @@ def _create_commissions(
         suspicion=suspicion,
         now=now,
     )
+    flag = None
+    if suspicion:
+        flag = fraud_flag(event=event, affiliate=affiliate, suspicion=suspicion, commissions=rows, now=now)
+    return rows, flag
+
+
+def _create_commissions(
+    *, event: Event, affiliate, referral, method: str, click, now: datetime
+) -> list[Commission]:
+    computed, skipped = commissions_for_event(event=event, affiliate=affiliate, referral=referral)
+    if not computed:
+        return []
+    rows, flag = commissions_and_flag(
+        event=event,
+        affiliate=affiliate,
+        computed=computed,
+        skipped=skipped,
+        method=method,
+        ip_seen=lambda: _portal_ip_seen(event, affiliate, click),
+        now=now,
+    )
     for row in rows:
         row.save(force_insert=True)
-    if suspicion:
-        fraud_flag(event=event, affiliate=affiliate, suspicion=suspicion, commissions=rows, now=now).save()
+    if flag is not None:
+        flag.save()
     return rows
 
 
