@@ -187,7 +187,7 @@ def top_affiliates(
     )
     ids = [row["affiliate_id"] for row in rows]
     affiliates = Affiliate.objects.in_bulk(ids)
-    totals = click_totals(period.start_at, period.end_at, affiliate_ids=ids)["affiliates"]
+    totals = click_totals(period.start_at, period.end_at, affiliate_ids=ids, by_day=False)["affiliates"]
     clicks = {affiliate_id: count for affiliate_id, (count, _) in totals.items()}
     earned = dict(
         Commission.objects.filter(

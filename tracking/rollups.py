@@ -132,21 +132,27 @@ def click_totals(
     *,
     program_id: int | None = None,
     affiliate_ids: list[int] | None = None,
+    by_day: bool = True,
 ) -> dict:
     """Clicks and visitors per day (and per affiliate when affiliate_ids is given) in [start, end).
 
     Returns {"days": {day: (clicks, visitors)}, "affiliates": {id: (clicks, visitors)}}: the rollups
-    below the watermark plus the live tail above it.
+    below the watermark plus the live tail above it. With by_day=False (affiliates only) the rows
+    are summed per affiliate in the database and "days" stays empty: a year of ten affiliates is
+    ten rows, not 3,650.
     """
+    if not by_day and affiliate_ids is None:
+        raise ValueError("by_day=False needs affiliate_ids")
     high = watermark()
     first, last = period_start.date(), (period_end - timedelta(microseconds=1)).date()
     days: dict[date, list[int]] = {}
     per_affiliate: dict[int, list[int]] = {}
 
     def add(day, affiliate_id, clicks, visitors):
-        bucket = days.setdefault(day, [0, 0])
-        bucket[0] += clicks
-        bucket[1] += visitors
+        if day is not None:
+            bucket = days.setdefault(day, [0, 0])
+            bucket[0] += clicks
+            bucket[1] += visitors
         if affiliate_id is not None:
             row = per_affiliate.setdefault(affiliate_id, [0, 0])
             row[0] += clicks
@@ -154,10 +160,9 @@ def click_totals(
 
     if affiliate_ids is not None:
         rolled = ClickDaily.objects.filter(affiliate_id__in=affiliate_ids, day__gte=first, day__lte=last)
-        for row in (
-            rolled.values("day", "affiliate_id").annotate(c=Sum("clicks"), v=Sum("visitors")).order_by()
-        ):
-            add(row["day"], row["affiliate_id"], row["c"], row["v"])
+        rolled_group = ["day", "affiliate_id"] if by_day else ["affiliate_id"]
+        for row in rolled.values(*rolled_group).annotate(c=Sum("clicks"), v=Sum("visitors")).order_by():
+            add(row.get("day"), row["affiliate_id"], row["c"], row["v"])
         tail = Click.objects.filter(pk__gt=high, affiliate_id__in=affiliate_ids)
     else:
         rolled = ProgramClickDaily.objects.filter(program_id=program_id, day__gte=first, day__lte=last)
@@ -167,9 +172,11 @@ def click_totals(
     tail = tail.filter(created_at__gte=period_start, created_at__lt=period_end).annotate(
         day=TruncDate("created_at")
     )
+    # The tail is grouped per day even when only affiliates are wanted: visitors are distinct per
+    # day in the rollups, and the tail must count them the same way.
     group = ["day", "affiliate_id"] if affiliate_ids is not None else ["day"]
     for row in tail.values(*group).annotate(c=Count("pk"), v=Count("visitor_id", distinct=True)).order_by():
-        add(row["day"], row.get("affiliate_id"), row["c"], row["v"])
+        add(row["day"] if by_day else None, row.get("affiliate_id"), row["c"], row["v"])
     return {
         "days": {d: tuple(v) for d, v in days.items()},
         "affiliates": {a: tuple(v) for a, v in per_affiliate.items()},

@@ -182,3 +182,19 @@ def test_top_affiliates_use_rollups(data, program):
     rollups.refresh()
     top = stats.top_affiliates(program, NOV)
     assert [(r["affiliate"].code, r["clicks"]) for r in top] == [("BOB", 1), ("ANN", 3)]
+
+
+@pytest.mark.parametrize("refreshed", [False, True])
+def test_click_totals_per_affiliate_without_days_match_the_daily_sums(data, program, refreshed):
+    from tracking import rollups
+
+    if refreshed:
+        rollups.refresh()  # half the clicks in the rollups, half in the tail
+        Click.objects.create(program=program, affiliate=data[0], visitor_id="v1", created_at=at(3))
+    ids = list(program.affiliates.values_list("pk", flat=True))
+    daily = rollups.click_totals(NOV.start_at, NOV.end_at, affiliate_ids=ids)
+    summed = rollups.click_totals(NOV.start_at, NOV.end_at, affiliate_ids=ids, by_day=False)
+    assert summed["affiliates"] == daily["affiliates"] and summed["days"] == {}
+    assert summed["affiliates"][data[0].pk] == ((4, 4) if refreshed else (3, 3))
+    with pytest.raises(ValueError):
+        rollups.click_totals(NOV.start_at, NOV.end_at, program_id=program.pk, by_day=False)
