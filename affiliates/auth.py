@@ -66,7 +66,7 @@ def authenticate_meta(meta: Mapping[str, Any]) -> KeyContext:
     key = _key_by_hash(hash_secret(secret))
     if key is None or key.revoked_at is not None:
         raise ApiError(401, "invalid_api_key", "The API key is not valid or has been revoked.")
-    if not ratelimit.hit("api", f"key:{key.pk}"):
+    if not ratelimit.hit_leased("api", f"key:{key.pk}"):
         raise ApiError(429, "rate_limited", "Too many requests for this key; slow down.")
     now = timezone.now()
     # Touch last_used_at at most once a minute: a write per request would serialise the hot path.

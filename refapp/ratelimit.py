@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.cache import cache
@@ -51,3 +52,66 @@ def hit(bucket: str, key: str, *, limit: int | None = None, window: int = 60) ->
         cache.add(cache_key, 1, timeout=window + 5)
         count = 1
     return count <= limit
+
+
+# --- leased counting, for busy keys -----------------------------------------------------------
+# A merchant backend sends a key's requests in bursts; counting each one in Redis was 12 % of a
+# conversion's CPU. A process instead takes a lease of several requests at once (INCRBY) and spends
+# it locally. The counter in Redis then runs ahead of what was served, never behind: no window ever
+# admits more than the limit; near the limit a few requests (at most a lease per process) may be
+# refused while another process still holds unspent slots.
+
+_leases: dict[str, int] = {}
+_lease_lock = threading.Lock()
+LEASE_SHARE = 300  # a lease is 1/300 of the limit: 20 requests of the API's 6,000 a minute
+
+
+def clear_leases() -> None:
+    with _lease_lock:
+        _leases.clear()
+
+
+def lease_size(limit: int) -> int:
+    return max(1, limit // LEASE_SHARE)
+
+
+def hit_leased(
+    bucket: str,
+    key: str,
+    *,
+    limit: int | None = None,
+    window: int = 60,
+    take: Callable[[str, int, int], int] | None = None,
+) -> bool:
+    """Count one request like hit(), from a lease this process took earlier when it has one.
+
+    `take(counter key, n, ttl)` adds n to the shared counter and returns its new value (Redis by
+    default); without Redis this is hit().
+    """
+    if take is None:
+        if not settings.REDIS_URL:
+            return hit(bucket, key, limit=limit, window=window)
+        take = _take_from_redis
+    cache_key, limit, ttl = counter(bucket, key, limit=limit, window=window)
+    with _lease_lock:
+        left = _leases.get(cache_key, 0)
+        if left > 0:
+            _leases[cache_key] = left - 1
+            return True
+    size = lease_size(limit)
+    total = take(cache_key, size, ttl)
+    granted = max(0, min(size, limit - (total - size)))
+    if granted == 0:
+        return False
+    with _lease_lock:
+        if len(_leases) > 1000:  # old windows' leftovers
+            _leases.clear()
+        _leases[cache_key] = _leases.get(cache_key, 0) + granted - 1
+    return True
+
+
+def _take_from_redis(cache_key: str, n: int, ttl: int) -> int:
+    pipe = _redis().pipeline(transaction=False)
+    pipe.incrby(cache_key, n)
+    pipe.expire(cache_key, ttl, nx=True)
+    return pipe.execute()[0]

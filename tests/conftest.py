@@ -5,6 +5,7 @@ import pytest
 from django.test import Client
 
 from affiliates.services import apikey_create
+from refapp import ratelimit
 from tests.factories import AffiliateFactory, CommissionRuleFactory, ProgramFactory
 from tracking import lookup
 
@@ -15,8 +16,10 @@ def _fresh_caches():
 
     lookup.clear()
     cache.clear()
+    ratelimit.clear_leases()
     yield
     lookup.clear()
+    ratelimit.clear_leases()
 
 
 # The SQL write path of conversions exists on PostgreSQL only; elsewhere the ORM path is the only one.

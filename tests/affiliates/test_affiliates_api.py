@@ -128,3 +128,11 @@ def test_key_of_other_program_sees_only_its_own(program, affiliate):
     other = ProgramFactory(slug="other")
     other_client = ApiClient(apikey_create(program=other)[1])
     assert other_client.get("/api/v1/affiliates").json()["data"] == []
+
+
+def test_a_key_over_its_rate_limit_gets_429_in_the_error_shape(api_client, settings):
+    settings.REFAPP_RATE_LIMITS = {**settings.REFAPP_RATE_LIMITS, "api": 5}
+    statuses = [api_client.get("/api/v1/affiliates").status_code for _ in range(6)]
+    assert statuses == [200] * 5 + [429]
+    body = api_client.get("/api/v1/affiliates").json()
+    assert body["error"]["code"] == "rate_limited"
