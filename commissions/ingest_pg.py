@@ -22,7 +22,6 @@ caller falls back to the ORM path, which answers the stored body or reuses that 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
@@ -30,6 +29,7 @@ from operator import attrgetter
 from typing import Any
 
 import psycopg
+from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
 
 from affiliates.models import Affiliate, Program
@@ -113,8 +113,6 @@ _RULE_FIELDS = (
 
 
 def available() -> bool:
-    from django.conf import settings
-
     return connection.vendor == "postgresql" and settings.REFAPP_EVENT_SQL_PATH
 
 
@@ -164,6 +162,7 @@ def event_ingest_pg(
             referral_id, referral_public_id, referral_created_at = open_id, open_public_id, open_created_at
         if referral_id is not None:
             referral = Referral(id=referral_id, public_id=referral_public_id, created_at=referral_created_at)
+            event.referral_id = referral_id
         else:
             referral = new_referral = Referral(
                 public_id=new_public_id("ref"),
@@ -205,38 +204,26 @@ def event_ingest_pg(
 
     body = response_body(event=event, affiliate=affiliate, referral=referral, commissions=commissions)
     event.response = body
-    return (
-        body
-        if _write(event, new_referral, existing_referral=referral, commissions=commissions, extra=extra)
-        else None
-    )
+    return body if _write(event, new_referral, [*commissions, *extra]) else None
 
 
-def _rules(rules_json: Any) -> list[CommissionRule]:
-    if not rules_json:
-        return []
-    if isinstance(rules_json, str):
-        rules_json = json.loads(rules_json)
-    return [CommissionRule(**{name: item[name] for name in _RULE_FIELDS}) for item in rules_json]
+def _rules(rules_json: list[dict] | None) -> list[CommissionRule]:
+    """The rules of the read (psycopg decodes its json column), as unsaved instances."""
+    return [CommissionRule(**{name: item[name] for name in _RULE_FIELDS}) for item in rules_json or []]
 
 
-def _write(event: Event, new_referral: Referral | None, *, existing_referral, commissions, extra) -> bool:
-    """One INSERT statement for every row of the event; False when a unique index refused it."""
+def _write(event: Event, new_referral: Referral | None, rows: list[models.Model]) -> bool:
+    """One INSERT statement for the event and every row that depends on it; False when a unique
+    index refused it. A new referral is inserted first and the event points at it."""
     ctes: list[str] = []
     params: list[Any] = []
+    event_deps = {}
     if new_referral is not None:
         ctes.append("ref AS (" + _insert(new_referral, params, {}, returning=True) + ")")
-        referral_sql = "(SELECT id FROM ref)"
-    elif existing_referral is not None:
-        referral_sql = None
-        event.referral_id = existing_referral.pk
-    else:
-        referral_sql = None
-    event_deps = {"referral_id": referral_sql} if referral_sql else {}
+        event_deps = {"referral_id": "(SELECT id FROM ref)"}
     ctes.append("ev AS (" + _insert(event, params, event_deps, returning=True) + ")")
-    for i, obj in enumerate([*commissions, *extra]):
-        deps = {"event_id": "(SELECT id FROM ev)"} if _has_field(obj, "event_id") else {}
-        ctes.append(f"w{i} AS (" + _insert(obj, params, deps, returning=False) + ")")
+    for i, obj in enumerate(rows):
+        ctes.append(f"w{i} AS (" + _insert(obj, params, _ON_EVENT, returning=False) + ")")
     sql = "WITH " + ", ".join(ctes) + " SELECT id FROM ev"
     atomic = transaction.atomic() if connection.in_atomic_block else nullcontext()
     try:
@@ -259,6 +246,8 @@ def _cursor() -> Iterator[psycopg.Cursor]:
 
 
 _statements: dict[tuple, tuple[str, list[Callable[[models.Model], Any]]]] = {}
+# Rows written with the event (commissions, fraud flag, audit row) take its id where they have one.
+_ON_EVENT = {"event_id": "(SELECT id FROM ev)"}
 # Fields whose database value is the attribute itself (what get_db_prep_save returns for the values
 # these models hold: str, int, bool, aware datetimes, ids); any other field is prepared by Django.
 _PLAIN_FIELDS = (
@@ -268,10 +257,6 @@ _PLAIN_FIELDS = (
     models.BooleanField,
     models.ForeignKey,
 )
-
-
-def _has_field(obj: models.Model, attname: str) -> bool:
-    return any(f.attname == attname for f in obj._meta.concrete_fields)
 
 
 def _value_of(field: models.Field) -> Callable[[models.Model], Any]:
@@ -292,7 +277,8 @@ def _value_of(field: models.Field) -> Callable[[models.Model], Any]:
 
 def _insert(obj: models.Model, params: list[Any], deps: dict[str, str], *, returning: bool) -> str:
     """INSERT of one model instance, every concrete column prepared as Model.save() would, except
-    the foreign keys in deps, which take the id of a row inserted earlier in the same statement."""
+    the columns in deps that the model has, which take the id of a row inserted earlier in the same
+    statement."""
     key = (type(obj), tuple(deps.items()), returning)
     statement = _statements.get(key)
     if statement is None:

@@ -71,8 +71,11 @@ def event_ingest(
         body = ingest_pg.event_ingest_pg(program=program, livemode=livemode, data=data, actor=actor, now=now)
         if body is not None:
             return body, True
-        # Refused by a unique index: a known order (the ORM path answers the stored body) or a
-        # racing first event of the same customer (the ORM path reuses the referral it created).
+        # Refused by a unique index: a known order answers its stored body; otherwise a racing first
+        # event of the same customer created the referral, which the ORM path below reuses.
+        stored = _stored_response(program, livemode, data.order_id) if data.order_id else None
+        if stored is not None:
+            return stored, False
     try:
         with transaction.atomic():
             return _event_ingest(program=program, livemode=livemode, data=data, actor=actor, now=now), True

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core import signals
 from django.utils import timezone
 
+from commissions.views.api import event_answer
 from refapp.api import ApiError, read_json_stream
 from refapp.hashing import client_ip
 
@@ -64,8 +65,6 @@ class TrackingFastPath:
 
     @staticmethod
     def event(environ) -> tuple[int, dict]:
-        from commissions.views.api import event_answer
-
         return event_answer(environ, environ["wsgi.input"].read)
 
     def answer(self, environ, start_response, core, *, cors: bool):
