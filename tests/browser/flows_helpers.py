@@ -195,10 +195,16 @@ def control_count(page: Page, form_selector: str) -> int:
 
 def wait_for_charts(page: Page) -> None:
     """Chart.js has drawn every chart of the page (it does so after DOMContentLoaded)."""
-    page.wait_for_function(
-        "Array.from(document.querySelectorAll('canvas[data-chart]')).every((c) => c._chart)",
-        timeout=10_000,
+    # Polled with evaluate(), not wait_for_function(): when the first check fails, Playwright's
+    # polling evaluates the expression as a string inside the page, which the panel's CSP
+    # (script-src 'self', no 'unsafe-eval') refuses with an EvalError.
+    drawn = poll(
+        lambda: page.evaluate(
+            "() => Array.from(document.querySelectorAll('canvas[data-chart]')).every((c) => c._chart)"
+        ),
+        timeout=10.0,
     )
+    assert drawn, "the page's charts were not drawn within 10 s"
 
 
 def screenshot(page: Page, name: str) -> Path:
