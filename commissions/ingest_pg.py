@@ -92,9 +92,31 @@ SELECT pick.pri, pick.affiliate_id, pick.referral_id, pick.referral_public_id,
         ORDER BY r.id
         LIMIT 1) open_referral ON true
 """
+_PICK_PARAMS = (
+    "program",
+    "livemode",
+    "customer",
+    "code",
+    "visitor",
+    "window_start",
+    "window_end",
+    "ip",
+    "name",
+)
+
+
+def _numbered(sql: str, names: tuple[str, ...]) -> str:
+    """The statement with PostgreSQL's own $n placeholders for %(name)s ones: psycopg's raw cursor
+    sends it as it is, where a %s statement this long is parsed again on every execute."""
+    for n, name in enumerate(names, start=1):
+        sql = sql.replace(f"%({name})s", f"${n}")
+    assert "%(" not in sql, sql
+    return sql
+
+
 PICK_SQL = {
-    Program.Attribution.LAST_CLICK: _PICK.format(order="DESC"),
-    Program.Attribution.FIRST_CLICK: _PICK.format(order="ASC"),
+    Program.Attribution.LAST_CLICK: _numbered(_PICK.format(order="DESC"), _PICK_PARAMS),
+    Program.Attribution.FIRST_CLICK: _numbered(_PICK.format(order="ASC"), _PICK_PARAMS),
 }
 _METHOD = {1: Event.Attribution.CUSTOMER, 2: Event.Attribution.CODE, 3: Event.Attribution.CLICK}
 _RULE_FIELDS = (
@@ -125,17 +147,17 @@ def event_ingest_pg(
 
     event = event_from_input(program=program, livemode=livemode, data=data, now=now)
     occurred_at = event.occurred_at
-    params = {
-        "program": program.pk,
-        "livemode": livemode,
-        "customer": data.customer_id,
-        "code": data.referral_code.lower(),
-        "visitor": data.visitor_id,
-        "window_start": occurred_at - timedelta(days=program.cookie_days),
-        "window_end": max(occurred_at, now),
-        "ip": event.ip_hash,
-        "name": event.name,
-    }
+    params = (  # in the order of _PICK_PARAMS
+        program.pk,
+        livemode,
+        data.customer_id,
+        data.referral_code.lower(),
+        data.visitor_id,
+        occurred_at - timedelta(days=program.cookie_days),
+        max(occurred_at, now),
+        event.ip_hash,
+        event.name,
+    )
     with _cursor() as cursor:
         cursor.execute(PICK_SQL[program.attribution_model], params, prepare=True)
         row = cursor.fetchone()
@@ -215,16 +237,23 @@ def _rules(rules_json: list[dict] | None) -> list[CommissionRule]:
 def _write(event: Event, new_referral: Referral | None, rows: list[models.Model]) -> bool:
     """One INSERT statement for the event and every row that depends on it; False when a unique
     index refused it. A new referral is inserted first and the event points at it."""
-    ctes: list[str] = []
-    params: list[Any] = []
-    event_deps = {}
+    inserts = []
     if new_referral is not None:
-        ctes.append("ref AS (" + _insert(new_referral, params, {}, returning=True) + ")")
-        event_deps = {"referral_id": "(SELECT id FROM ref)"}
-    ctes.append("ev AS (" + _insert(event, params, event_deps, returning=True) + ")")
-    for i, obj in enumerate(rows):
-        ctes.append(f"w{i} AS (" + _insert(obj, params, _ON_EVENT, returning=False) + ")")
-    sql = "WITH " + ", ".join(ctes) + " SELECT id FROM ev"
+        inserts.append((new_referral, "ref", {}))
+        inserts.append((event, "ev", {"referral_id": "(SELECT id FROM ref)"}))
+    else:
+        inserts.append((event, "ev", {}))
+    inserts.extend((obj, None, _ON_EVENT) for obj in rows)
+    shape = tuple((type(obj), name, tuple(deps)) for obj, name, deps in inserts)
+    statement = _statements.get(shape)
+    if statement is None:
+        statement = _statements[shape] = _statement(inserts)
+    sql, readers = statement
+    params = [
+        read(obj)
+        for (obj, _name, _deps), row_readers in zip(inserts, readers, strict=True)
+        for read in row_readers
+    ]
     atomic = transaction.atomic() if connection.in_atomic_block else nullcontext()
     try:
         with atomic, _cursor() as cursor:
@@ -236,16 +265,18 @@ def _write(event: Event, new_referral: Referral | None, rows: list[models.Model]
 
 
 @contextmanager
-def _cursor() -> Iterator[psycopg.Cursor]:
+def _cursor() -> Iterator[psycopg.RawCursor]:
     """A server-side binding cursor on Django's connection: its statements are prepared once per
     connection (DB_PREPARED_STATEMENTS), which saves their planning, most of a read's time
-    (0.8 ms to 0.2 ms measured). Django's own queries keep client-side binding."""
+    (0.8 ms to 0.2 ms measured). It takes $n placeholders as they are: a long statement with %s
+    ones would be parsed in Python on every execute (psycopg caches only short ones). Django's own
+    queries keep client-side binding."""
     connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    with connection.wrap_database_errors, psycopg.RawCursor(connection.connection) as cursor:
         yield cursor
 
 
-_statements: dict[tuple, tuple[str, list[Callable[[models.Model], Any]]]] = {}
+_statements: dict[tuple, tuple[str, list[list[Callable[[models.Model], Any]]]]] = {}
 # Rows written with the event (commissions, fraud flag, audit row) take its id where they have one.
 _ON_EVENT = {"event_id": "(SELECT id FROM ev)"}
 # Fields whose database value is the attribute itself (what get_db_prep_save returns for the values
@@ -275,21 +306,27 @@ def _value_of(field: models.Field) -> Callable[[models.Model], Any]:
     return lambda obj: field.get_db_prep_save(field.pre_save(obj, True), connection)
 
 
-def _insert(obj: models.Model, params: list[Any], deps: dict[str, str], *, returning: bool) -> str:
-    """INSERT of one model instance, every concrete column prepared as Model.save() would, except
-    the columns in deps that the model has, which take the id of a row inserted earlier in the same
-    statement."""
-    key = (type(obj), tuple(deps.items()), returning)
-    statement = _statements.get(key)
-    if statement is None:
-        quote = connection.ops.quote_name
+def _statement(inserts: list[tuple[models.Model, str | None, dict[str, str]]]) -> tuple[str, list]:
+    """The INSERT statement of one shape of write, each row a CTE (named, with RETURNING id, when
+    later rows point at it), every concrete column prepared as Model.save() would, except the
+    columns in deps, which take the id of a row inserted earlier in the same statement; and, per
+    row, how to read its parameters off the instance."""
+    quote = connection.ops.quote_name
+    ctes, readers = [], []
+    n = 0
+    for i, (obj, name, deps) in enumerate(inserts):
         fields = [f for f in obj._meta.concrete_fields if not f.primary_key]
-        values = [deps.get(f.attname, "%s") for f in fields]
-        sql = (
-            f"INSERT INTO {quote(obj._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
-            f" VALUES ({', '.join(values)})" + (" RETURNING id" if returning else "")
+        values = []
+        for f in fields:
+            if f.attname in deps:
+                values.append(deps[f.attname])
+            else:
+                n += 1
+                values.append(f"${n}")
+        ctes.append(
+            f"{name or f'w{i}'} AS (INSERT INTO {quote(obj._meta.db_table)}"
+            f" ({', '.join(quote(f.column) for f in fields)}) VALUES ({', '.join(values)})"
+            + (" RETURNING id)" if name else ")")
         )
-        statement = _statements[key] = (sql, [_value_of(f) for f in fields if f.attname not in deps])
-    sql, readers = statement
-    params.extend(read(obj) for read in readers)
-    return sql
+        readers.append([_value_of(f) for f in fields if f.attname not in deps])
+    return "WITH " + ", ".join(ctes) + " SELECT id FROM ev", readers
