@@ -101,7 +101,7 @@ class Commission(models.Model):
         # A negative row that reverses part or all of a commission (refund, clawback after payment).
         REVERSAL = "reversal", "Reversal"
 
-    public_id = models.CharField(max_length=32, unique=True, editable=False)
+    public_id = models.CharField(max_length=32, editable=False)  # unique: see Meta
     # Program and affiliate lead the composite indexes below; single-column copies only cost writes.
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+", db_index=False)
     livemode = models.BooleanField(default=True)
@@ -129,6 +129,9 @@ class Commission(models.Model):
 
     class Meta:
         constraints = [
+            # public_id is unique by a constraint, not unique=True, which would add a second index
+            # (varchar_pattern_ops, for LIKE) to every conversion's writes; ids are only matched whole.
+            models.UniqueConstraint(fields=["public_id"], name="commission_public_id_unique"),
             models.CheckConstraint(
                 condition=Q(kind="commission", amount_cents__gte=0) | Q(kind="reversal", amount_cents__lte=0),
                 name="commission_sign_matches_kind",

@@ -44,7 +44,7 @@ class Click(models.Model):
 class Referral(models.Model):
     """A customer tied to the affiliate who brought them; later events of the customer pay that affiliate."""
 
-    public_id = models.CharField(max_length=32, unique=True, editable=False)
+    public_id = models.CharField(max_length=32, editable=False)  # unique: see Meta
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
     livemode = models.BooleanField(default=True)
     # Indexed by the (affiliate, -created_at) and (affiliate, visitor_id) indexes below.
@@ -59,11 +59,14 @@ class Referral(models.Model):
 
     class Meta:
         constraints = [
+            # public_id is unique by a constraint, not unique=True, which would add a second index
+            # (varchar_pattern_ops, for LIKE) to every conversion's writes; ids are only matched whole.
+            models.UniqueConstraint(fields=["public_id"], name="referral_public_id_unique"),
             models.UniqueConstraint(
                 fields=["program", "livemode", "customer_id"],
                 condition=Q(customer_id__isnull=False),
                 name="referral_unique_customer",
-            )
+            ),
         ]
         indexes = [
             models.Index(fields=["affiliate", "-created_at"]),
@@ -94,7 +97,7 @@ class Event(models.Model):
         CLICK = "click", "Visitor click"
         NONE = "none", "Not attributed"
 
-    public_id = models.CharField(max_length=32, unique=True, editable=False)
+    public_id = models.CharField(max_length=32, editable=False)  # unique: see Meta
     # No index of its own: event_program_time_idx and event_unique_order both lead with program, and
     # a lone program index lured the planner away from the time range (measured on 300,000 events).
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+", db_index=False)
@@ -130,6 +133,9 @@ class Event(models.Model):
 
     class Meta:
         constraints = [
+            # public_id is unique by a constraint, not unique=True, which would add a second index
+            # (varchar_pattern_ops, for LIKE) to every conversion's writes; ids are only matched whole.
+            models.UniqueConstraint(fields=["public_id"], name="event_public_id_unique"),
             # Idempotency: concurrent deliveries of one order race on this index and exactly one wins.
             models.UniqueConstraint(
                 fields=["program", "livemode", "order_id"],
