@@ -34,6 +34,7 @@ from django.db import IntegrityError, connection, models, transaction
 
 from affiliates.models import Affiliate, Program
 from refapp.ids import new_public_id
+from refapp.instances import unsaved
 from refapp.models import Actor
 from tracking.models import Event, Referral
 
@@ -171,7 +172,8 @@ def event_ingest_pg(
         (a_public_id, a_code, a_status, a_group_id, a_email_hash) = row[6:11]
         open_id, open_public_id, open_created_at, ip_seen, rules_json = row[11:16]
         method = _METHOD[pri]
-        affiliate = Affiliate(
+        affiliate = unsaved(
+            Affiliate,
             id=affiliate_id,
             program=program,
             public_id=a_public_id,
@@ -183,10 +185,13 @@ def event_ingest_pg(
         if referral_id is None and open_id is not None:
             referral_id, referral_public_id, referral_created_at = open_id, open_public_id, open_created_at
         if referral_id is not None:
-            referral = Referral(id=referral_id, public_id=referral_public_id, created_at=referral_created_at)
+            referral = unsaved(
+                Referral, id=referral_id, public_id=referral_public_id, created_at=referral_created_at
+            )
             event.referral_id = referral_id
         else:
-            referral = new_referral = Referral(
+            referral = new_referral = unsaved(
+                Referral,
                 public_id=new_public_id("ref"),
                 program=program,
                 livemode=livemode,
@@ -231,7 +236,9 @@ def event_ingest_pg(
 
 def _rules(rules_json: list[dict] | None) -> list[CommissionRule]:
     """The rules of the read (psycopg decodes its json column), as unsaved instances."""
-    return [CommissionRule(**{name: item[name] for name in _RULE_FIELDS}) for item in rules_json or []]
+    return [
+        unsaved(CommissionRule, **{name: item[name] for name in _RULE_FIELDS}) for item in rules_json or []
+    ]
 
 
 def _write(event: Event, new_referral: Referral | None, rows: list[models.Model]) -> bool:

@@ -16,6 +16,7 @@ from django.db.models import Sum
 
 from affiliates.models import PortalSession, Program
 from refapp.ids import new_public_id
+from refapp.instances import unsaved
 from refapp.models import Actor, AuditLog, audit_entry, audit_log
 from refapp.money import round_half_up
 from tracking.attribution import attribute, referral_for
@@ -98,7 +99,8 @@ def _stored_response(program: Program, livemode: bool, order_id: str) -> dict[st
 
 def event_from_input(*, program: Program, livemode: bool, data: EventInput, now: datetime) -> Event:
     """The unsaved, not yet attributed event of one report."""
-    return Event(
+    return unsaved(
+        Event,
         public_id=new_public_id("evt"),
         program=program,
         livemode=livemode,
@@ -237,7 +239,8 @@ def commission_rows(
     if suspicion:
         status, reason = Commission.Status.REJECTED, suspicion[1]
     return [
-        Commission(
+        unsaved(
+            Commission,
             public_id=new_public_id("com"),
             program=event.program,
             livemode=event.livemode,
@@ -265,7 +268,8 @@ def commission_rows(
 def fraud_flag(
     *, event: Event, affiliate, suspicion: tuple[str, str], commissions, now: datetime
 ) -> FraudFlag:
-    return FraudFlag(
+    return unsaved(
+        FraudFlag,
         program=event.program,
         affiliate=affiliate,
         event=event,

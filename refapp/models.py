@@ -7,6 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
+from .instances import unsaved
+
 
 class AuditLog(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -59,7 +61,8 @@ def audit_entry(
     program_id = getattr(obj, "program_id", None)
     if program_id is None and obj._meta.model_name == "program":
         program_id = obj.pk
-    return AuditLog(
+    return unsaved(
+        AuditLog,
         actor=actor.user if getattr(actor.user, "pk", None) else None,
         actor_label=actor.label[:100],
         action=action,
