@@ -458,6 +458,19 @@ class RowCounter:
     def analyze(self, *, vacuum: bool = True) -> None:
         self.conn.execute("VACUUM ANALYZE" if vacuum else "ANALYZE")
 
+    def checkpoint(self) -> float | None:
+        """Write out what the seed and earlier figures left dirty, so that the next figure does not
+        share the disks and cores with PostgreSQL's background write-back of them. Seconds taken,
+        or None where the role may not checkpoint (superuser or pg_checkpoint needed)."""
+        import psycopg
+
+        started = time.monotonic()
+        try:
+            self.conn.execute("CHECKPOINT")
+        except psycopg.errors.InsufficientPrivilege:
+            return None
+        return round(time.monotonic() - started, 2)
+
     def close(self) -> None:
         self.conn.close()
 
@@ -1283,6 +1296,7 @@ class Runner:
                 # analyze them once they hold rows; where it is off (as on the benchmark machine),
                 # plans and foreign-key checks keep assuming empty tables and slow down as they grow.
                 counter.analyze(vacuum=False)
+                log(f"  checkpoint: {counter.checkpoint()} s")
                 if "clicks" in sections:
                     results["clicks"] = {"buffered": {}, "unbuffered": {}}
                     for conc in CONCURRENCIES:
@@ -1298,6 +1312,8 @@ class Runner:
                         )
                         time.sleep(args.pause)
                 if "events" in sections:
+                    if "clicks" in sections or "go" in sections:
+                        log(f"  checkpoint: {counter.checkpoint()} s")
                     results["events"] = {"clicks_in_table": counter.counts()["click"]}
                     for conc in CONCURRENCIES:
                         results["events"][f"c{conc}"] = bench.measure(
