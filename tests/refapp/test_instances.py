@@ -85,7 +85,15 @@ def test_every_conversion_model_matches_its_constructor(program, affiliate):
     )
     assert commission.rule_id == 3 and commission.event_id is None and referral.affiliate_id == affiliate.pk
     same(FraudFlag, program=program, affiliate=affiliate, event=event, reason="x", details={}, created_at=NOW)
-    same(AuditLog, actor=None, actor_label="api", action="a", program_id=program.pk, object_type="t", object_id="1")
+    same(
+        AuditLog,
+        actor=None,
+        actor_label="api",
+        action="a",
+        program_id=program.pk,
+        object_type="t",
+        object_id="1",
+    )
 
 
 def test_mutable_defaults_are_not_shared(program):
