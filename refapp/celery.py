@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import task_postrun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "refapp.settings")
 
@@ -53,3 +54,15 @@ def _schedule_click_drain(sender, **kwargs):
             sender.signature("tracking.tasks.drain_click_buffer", options={"expires": 5}),
             name="drain-click-buffer",
         )
+
+
+@task_postrun.connect
+def _close_unusable_connections(task=None, **kwargs):
+    """With CELERY_DB_REUSE_MAX the next task reuses the database connection: close it first when a
+    task left it broken or it is older than CONN_MAX_AGE, as Django does after each request. Eager
+    tasks run inside the caller's transaction and are left alone, as Celery's fixup leaves them."""
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()

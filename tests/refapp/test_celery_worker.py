@@ -51,3 +51,69 @@ def test_worker_approves_due_commissions(transactional_db):
         output = stop_worker(worker)
     assert commission.status == "approved", output[-3000:]
     assert "commissions.tasks.approve_due_commissions" in output
+
+
+@pytest.mark.worker
+def test_worker_keeps_its_database_connection_between_tasks(transactional_db):
+    """A connection per task was a quarter of a payout's time: the worker reuses its connection."""
+    from django.db import connection
+
+    from commissions.tasks import approve_due_commissions
+    from refapp.celery import app
+
+    if connection.vendor != "postgresql":
+        pytest.skip("reads pg_stat_activity")
+    program = ProgramFactory(slug="reuse")
+    affiliate = AffiliateFactory(program=program)
+    rule = CommissionRuleFactory(program=program)
+    past = timezone.now() - timedelta(days=40)
+
+    def due_commission() -> Commission:
+        event = Event.objects.create(
+            program=program,
+            name="sale",
+            amount_cents=1000,
+            currency="USD",
+            occurred_at=past,
+            received_at=past,
+        )
+        return Commission.objects.create(
+            program=program,
+            affiliate=affiliate,
+            event=event,
+            rule=rule,
+            amount_cents=200,
+            currency="USD",
+            hold_until=past + timedelta(days=30),
+            created_at=past,
+        )
+
+    def other_backends() -> set[int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return {row[0] for row in cursor.fetchall()}
+
+    app.control.purge()
+    worker = start_worker()
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    seen = []
+    try:
+        for _ in range(2):
+            commission = due_commission()
+            approve_due_commissions.delay()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and worker.poll() is None:
+                commission.refresh_from_db()
+                if commission.status == "approved":
+                    break
+                time.sleep(0.25)
+            assert commission.status == "approved"
+            time.sleep(0.5)  # the task has returned; its connection would be closed by now
+            seen.append(other_backends())
+    finally:
+        app.conf.task_always_eager = eager
+        output = stop_worker(worker)
+    assert seen[0] and seen[0] & seen[1], (seen, output[-2000:])
