@@ -263,12 +263,23 @@ class PayoutStateError(Exception):
     pass
 
 
+def _locked(payout: Payout) -> Payout:
+    """The payout again, its row locked until the transaction ends, with its program and affiliate
+    read in the same query. Only the payout row is locked: every payout of a run shares one program
+    row, and locking it too would make the workers' payouts wait for one another."""
+    return (
+        Payout.objects.select_for_update(of=("self",))
+        .select_related("program", "affiliate")
+        .get(pk=payout.pk)
+    )
+
+
 def payout_mark_paid(
     *, payout: Payout, now: datetime, actor: Actor | None, transfer_id: str = "", reference: str = ""
 ) -> Payout:
     """Record a payout as paid (Stripe transfer or a manual payment's reference). Idempotent."""
     with transaction.atomic():
-        locked = Payout.objects.select_for_update().get(pk=payout.pk)
+        locked = _locked(payout)
         if locked.status == Payout.Status.PAID:
             return locked
         if locked.status not in (Payout.Status.PROCESSING, Payout.Status.PENDING):
@@ -307,7 +318,7 @@ def payout_mark_paid(
 def payout_fail(*, payout: Payout, reason: str, actor: Actor | None, now: datetime) -> Payout:
     """Fail a payout: its commissions return to approved for the next run; admins are told."""
     with transaction.atomic():
-        locked = Payout.objects.select_for_update().get(pk=payout.pk)
+        locked = _locked(payout)
         if locked.status not in (Payout.Status.PROCESSING, Payout.Status.PENDING):
             return locked
         locked.status = Payout.Status.FAILED

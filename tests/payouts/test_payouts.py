@@ -249,3 +249,21 @@ def test_a_batch_meeting_a_twin_runs_payout_still_pays_the_others(
     assert statuses(connected) == ["approved"]  # untouched, for the next run
     assert statuses(other) == ["processing"]
     assert PayoutItem.objects.filter(payout__affiliate=connected).count() == 0
+
+
+def test_marking_paid_reads_payout_program_and_affiliate_in_one_locked_query(
+    program, approved, fake_stripe, django_assert_max_num_queries
+):
+    from payouts.services import payout_mark_paid
+
+    paypal = AffiliateFactory(
+        program=program, code="PQ", payout_method="paypal", paypal_email="pq@example.com"
+    )
+    approved(paypal, 7000)
+    [payout] = payouts_create(program=program, now=timezone.now())
+    payout = Payout.objects.get(pk=payout.pk)  # nothing cached: as a task or a panel request has it
+    # savepoint, the locked read (with program and affiliate), the payout, its items, their
+    # commissions, the audit row, release: no lazy read of the program or the affiliate
+    with django_assert_max_num_queries(7):
+        paid = payout_mark_paid(payout=payout, now=timezone.now(), actor=Actor.system(), reference="PP-1")
+    assert paid.status == "paid" and statuses(paypal) == ["paid"]
