@@ -6,25 +6,24 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from commissions.models import Commission
+from affiliates.models import Affiliate, Program
+from commissions.models import Commission, CommissionRule
 from tests.factories import AffiliateFactory, CommissionRuleFactory, ProgramFactory
 from tests.refapp.worker import start_worker, stop_worker
 from tracking.models import Event
 
 
-@pytest.mark.worker
-def test_worker_approves_due_commissions(transactional_db):
-    from commissions.tasks import approve_due_commissions
-    from refapp.celery import app
-
-    program = ProgramFactory(slug="worker")
-    affiliate = AffiliateFactory(program=program)
-    rule = CommissionRuleFactory(program=program)
+def due_commission(slug: str) -> Commission:
+    """A pending commission whose hold ended ten days ago (a new program, affiliate and rule the first
+    time a slug is seen), for approve_due_commissions to approve."""
+    program = Program.objects.filter(slug=slug).first() or ProgramFactory(slug=slug)
+    affiliate = Affiliate.objects.filter(program=program).first() or AffiliateFactory(program=program)
+    rule = CommissionRule.objects.filter(program=program).first() or CommissionRuleFactory(program=program)
     past = timezone.now() - timedelta(days=40)
     event = Event.objects.create(
         program=program, name="sale", amount_cents=1000, currency="USD", occurred_at=past, received_at=past
     )
-    commission = Commission.objects.create(
+    return Commission.objects.create(
         program=program,
         affiliate=affiliate,
         event=event,
@@ -34,6 +33,14 @@ def test_worker_approves_due_commissions(transactional_db):
         hold_until=past + timedelta(days=30),
         created_at=past,
     )
+
+
+@pytest.mark.worker
+def test_worker_approves_due_commissions(transactional_db):
+    from commissions.tasks import approve_due_commissions
+    from refapp.celery import app
+
+    commission = due_commission("worker")
     app.control.purge()  # messages a killed worker of an earlier run may have left behind
     worker = start_worker()
     eager = app.conf.task_always_eager
@@ -63,30 +70,6 @@ def test_worker_keeps_its_database_connection_between_tasks(transactional_db):
 
     if connection.vendor != "postgresql":
         pytest.skip("reads pg_stat_activity")
-    program = ProgramFactory(slug="reuse")
-    affiliate = AffiliateFactory(program=program)
-    rule = CommissionRuleFactory(program=program)
-    past = timezone.now() - timedelta(days=40)
-
-    def due_commission() -> Commission:
-        event = Event.objects.create(
-            program=program,
-            name="sale",
-            amount_cents=1000,
-            currency="USD",
-            occurred_at=past,
-            received_at=past,
-        )
-        return Commission.objects.create(
-            program=program,
-            affiliate=affiliate,
-            event=event,
-            rule=rule,
-            amount_cents=200,
-            currency="USD",
-            hold_until=past + timedelta(days=30),
-            created_at=past,
-        )
 
     def other_backends() -> set[int]:
         with connection.cursor() as cursor:
@@ -102,7 +85,7 @@ def test_worker_keeps_its_database_connection_between_tasks(transactional_db):
     seen = []
     try:
         for _ in range(2):
-            commission = due_commission()
+            commission = due_commission("reuse")
             approve_due_commissions.delay()
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and worker.poll() is None:
