@@ -111,7 +111,8 @@ def _numbered(sql: str, names: tuple[str, ...]) -> str:
     sends it as it is, where a %s statement this long is parsed again on every execute."""
     for n, name in enumerate(names, start=1):
         sql = sql.replace(f"%({name})s", f"${n}")
-    assert "%(" not in sql, sql
+    if "%(" in sql:
+        raise ValueError(f"a named placeholder is missing from the parameter names: {sql}")
     return sql
 
 
@@ -148,17 +149,18 @@ def event_ingest_pg(
 
     event = event_from_input(program=program, livemode=livemode, data=data, now=now)
     occurred_at = event.occurred_at
-    params = (  # in the order of _PICK_PARAMS
-        program.pk,
-        livemode,
-        data.customer_id,
-        data.referral_code.lower(),
-        data.visitor_id,
-        occurred_at - timedelta(days=program.cookie_days),
-        max(occurred_at, now),
-        event.ip_hash,
-        event.name,
-    )
+    values = {
+        "program": program.pk,
+        "livemode": livemode,
+        "customer": data.customer_id,
+        "code": data.referral_code.lower(),
+        "visitor": data.visitor_id,
+        "window_start": occurred_at - timedelta(days=program.cookie_days),
+        "window_end": max(occurred_at, now),
+        "ip": event.ip_hash,
+        "name": event.name,
+    }
+    params = [values[name] for name in _PICK_PARAMS]
     with _cursor() as cursor:
         cursor.execute(PICK_SQL[program.attribution_model], params, prepare=True)
         row = cursor.fetchone()
