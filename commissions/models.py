@@ -224,3 +224,151 @@ class FraudFlag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_reason_display()} ({self.status})"
+
+
+# --- conversion rollups (DESIGN.md section 8) ---------------------------------------------------
+#
+# Database triggers on tracking_event and commissions_commission append every change that moves a
+# dashboard figure to ConversionDelta (an append-only log: no row is updated on the hot path, so
+# concurrent conversions never wait on each other). `commissions.rollups.fold` moves the log into
+# the three rollups below; readers add the log's rows not yet folded in, in the same statement, so
+# every figure is exact to the last committed row. See docs/decisions.md.
+
+
+class ConversionFigures(models.Model):
+    """The figures one rollup row holds. Commission amounts are by status, reversals netted."""
+
+    conversions = models.IntegerField(default=0, help_text="Attributed events, of any name.")
+    revenue_cents = models.BigIntegerField(default=0, help_text="Their amounts, net of refunds.")
+    pending_cents = models.BigIntegerField(default=0)
+    approved_cents = models.BigIntegerField(default=0)
+    processing_cents = models.BigIntegerField(default=0)
+    paid_cents = models.BigIntegerField(default=0)
+
+    FIELDS = (
+        "conversions",
+        "revenue_cents",
+        "pending_cents",
+        "approved_cents",
+        "processing_cents",
+        "paid_cents",
+    )
+
+    class Meta:
+        abstract = True
+
+
+class ConversionDelta(ConversionFigures):
+    """One change not yet folded into the rollups, written only by the database triggers.
+
+    Plain id columns, no foreign keys: each conversion appends two rows here, and a foreign key
+    would add a deferred check to each. The day is the event's occurred_at or the commission's
+    created_at, as a UTC date.
+    """
+
+    program_id = models.BigIntegerField()
+    affiliate_id = models.BigIntegerField()
+    livemode = models.BooleanField()
+    day = models.DateField()
+
+    def __str__(self) -> str:
+        return f"{self.affiliate_id} {self.day}"
+
+
+class AffiliateConversionDaily(ConversionFigures):
+    """Conversions and commissions per affiliate and UTC day: the portal and top affiliates."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+", db_index=False)
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="+", db_index=False)
+    livemode = models.BooleanField()
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["affiliate", "livemode", "day"], name="affiliate_conv_daily_unique"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["program", "livemode", "day"],
+                # Covering: ranking a program's affiliates over a range reads only the index.
+                include=["affiliate", *ConversionFigures.FIELDS],
+                name="affiliate_conv_daily_range",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.affiliate_id} {self.day}: {self.conversions}"
+
+
+class ProgramConversionDaily(ConversionFigures):
+    """Conversions and commissions per program and UTC day: the panel dashboard's charts and totals."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+", db_index=False)
+    livemode = models.BooleanField()
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["program", "livemode", "day"], name="program_conv_daily_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.program_id} {self.day}: {self.conversions}"
+
+
+class AffiliateConversionTotal(ConversionFigures):
+    """All-time figures per affiliate: what the affiliates list sorts by."""
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+", db_index=False)
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="conversion_totals")
+    livemode = models.BooleanField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["affiliate", "livemode"], name="affiliate_conv_total_unique")
+        ]
+        # The best affiliates of all time first: the candidates of commissions.rollups.top_affiliates.
+        indexes = [
+            models.Index(
+                "program",
+                "livemode",
+                models.F("revenue_cents").desc(),
+                "affiliate",
+                name="affiliate_conv_total_rank",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.affiliate_id}: {self.conversions}"
+
+
+class LiveAffiliateConversionTotal(models.Model):
+    """A view: AffiliateConversionTotal plus the log rows not yet folded in, per affiliate.
+
+    Read-only (managed=False; the migration creates the view). The affiliates list joins it to sort
+    by conversions or earnings, so the ranking is exact without a write on the read path. The id is
+    made from (affiliate, livemode), one row per pair.
+    """
+
+    id = models.BigIntegerField(primary_key=True)
+
+    affiliate = models.ForeignKey(
+        Affiliate,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="live_conversion_totals",
+    )
+    program_id = models.BigIntegerField()
+    livemode = models.BooleanField()
+    conversions = models.BigIntegerField()
+    revenue_cents = models.BigIntegerField()
+    earnings_cents = models.BigIntegerField()
+
+    class Meta:
+        managed = False
+        db_table = "commissions_liveaffiliateconversiontotal"
+
+    def __str__(self) -> str:
+        return f"{self.affiliate_id}: {self.conversions}"

@@ -1,8 +1,10 @@
 """Numbers for the dashboards of the panel (per program) and the portal (per affiliate).
 
-Every figure is derived from the rows: clicks, attributed events and commissions, over a range of
-UTC days [start, end] inclusive. Conversions are attributed events of any name; revenue is their
-amount net of refunds; the conversion rate is conversions per unique visitor.
+Every figure is derived from the rows (clicks, attributed events and commissions) over a range of
+UTC days [start, end] inclusive, read through the daily rollups (tracking.rollups for clicks,
+commissions.rollups for the rest), which are exact to the last committed row. Conversions are
+attributed events of any name; revenue is their amount net of refunds; the conversion rate is
+conversions per unique visitor.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, F, Sum
+from django.db.models import Sum
 from django.db.models.functions import TruncDate
 
 from affiliates.models import Affiliate, Program
 from tracking.models import Event
 from tracking.rollups import click_totals
 
+from . import rollups
 from .models import Commission
 
 
@@ -81,84 +84,45 @@ def _rate(numerator: int, denominator: int) -> float:
     return round(100 * numerator / denominator, 2) if denominator else 0.0
 
 
-def _by_day(events, commissions) -> tuple[dict, dict]:
-    """One grouped pass over each table: events per day, commissions per (day, status).
-
-    COUNT(*) rather than COUNT(id): every column read is in the covering index, so PostgreSQL
-    answers from the index alone.
-    """
-    event_days = {
-        row["day"]: (row["n"], row["revenue"] or 0)
-        for row in events.annotate(day=TruncDate("occurred_at"))
-        .values("day")
-        .annotate(n=Count("*"), revenue=Sum(F("amount_cents") - F("refunded_cents")))
-        .order_by()
-    }
-    commission_days: dict[tuple[date, str], int] = {
-        (row["day"], row["status"]): row["total"] or 0
-        for row in commissions.annotate(day=TruncDate("created_at"))
-        .values("day", "status")
-        .annotate(total=Sum("amount_cents"))
-        .order_by()
-    }
-    return event_days, commission_days
-
-
-def _overview(days: list[date], clicks: dict, events, commissions) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The summary and the day-by-day series of one range, from the same grouped rows."""
-    event_days, commission_days = _by_day(events, commissions)
+def _overview(days: list[date], clicks: dict, figures: dict[date, dict[str, int]]) -> tuple[dict, dict]:
+    """The summary and the day-by-day series of one range, from the same daily rows."""
     click_count = sum(c for c, _ in clicks["days"].values())
     visitors = sum(v for _, v in clicks["days"].values())
-    conversions = sum(n for n, _ in event_days.values())
-    by_status: dict[str, int] = {}
-    earnings: dict[date, int] = {}
-    for (day, status), total in commission_days.items():
-        by_status[status] = by_status.get(status, 0) + total
-        if status != Commission.Status.REJECTED:
-            earnings[day] = earnings.get(day, 0) + total
+
+    def total(name: str) -> int:
+        return sum(day[name] for day in figures.values())
+
+    conversions = total("conversions")
     summary = {
         "clicks": click_count,
         "visitors": visitors,
         "conversions": conversions,
         "conversion_rate": _rate(conversions, visitors),
-        "revenue_cents": sum(r for _, r in event_days.values()),
-        "commission_pending_cents": by_status.get(Commission.Status.PENDING, 0),
+        "revenue_cents": total("revenue_cents"),
+        "commission_pending_cents": total("pending_cents"),
         # Money inside a payout that is being sent is still owed: shown with approved.
-        "commission_approved_cents": by_status.get(Commission.Status.APPROVED, 0)
-        + by_status.get(Commission.Status.PROCESSING, 0),
-        "commission_paid_cents": by_status.get(Commission.Status.PAID, 0),
+        "commission_approved_cents": total("approved_cents") + total("processing_cents"),
+        "commission_paid_cents": total("paid_cents"),
     }
+    empty = dict.fromkeys(("conversions", "revenue_cents", "earned_cents"), 0)
     series = {
         "labels": [d.isoformat() for d in days],
         "clicks": [clicks["days"].get(d, (0, 0))[0] for d in days],
-        "conversions": [event_days.get(d, (0, 0))[0] for d in days],
-        "revenue_cents": [event_days.get(d, (0, 0))[1] for d in days],
+        "conversions": [figures.get(d, empty)["conversions"] for d in days],
+        "revenue_cents": [figures.get(d, empty)["revenue_cents"] for d in days],
         # Commissions earned that day (everything not rejected, reversals netted).
-        "earnings_cents": [earnings.get(d, 0) for d in days],
+        "earnings_cents": [figures.get(d, empty)["earned_cents"] for d in days],
     }
     return summary, series
-
-
-def _program_sets(program: Program, period: DateRange, livemode: bool):
-    clicks = click_totals(period.start_at, period.end_at, program_id=program.pk)
-    events = Event.objects.filter(
-        program=program,
-        livemode=livemode,
-        affiliate__isnull=False,
-        occurred_at__gte=period.start_at,
-        occurred_at__lt=period.end_at,
-    )
-    commissions = Commission.objects.filter(
-        program=program, livemode=livemode, created_at__gte=period.start_at, created_at__lt=period.end_at
-    )
-    return clicks, events, commissions
 
 
 def program_overview(
     program: Program, period: DateRange, *, livemode: bool = True
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(summary, series) of a program's range; each table is read once for both."""
-    return _overview(period.days, *_program_sets(program, period, livemode))
+    """(summary, series) of a program's range, from the click and conversion rollups."""
+    clicks = click_totals(period.start_at, period.end_at, program_id=program.pk)
+    figures = rollups.program_days(program.pk, livemode, period.start, period.end)
+    return _overview(period.days, clicks, figures)
 
 
 def program_summary(program: Program, period: DateRange, *, livemode: bool = True) -> dict[str, Any]:
@@ -173,65 +137,30 @@ def top_affiliates(
     program: Program, period: DateRange, *, livemode: bool = True, limit: int = 10
 ) -> list[dict[str, Any]]:
     """The affiliates who brought the most revenue in the range, with their clicks and commissions."""
-    events = Event.objects.filter(
-        program=program,
-        livemode=livemode,
-        affiliate__isnull=False,
-        occurred_at__gte=period.start_at,
-        occurred_at__lt=period.end_at,
-    )
-    rows = list(
-        events.values("affiliate_id")
-        .annotate(conversions=Count("*"), revenue=Sum(F("amount_cents") - F("refunded_cents")))
-        .order_by("-revenue", "affiliate_id")[:limit]
-    )
-    ids = [row["affiliate_id"] for row in rows]
+    rows = rollups.top_affiliates(program.pk, livemode, period.start, period.end, limit=limit)
+    ids = [affiliate_id for affiliate_id, _ in rows]
     affiliates = Affiliate.objects.in_bulk(ids)
     totals = click_totals(period.start_at, period.end_at, affiliate_ids=ids, by_day=False)["affiliates"]
     clicks = {affiliate_id: count for affiliate_id, (count, _) in totals.items()}
-    earned = dict(
-        Commission.objects.filter(
-            affiliate_id__in=ids,
-            livemode=livemode,
-            created_at__gte=period.start_at,
-            created_at__lt=period.end_at,
-        )
-        .exclude(status=Commission.Status.REJECTED)
-        .values("affiliate_id")
-        .annotate(total=Sum("amount_cents"))
-        .values_list("affiliate_id", "total")
-    )
     return [
         {
-            "affiliate": affiliates[row["affiliate_id"]],
-            "clicks": clicks.get(row["affiliate_id"], 0),
-            "conversions": row["conversions"],
-            "revenue_cents": row["revenue"] or 0,
-            "commission_cents": earned.get(row["affiliate_id"], 0) or 0,
+            "affiliate": affiliates[affiliate_id],
+            "clicks": clicks.get(affiliate_id, 0),
+            "conversions": figures["conversions"],
+            "revenue_cents": figures["revenue_cents"],
+            "commission_cents": figures["earned_cents"],
         }
-        for row in rows
+        for affiliate_id, figures in rows
     ]
-
-
-def _affiliate_sets(affiliate: Affiliate, period: DateRange, livemode: bool):
-    clicks = click_totals(period.start_at, period.end_at, affiliate_ids=[affiliate.pk])
-    events = Event.objects.filter(
-        affiliate=affiliate,
-        livemode=livemode,
-        occurred_at__gte=period.start_at,
-        occurred_at__lt=period.end_at,
-    )
-    commissions = Commission.objects.filter(
-        affiliate=affiliate, livemode=livemode, created_at__gte=period.start_at, created_at__lt=period.end_at
-    )
-    return clicks, events, commissions
 
 
 def affiliate_overview(
     affiliate: Affiliate, period: DateRange, *, livemode: bool = True
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(summary, series) of an affiliate's range; each table is read once for both."""
-    return _overview(period.days, *_affiliate_sets(affiliate, period, livemode))
+    """(summary, series) of an affiliate's range, from the click and conversion rollups."""
+    clicks = click_totals(period.start_at, period.end_at, affiliate_ids=[affiliate.pk])
+    figures = rollups.affiliate_days(affiliate.pk, livemode, period.start, period.end)
+    return _overview(period.days, clicks, figures)
 
 
 def affiliate_summary(affiliate: Affiliate, period: DateRange, *, livemode: bool = True) -> dict[str, Any]:

@@ -18,3 +18,13 @@ def send_approval_digests() -> int:
     from commissions.notifications import approval_digests
 
     return approval_digests(now=timezone.now())
+
+
+@shared_task(bind=True, acks_late=True, max_retries=3)
+def fold_conversion_rollups(self) -> int:
+    from commissions.rollups import fold
+
+    try:
+        return fold()
+    except OperationalError as exc:
+        raise self.retry(exc=exc, countdown=5) from exc

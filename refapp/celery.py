@@ -19,6 +19,11 @@ app.conf.beat_schedule = {
         "task": "tracking.tasks.refresh_click_rollups",
         "schedule": crontab(),  # every minute
     },
+    # Conversion rollups: readers add the changes not yet folded in, so this only keeps that log short.
+    "fold-conversion-rollups": {
+        "task": "commissions.tasks.fold_conversion_rollups",
+        "schedule": 15.0,  # seconds
+    },
     # Pending commissions whose refund window has passed become approved; hourly so that a
     # commission never waits more than an hour past its hold_until.
     "approve-due-commissions": {

@@ -132,9 +132,7 @@ def affiliate_list(request: HttpRequest, slug: str) -> HttpResponse:
     form = AffiliateFilterForm(request.GET)
     filters = form.filters()
     sort = filters["sort"] or selectors.DEFAULT_AFFILIATE_SORT
-    page = Paginator(selectors.affiliates_for_program(program, **filters), 50).get_page(
-        request.GET.get("page")
-    )
+    page = Paginator(selectors.AffiliatePages(program, **filters), 50).get_page(request.GET.get("page"))
     page.object_list = selectors.with_figures(list(page.object_list))
     context = {
         "program": program,
