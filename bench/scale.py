@@ -90,6 +90,32 @@ class IndexesOff:
         return False
 
 
+# The conversion rollups' triggers (commissions migration 0006): off for the bulk load, which
+# rebuilds the rollups once at the end instead of logging a change per row.
+ROLLUP_TRIGGERS = {
+    "tracking_event": ["commissions_event_delta", "commissions_event_delta_update"],
+    "commissions_commission": ["commissions_commission_delta", "commissions_commission_delta_update"],
+}
+
+
+class RollupTriggersOff:
+    def __init__(self, cursor):
+        self.cursor = cursor
+
+    def _set(self, state: str) -> None:
+        for table, names in ROLLUP_TRIGGERS.items():
+            for name in names:
+                self.cursor.execute(f"ALTER TABLE {table} {state} TRIGGER {name}")
+
+    def __enter__(self):
+        self._set("DISABLE")
+        return self
+
+    def __exit__(self, *exc):
+        self._set("ENABLE")
+        return False
+
+
 def _program(slug: str, name: str, *, minimum_payout_cents: int = 5000):
     from affiliates.models import Program
     from affiliates.services import program_create
@@ -240,6 +266,7 @@ def seed_scale(*, affiliates: int, clicks: int, events: int, csv_rows: int, forc
     """Seed (or reuse) the scale database; returns counts, whether it was reused, and the time taken."""
     from django.db import connection
 
+    from commissions import rollups as conversion_rollups
     from tracking import rollups
 
     wanted = {
@@ -280,7 +307,10 @@ def seed_scale(*, affiliates: int, clicks: int, events: int, csv_rows: int, forc
         a0, _ = insert_affiliates(cursor, program.pk, affiliates, "sc")
         c0, _ = insert_affiliates(cursor, csv_program.pk, 100, "cx")
         step("affiliates", t0)
-        with IndexesOff(cursor, ["tracking_click", "tracking_event", "commissions_commission"]):
+        with (
+            RollupTriggersOff(cursor),
+            IndexesOff(cursor, ["tracking_click", "tracking_event", "commissions_commission"]),
+        ):
             t0 = time.monotonic()
             insert_clicks(cursor, program.pk, a0, affiliates, clicks)
             step("clicks", t0)
@@ -295,6 +325,9 @@ def seed_scale(*, affiliates: int, clicks: int, events: int, csv_rows: int, forc
     t0 = time.monotonic()
     rollups.rebuild()
     step("rollups_rebuild", t0)
+    t0 = time.monotonic()
+    conversion_rollups.rebuild()
+    step("conversion_rollups_rebuild", t0)
     t0 = time.monotonic()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
