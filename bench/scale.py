@@ -17,11 +17,13 @@ clicks take minutes rather than the hour row-by-row inserts would. PostgreSQL on
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 SCALE_SLUG = "scale"
@@ -29,6 +31,7 @@ CSV_SLUG = "csvexp"
 PAYOUT_SLUG = "pay"
 DAYS = 730
 BATCH = 1_000_000
+SEED_WORKERS = 2  # concurrent load statements: the machine's cores
 META_TABLE = "bench_seed_meta"
 ADMIN_USERNAME = "bench-admin"
 
@@ -158,9 +161,10 @@ def insert_affiliates(cursor, program_id: int, count: int, prefix: str) -> tuple
 _SKEWED = "%(a0)s + floor(%(na)s * power(random(), 3))::bigint"
 
 
-def insert_clicks(cursor, program_id: int, a0: int, na: int, total: int) -> None:
-    for start in range(0, total, BATCH):
-        stop = min(start + BATCH, total)
+def click_batches(program_id: int, a0: int, na: int, total: int) -> list:
+    """One job per million clicks, for `in_parallel`."""
+
+    def batch(cursor, lo: int, hi: int) -> None:
         started = time.monotonic()
         cursor.execute(
             f"""
@@ -172,9 +176,34 @@ def insert_clicks(cursor, program_id: int, a0: int, na: int, total: int) -> None
                 '', '', 'script', {_SKEWED}, %(prog)s
             FROM generate_series(%(lo)s, %(hi)s) g
             """,
-            {"total": total, "lo": start + 1, "hi": stop, "prog": program_id, "a0": a0, "na": na},
+            {"total": total, "lo": lo, "hi": hi, "prog": program_id, "a0": a0, "na": na},
         )
-        log(f"  clicks {stop:,}/{total:,} ({time.monotonic() - started:.1f}s)")
+        log(f"  clicks {hi:,}/{total:,} ({time.monotonic() - started:.1f}s)")
+
+    return [
+        functools.partial(batch, lo=start + 1, hi=min(start + BATCH, total))
+        for start in range(0, total, BATCH)
+    ]
+
+
+def in_parallel(jobs: list, *, workers: int = 2) -> None:
+    """Run each job(cursor) on a connection of its own, `workers` at a time.
+
+    PostgreSQL runs a statement on one core: two loads at once keep both of the machine's busy.
+    """
+    from django.db import connection
+
+    def run(job) -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET synchronous_commit = off")
+                job(cursor)
+        finally:
+            connection.close()  # this thread's own connection
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(run, job) for job in jobs]:
+            future.result()
 
 
 def insert_events_and_commissions(
@@ -312,13 +341,24 @@ def seed_scale(*, affiliates: int, clicks: int, events: int, csv_rows: int, forc
             IndexesOff(cursor, ["tracking_click", "tracking_event", "commissions_commission"]),
         ):
             t0 = time.monotonic()
-            insert_clicks(cursor, program.pk, a0, affiliates, clicks)
+            in_parallel(click_batches(program.pk, a0, affiliates, clicks), workers=SEED_WORKERS)
             step("clicks", t0)
             t0 = time.monotonic()
-            insert_events_and_commissions(cursor, program.pk, _rule_id(program), a0, affiliates, events, "sc")
-            insert_events_and_commissions(
-                cursor, csv_program.pk, _rule_id(csv_program), c0, 100, csv_rows, "cx", skewed=False
-            )
+            rules = _rule_id(program), _rule_id(csv_program)
+            in_parallel(
+                [
+                    functools.partial(
+                        insert_events_and_commissions,
+                        program_id=program.pk, rule_id=rules[0], a0=a0, na=affiliates, total=events, prefix="sc",
+                    ),
+                    functools.partial(
+                        insert_events_and_commissions,
+                        program_id=csv_program.pk, rule_id=rules[1], a0=c0, na=100, total=csv_rows, prefix="cx",
+                        skewed=False,
+                    ),
+                ],
+                workers=SEED_WORKERS,
+            )  # fmt: skip
             step("events_and_commissions", t0)
             t0 = time.monotonic()
         step("indexes", t0)
