@@ -105,5 +105,8 @@ def test_beat_schedule_lives_in_code():
         "refresh-click-rollups",
         "resume-processing-payouts",
         "approval-digests",
+        "fold-conversion-rollups",
     } <= set(schedule)
+    app.loader.import_default_modules()
+    assert all(entry["task"] in app.tasks for entry in schedule.values())
     assert str(schedule["run-due-payouts"]["schedule"]) == "<crontab: 0 6 * * * (m/h/dM/MY/d)>"
