@@ -202,26 +202,24 @@ def _live_rows(
         return cursor.fetchall()
 
 
-def program_days(program_id: int, livemode: bool, first: date, last: date) -> dict[date, dict[str, int]]:
-    """{day: figures} of a program's days in [first, last]; days without a row are absent."""
+def _days(rollup: str, owner: str, owner_id: int, livemode: bool, first: date, last: date) -> dict:
     rows = _live_rows(
-        PROGRAM_DAILY,
+        rollup,
         "day",
-        "program_id = %s AND livemode = %s AND day >= %s AND day <= %s",
-        [program_id, livemode, first, last],
+        f"{owner} = %s AND livemode = %s AND day >= %s AND day <= %s",
+        [owner_id, livemode, first, last],
     )
     return {_as_date(day): _figures(values) for day, *values in rows}
+
+
+def program_days(program_id: int, livemode: bool, first: date, last: date) -> dict[date, dict[str, int]]:
+    """{day: figures} of a program's days in [first, last]; days without a row are absent."""
+    return _days(PROGRAM_DAILY, "program_id", program_id, livemode, first, last)
 
 
 def affiliate_days(affiliate_id: int, livemode: bool, first: date, last: date) -> dict[date, dict[str, int]]:
     """{day: figures} of one affiliate's days in [first, last]."""
-    rows = _live_rows(
-        AFFILIATE_DAILY,
-        "day",
-        "affiliate_id = %s AND livemode = %s AND day >= %s AND day <= %s",
-        [affiliate_id, livemode, first, last],
-    )
-    return {_as_date(day): _figures(values) for day, *values in rows}
+    return _days(AFFILIATE_DAILY, "affiliate_id", affiliate_id, livemode, first, last)
 
 
 # How many affiliates, by all-time revenue, the ranking of a range sums first (see top_affiliates).
