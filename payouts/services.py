@@ -277,42 +277,53 @@ def _locked(payout: Payout) -> Payout:
 def payout_mark_paid(
     *, payout: Payout, now: datetime, actor: Actor | None, transfer_id: str = "", reference: str = ""
 ) -> Payout:
-    """Record a payout as paid (Stripe transfer or a manual payment's reference). Idempotent."""
+    """Record a payout as paid (Stripe transfer or a manual payment's reference). Idempotent.
+
+    The conditional UPDATE takes the payout's row lock and, in READ COMMITTED, checks the status
+    again after any concurrent writer commits: only a processing or pending payout becomes paid,
+    once. Locking and reading the row first cost two more round trips per payout of a run; the row
+    is read under lock only when the update did not apply, to tell "already paid" from an error.
+    """
+    changes = {"status": Payout.Status.PAID, "paid_at": now}
+    if transfer_id:
+        changes["transfer_id"] = transfer_id
+    if reference:
+        changes["reference"] = reference
     with transaction.atomic():
-        locked = _locked(payout)
-        if locked.status == Payout.Status.PAID:
-            return locked
-        if locked.status not in (Payout.Status.PROCESSING, Payout.Status.PENDING):
+        marked = Payout.objects.filter(
+            pk=payout.pk, status__in=[Payout.Status.PROCESSING, Payout.Status.PENDING]
+        ).update(**changes)
+        if not marked:
+            locked = _locked(payout)
+            if locked.status == Payout.Status.PAID:
+                return locked
             raise PayoutStateError(f"A {locked.status} payout cannot be marked paid.")
-        locked.status = Payout.Status.PAID
-        locked.transfer_id = transfer_id or locked.transfer_id
-        locked.reference = reference or locked.reference
-        locked.paid_at = now
-        locked.save(update_fields=["status", "transfer_id", "reference", "paid_at"])
-        ids = list(locked.items.filter(released=False).values_list("commission_id", flat=True))
-        Commission.objects.filter(pk__in=ids, status=Commission.Status.PROCESSING).update(
-            status=Commission.Status.PAID, paid_at=now
-        )
+        for name, value in changes.items():
+            setattr(payout, name, value)
+        Commission.objects.filter(
+            pk__in=payout.items.filter(released=False).values("commission_id"),
+            status=Commission.Status.PROCESSING,
+        ).update(status=Commission.Status.PAID, paid_at=now)
         audit_log(
             actor=actor,
             action="payout.paid",
-            obj=locked,
-            data={"transfer_id": transfer_id, "reference": reference, "amount_cents": locked.amount_cents},
+            obj=payout,
+            data={"transfer_id": transfer_id, "reference": reference, "amount_cents": payout.amount_cents},
         )
-        affiliate = locked.affiliate
+        affiliate = payout.affiliate
         send_templated(
             "payout_sent",
             to=[affiliate.email],
             context={
                 "name": affiliate.name,
-                "program": locked.program.name,
-                "amount": format_amount(locked.amount_cents, locked.currency),
-                "method": locked.get_method_display(),
-                "period": locked.period,
-                "reference": locked.transfer_id or locked.reference,
+                "program": payout.program.name,
+                "amount": format_amount(payout.amount_cents, payout.currency),
+                "method": payout.get_method_display(),
+                "period": payout.period,
+                "reference": payout.transfer_id or payout.reference,
             },
         )
-    return locked
+    return payout
 
 
 def payout_fail(*, payout: Payout, reason: str, actor: Actor | None, now: datetime) -> Payout:

@@ -251,19 +251,32 @@ def test_a_batch_meeting_a_twin_runs_payout_still_pays_the_others(
     assert PayoutItem.objects.filter(payout__affiliate=connected).count() == 0
 
 
-def test_marking_paid_reads_payout_program_and_affiliate_in_one_locked_query(
+def test_marking_paid_is_one_conditional_update_and_happens_once(
     program, approved, fake_stripe, django_assert_max_num_queries
 ):
-    from payouts.services import payout_mark_paid
+    from payouts.services import PayoutStateError, payout_mark_paid
 
     paypal = AffiliateFactory(
         program=program, code="PQ", payout_method="paypal", paypal_email="pq@example.com"
     )
     approved(paypal, 7000)
     [payout] = payouts_create(program=program, now=timezone.now())
-    payout = Payout.objects.get(pk=payout.pk)  # nothing cached: as a task or a panel request has it
-    # savepoint, the locked read (with program and affiliate), the payout, its items, their
-    # commissions, the audit row, release: no lazy read of the program or the affiliate
-    with django_assert_max_num_queries(7):
+    # As payout_send has it: read once, with its program and affiliate.
+    payout = Payout.objects.select_related("program", "affiliate").get(pk=payout.pk)
+    # savepoint, the payout's conditional update, its commissions, the audit row, release
+    with django_assert_max_num_queries(5):
         paid = payout_mark_paid(payout=payout, now=timezone.now(), actor=Actor.system(), reference="PP-1")
     assert paid.status == "paid" and statuses(paypal) == ["paid"]
+    stored = Payout.objects.get(pk=payout.pk)
+    assert (stored.status, stored.reference, stored.paid_at) == ("paid", "PP-1", paid.paid_at)
+    # Again, from a stale copy (a redelivered task, a second click): paid already, nothing more.
+    stale = Payout.objects.get(pk=payout.pk)
+    stale.status = "processing"
+    again = payout_mark_paid(payout=stale, now=timezone.now(), actor=Actor.system(), reference="PP-2")
+    assert again.status == "paid" and again.reference == "PP-1"
+    assert AuditLog.objects.filter(action="payout.paid", object_id=payout.public_id).count() == 1
+    # A failed payout is refused, and nothing changes.
+    Payout.objects.filter(pk=payout.pk).update(status="failed")
+    with pytest.raises(PayoutStateError, match="failed"):
+        payout_mark_paid(payout=stale, now=timezone.now(), actor=Actor.system(), reference="PP-3")
+    assert Payout.objects.get(pk=payout.pk).reference == "PP-1"
