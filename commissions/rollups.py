@@ -147,10 +147,8 @@ def fold(*, using: str = DEFAULT_DB_ALIAS) -> int:
                 f"GROUP BY {keys} ON CONFLICT ({conflict}) DO UPDATE SET {_ADD}",
                 [high],
             )
-        cursor.execute(f"SELECT COUNT(*) FROM {DELTA} WHERE id <= %s", [high])  # noqa: S608
-        folded = cursor.fetchone()[0]
         cursor.execute(f"DELETE FROM {DELTA} WHERE id <= %s", [high])  # noqa: S608
-        return folded
+        return cursor.rowcount
 
 
 # --- readers ------------------------------------------------------------------------------------

@@ -241,20 +241,10 @@ def test_top_affiliates_rank_by_revenue_in_the_range():
     program = world.programs[0]
     ann, bob, cid = (a for a in world.affiliates if a.program_id == program.pk)
     at = datetime(2026, 11, 2, 12, tzinfo=UTC)
-
-    def sale(affiliate, cents, moment=at):
-        event = Event.objects.create(
-            program=program, name="sale", amount_cents=cents, currency="USD", occurred_at=moment,
-            received_at=moment, affiliate=affiliate,
-        )  # fmt: skip
-        return event
-
-    sale(ann, 5000)
-    sale(bob, 3000)
-    sale(bob, 3000)
-    sale(cid, 9000, at - timedelta(days=10))  # before the range: not ranked
+    _sales(world, {ann: [5000], bob: [3000, 3000]}, at)
+    _sales(world, {cid: [9000]}, at - timedelta(days=10))  # before the range: not ranked
     rollups.fold()
-    sale(ann, 2000)  # in the log only: still counted
+    _sales(world, {ann: [2000]}, at)  # in the log only: still counted
     rows = rollups.top_affiliates(program.pk, True, FIRST, LAST, limit=10)
     assert [(a, f["conversions"], f["revenue_cents"]) for a, f in rows] == [
         (ann.pk, 2, 7000),
