@@ -115,3 +115,27 @@ def test_the_rate_limit_counts_in_the_same_round_trip_as_the_push(buffered, sett
     assert send(good, ip="198.51.100.4") == 202  # another address has its own window
     assert buffer.pending() == 3
     assert buffer.drain() == 3 and Click.objects.count() == 3
+
+
+def test_the_push_survives_a_flushed_script_cache_and_a_dropped_connection(buffered):
+    """A restarted Redis forgets loaded scripts and closes every connection: the next click after
+    either is stored once, on a new connection, without an error."""
+    post_clicks(1)
+    buffered.script_flush()
+    post_clicks(1, start=1)
+    buffered.client_kill_filter(_type="normal", skipme=True)  # every client but this one
+    post_clicks(1, start=2)
+    assert buffer.pending() == 3
+    assert buffer.drain() == 3
+    assert sorted(Click.objects.values_list("visitor_id", flat=True)) == [
+        "visitor-0000",
+        "visitor-0001",
+        "visitor-0002",
+    ]
+
+
+def test_the_push_connection_follows_the_configured_redis(buffered, settings):
+    first = buffer._push_connection()
+    assert buffer._push_connection() is first
+    settings.REDIS_URL = settings.REDIS_URL.rsplit("/", 1)[0] + "/15"
+    assert buffer._push_connection() is not first

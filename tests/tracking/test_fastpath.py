@@ -8,10 +8,13 @@ from django.core import signals
 from django.db import close_old_connections
 from django.test import Client
 
+from tracking import fastpath
 from tracking.models import Click
 
 pytestmark = pytest.mark.django_db
 
+# Paths of the fast-path answers that closed old connections once done (see call()).
+closes: list[str] = []
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
 
 
@@ -36,12 +39,16 @@ def call(path="/api/v1/track/click", method="POST", body=b"", **extra):
     def start_response(status, headers):
         captured["status"], captured["headers"] = int(status.split()[0]), dict(headers)
 
-    # As Django's test client does: keep the test's transaction open across the request signals.
+    # As Django's test client does with the request signals: keep the test's transaction open,
+    # which closing "old" connections would end (the fast path calls it without the signals).
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)
+    closer = fastpath.close_old_connections
+    fastpath.close_old_connections = lambda: closes.append(path)
     try:
         content = b"".join(application(environ, start_response))
     finally:
+        fastpath.close_old_connections = closer
         signals.request_started.connect(close_old_connections)
         signals.request_finished.connect(close_old_connections)
     return captured["status"], captured["headers"], content
@@ -106,6 +113,19 @@ def test_fast_path_refuses_other_origins(affiliate, program):
     program.save()
     status, _, content = call(body=click_body(), HTTP_ORIGIN="https://evil.example")
     assert status == 403 and json.loads(content)["error"]["code"] == "origin_not_allowed"
+
+
+def test_each_fast_path_answer_closes_old_connections_once(affiliate, sale_rule, secret):
+    """What Django's request signals would do: drop a broken connection or one past CONN_MAX_AGE."""
+    closes.clear()
+    assert call(body=click_body())[0] == 202
+    assert call(body=b"{")[0] == 400
+    event = {"event": "sale", "order_id": "o-close", "amount_cents": 100, "currency": "USD"}
+    status = call("/api/v1/events", body=json.dumps(event).encode(), HTTP_AUTHORIZATION=f"Bearer {secret}")[0]
+    assert status == 201
+    assert closes == ["/api/v1/track/click", "/api/v1/track/click", "/api/v1/events"]
+    call("/livez", method="GET")
+    assert len(closes) == 3
 
 
 def test_other_requests_and_preflight_go_to_django(affiliate):
