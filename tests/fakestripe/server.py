@@ -554,6 +554,11 @@ def build_dispute(
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "FakeStripe/1.0"
+    # Keep-alive, as the real API: a client reuses its connection (every response has a length).
+    protocol_version = "HTTP/1.1"
+    # Headers and body leave in two writes: with Nagle's algorithm on, a kept-alive connection
+    # waits for the client's delayed ACK between them (40 ms a request).
+    disable_nagle_algorithm = True
     fake: FakeStripe  # set on a per-server subclass
 
     def log_message(self, format: str, *args: Any) -> None:
