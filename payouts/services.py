@@ -14,8 +14,9 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Sum
+from django.utils import timezone
 
 from affiliates.models import Affiliate, Program, ProgramStaff
 from commissions.models import Commission
@@ -274,6 +275,34 @@ def _locked(payout: Payout) -> Payout:
     )
 
 
+# Marking a payout paid on PostgreSQL: the conditional update of the payout, its commissions and
+# the audit row in one statement (one round trip, one transaction). Its CTEs share one snapshot;
+# the commissions and the audit row are written only when the payout's update applied.
+_MARK_PAID_SQL = """
+WITH p AS (
+    UPDATE payouts_payout
+       SET status = 'paid', paid_at = %(now)s,
+           transfer_id = CASE WHEN %(transfer_id)s <> '' THEN %(transfer_id)s ELSE transfer_id END,
+           reference = CASE WHEN %(reference)s <> '' THEN %(reference)s ELSE reference END
+     WHERE id = %(payout)s AND status IN ('processing', 'pending')
+    RETURNING id
+), c AS (
+    UPDATE commissions_commission
+       SET status = 'paid', paid_at = %(now)s
+     WHERE status = 'processing'
+       AND id IN (SELECT i.commission_id FROM payouts_payoutitem i JOIN p ON i.payout_id = p.id
+                   WHERE NOT i.released)
+), a AS (
+    INSERT INTO refapp_auditlog
+           (created_at, actor_id, actor_label, action, program_id, object_type, object_id, data)
+    SELECT %(audit_at)s, %(actor_id)s, %(actor_label)s, %(action)s, %(program_id)s, %(object_type)s,
+           %(object_id)s, %(data)s
+      FROM p
+)
+SELECT count(*) FROM p
+"""
+
+
 def payout_mark_paid(
     *, payout: Payout, now: datetime, actor: Actor | None, transfer_id: str = "", reference: str = ""
 ) -> Payout:
@@ -283,46 +312,72 @@ def payout_mark_paid(
     again after any concurrent writer commits: only a processing or pending payout becomes paid,
     once. Locking and reading the row first cost two more round trips per payout of a run; the row
     is read under lock only when the update did not apply, to tell "already paid" from an error.
+    On PostgreSQL the update, the commissions and the audit row are one statement.
     """
     changes = {"status": Payout.Status.PAID, "paid_at": now}
     if transfer_id:
         changes["transfer_id"] = transfer_id
     if reference:
         changes["reference"] = reference
-    with transaction.atomic():
-        marked = Payout.objects.filter(
-            pk=payout.pk, status__in=[Payout.Status.PROCESSING, Payout.Status.PENDING]
-        ).update(**changes)
-        if not marked:
+    audit = audit_entry(
+        actor=actor,
+        action="payout.paid",
+        obj=payout,
+        data={"transfer_id": transfer_id, "reference": reference, "amount_cents": payout.amount_cents},
+    )
+    if connection.vendor == "postgresql":
+        # One statement is one transaction: no BEGIN and COMMIT around it unless the caller has one.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _MARK_PAID_SQL,
+                {
+                    "payout": payout.pk,
+                    "now": now,
+                    "transfer_id": transfer_id,
+                    "reference": reference,
+                    "audit_at": timezone.now(),
+                    "actor_id": audit.actor_id,
+                    "actor_label": audit.actor_label,
+                    "action": audit.action,
+                    "program_id": audit.program_id,
+                    "object_type": audit.object_type,
+                    "object_id": audit.object_id,
+                    "data": connection.ops.adapt_json_value(audit.data, None),
+                },
+            )
+            marked = cursor.fetchone()[0]
+    else:
+        with transaction.atomic():
+            marked = Payout.objects.filter(
+                pk=payout.pk, status__in=[Payout.Status.PROCESSING, Payout.Status.PENDING]
+            ).update(**changes)
+            if marked:
+                Commission.objects.filter(
+                    pk__in=payout.items.filter(released=False).values("commission_id"),
+                    status=Commission.Status.PROCESSING,
+                ).update(status=Commission.Status.PAID, paid_at=now)
+                audit.save()
+    if not marked:
+        with transaction.atomic():
             locked = _locked(payout)
-            if locked.status == Payout.Status.PAID:
-                return locked
-            raise PayoutStateError(f"A {locked.status} payout cannot be marked paid.")
-        for name, value in changes.items():
-            setattr(payout, name, value)
-        Commission.objects.filter(
-            pk__in=payout.items.filter(released=False).values("commission_id"),
-            status=Commission.Status.PROCESSING,
-        ).update(status=Commission.Status.PAID, paid_at=now)
-        audit_log(
-            actor=actor,
-            action="payout.paid",
-            obj=payout,
-            data={"transfer_id": transfer_id, "reference": reference, "amount_cents": payout.amount_cents},
-        )
-        affiliate = payout.affiliate
-        send_templated(
-            "payout_sent",
-            to=[affiliate.email],
-            context={
-                "name": affiliate.name,
-                "program": payout.program.name,
-                "amount": format_amount(payout.amount_cents, payout.currency),
-                "method": payout.get_method_display(),
-                "period": payout.period,
-                "reference": payout.transfer_id or payout.reference,
-            },
-        )
+        if locked.status == Payout.Status.PAID:
+            return locked
+        raise PayoutStateError(f"A {locked.status} payout cannot be marked paid.")
+    for name, value in changes.items():
+        setattr(payout, name, value)
+    affiliate = payout.affiliate
+    send_templated(
+        "payout_sent",
+        to=[affiliate.email],
+        context={
+            "name": affiliate.name,
+            "program": payout.program.name,
+            "amount": format_amount(payout.amount_cents, payout.currency),
+            "method": payout.get_method_display(),
+            "period": payout.period,
+            "reference": payout.transfer_id or payout.reference,
+        },
+    )
     return payout
 
 
