@@ -186,7 +186,7 @@ def click_batches(program_id: int, a0: int, na: int, total: int) -> list:
     ]
 
 
-def in_parallel(jobs: list, *, workers: int = 2) -> None:
+def in_parallel(jobs: list, *, workers: int = SEED_WORKERS) -> None:
     """Run each job(cursor) on a connection of its own, `workers` at a time.
 
     PostgreSQL runs a statement on one core: two loads at once keep both of the machine's busy.
@@ -341,7 +341,7 @@ def seed_scale(*, affiliates: int, clicks: int, events: int, csv_rows: int, forc
             IndexesOff(cursor, ["tracking_click", "tracking_event", "commissions_commission"]),
         ):
             t0 = time.monotonic()
-            in_parallel(click_batches(program.pk, a0, affiliates, clicks), workers=SEED_WORKERS)
+            in_parallel(click_batches(program.pk, a0, affiliates, clicks))
             step("clicks", t0)
             t0 = time.monotonic()
             rules = _rule_id(program), _rule_id(csv_program)
@@ -356,8 +356,7 @@ def seed_scale(*, affiliates: int, clicks: int, events: int, csv_rows: int, forc
                         program_id=csv_program.pk, rule_id=rules[1], a0=c0, na=100, total=csv_rows, prefix="cx",
                         skewed=False,
                     ),
-                ],
-                workers=SEED_WORKERS,
+                ]
             )  # fmt: skip
             step("events_and_commissions", t0)
             t0 = time.monotonic()

@@ -100,5 +100,5 @@ class TrackingFastPath:
         origin = environ.get("HTTP_ORIGIN", "")
         if cors and origin:
             headers += [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
-        start_response(_STATUS_LINES.get(status) or f"{status} {HTTPStatus(status).phrase}", headers)
+        start_response(_STATUS_LINES[status], headers)
         return [payload]

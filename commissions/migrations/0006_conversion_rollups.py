@@ -7,6 +7,8 @@ from django.db import migrations, models
 # The triggers that append every change of a dashboard figure to commissions_conversiondelta, and
 # the view the affiliates list sorts by. Written out here (not imported) so that this migration
 # keeps meaning what it meant when later code changes; commissions.rollups reads what they write.
+# Only the initial fill calls live code (commissions.rollups.rebuild): a later change to it must
+# still run against this schema, which the suite checks by migrating from scratch.
 
 DELTA = "commissions_conversiondelta"
 FIGURES = [
@@ -141,7 +143,7 @@ def install(apps, schema_editor):
     statements = _postgresql() if vendor == "postgresql" else _sqlite()
     for statement in [*statements, VIEW]:
         schema_editor.execute(statement)
-    # Rows that exist already: the same rebuild the `rebuild_conversion_rollups` command runs.
+    # Rows that exist already: the same rebuild `manage.py conversion_rollups --rebuild` runs.
     from commissions.rollups import rebuild
 
     rebuild(using=schema_editor.connection.alias)
