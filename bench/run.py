@@ -30,6 +30,7 @@ import math
 import os
 import platform
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -521,6 +522,36 @@ def process_group_pids(pgid: int) -> list[int]:
     return sorted(pids, key=lambda pid: (pid != pgid, pid))
 
 
+def cpu_seconds(groups: dict[str, set[int]]) -> dict[str, float]:
+    """CPU seconds so far (user and system, every thread) of each named set of pids, and of every
+    PostgreSQL and Redis server process on the machine (`postgres`, `redis`)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = dict.fromkeys((*groups, "postgres", "redis"), 0.0)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.find("(") + 1 : stat.rfind(")")]
+        pid = int(entry.name)
+        name = next((group for group, pids in groups.items() if pid in pids), None)
+        if name is None:
+            name = "postgres" if comm.startswith("postgres") else "redis" if comm == "redis-server" else None
+        if name is not None:
+            fields = stat.rsplit(")", 1)[-1].split()
+            out[name] += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return out
+
+
+def cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
+    """Microseconds of CPU per answered request, by process group."""
+    if requests <= 0:
+        return {}
+    return {name: round((after[name] - before[name]) / requests * 1e6, 1) for name in after}
+
+
 def memory_mb(pid: int) -> dict[str, float]:
     """VmRSS and VmHWM (peak resident set since the process started) of a process, in MB."""
     out = {}
@@ -745,6 +776,7 @@ class Bench:
         self.counter = counter
         self.nonce = nonce
         self.buffer = buffer
+        self.drainer: Drainer | None = None  # set while the click buffer's drainer runs
 
     def run_wrk(self, server: Server, kind: str, conc: int, window: int, grace: int, tag: str):
         if not TAG_RE.match(tag):
@@ -824,13 +856,22 @@ class Bench:
         assert self.counter is not None
         load = section_load()
         before = self.counter.counts()
+        groups = {"server": set(process_group_pids(server.proc.pid))} if server.proc else {}
+        if self.drainer is not None and self.drainer.proc is not None:
+            groups["drain"] = set(process_group_pids(self.drainer.proc.pid))
+        cpu_before = cpu_seconds(groups)
+        wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         report, text = self.run_wrk(server, kind, conc, self.args.duration, self.args.grace, tag)
+        wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the only child waited for
         expect = self.expected_rows(kind, report)
         drain_seconds = None
         if buffered and kind in ("click", "go"):
             after, drain_seconds = self.wait_buffer_drained(before, expect)
         else:
             after = self.counter.settle(before, expect)
+        cpu_after = cpu_seconds(groups)  # after the drain: moving buffered clicks is part of their cost
+        cpu_before["wrk"] = wrk_before.ru_utime + wrk_before.ru_stime
+        cpu_after["wrk"] = wrk_after.ru_utime + wrk_after.ru_stime
         delta = {k: after[k] - before[k] for k in after}
         if kind in ("click", "go"):
             result = summarize(
@@ -849,10 +890,15 @@ class Bench:
         else:
             result = summarize(report, text, accepted_status=None, rows_landed=None)
         result["load_before"] = load
+        result["cpu_us_per_request"] = cpu_per_request(cpu_before, cpu_after, result["requests"])
         log(
             f"  {kind:6} c{conc:<3} {result['rps']:>9.1f} req/s  p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms"
             f"  unexpected {result['non_2xx']}  rows {result['rows_landed']} / accepted {result['accepted']}"
             + (f"  drained in {drain_seconds}s" if drain_seconds is not None else "")
+        )
+        log(
+            "    CPU µs per request: "
+            + ", ".join(f"{k} {v}" for k, v in result["cpu_us_per_request"].items())
         )
         if result["in_flight_at_stop"]:
             log(
@@ -1288,6 +1334,7 @@ class Runner:
             drainer = Drainer(server.env, args.out_dir / f"{self.stamp}-drain_clicks.log")
             try:
                 drainer.start()
+                bench.drainer = drainer
                 warm = tuple(
                     k for k, s in (("click", "clicks"), ("go", "go"), ("event", "events")) if s in sections
                 )
@@ -1328,6 +1375,7 @@ class Runner:
                     }
             finally:
                 drainer.stop()
+                bench.drainer = None
                 self.finish("buffered", server)
             if "clicks" in sections and args.unbuffered:
                 server = self.server("unbuffered", database_url, buffer=False)

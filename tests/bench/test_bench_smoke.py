@@ -109,6 +109,22 @@ def test_parse_lua_report():
     assert bench_run.parse_lua_report(WRK_OUTPUT) is None
 
 
+def test_cpu_seconds_counts_a_group_and_the_servers():
+    """The CPU of a set of pids (here this process, made to work) and of the PostgreSQL and Redis
+    servers, and its share per request."""
+    me = {os.getpid()}
+    before = bench_run.cpu_seconds({"server": me})
+    assert set(before) == {"server", "postgres", "redis"}
+    deadline = time.process_time() + 0.1
+    while time.process_time() < deadline:
+        pass
+    after = bench_run.cpu_seconds({"server": me})
+    assert after["server"] - before["server"] >= 0.05
+    per = bench_run.cpu_per_request({"a": 1.0, "b": 2.0}, {"a": 1.5, "b": 2.0}, 1000)
+    assert per == {"a": 500.0, "b": 0.0}
+    assert bench_run.cpu_per_request(before, after, 0) == {}
+
+
 def test_summarize_from_lua_report():
     m = bench_run.summarize(REPORT, WRK_OUTPUT, accepted_status=202, rows_landed=7770)
     assert m["rps"] == 777.5  # answered over the active window, not over wrk's whole -d
@@ -449,6 +465,12 @@ def test_bench_end_to_end(tmp_path):
             assert m["rows_landed"] == m["accepted"] > 0, (conc, m)
         assert doc["clicks"]["buffered"][conc]["drain_seconds"] is not None
     assert doc["events"]["c64"]["commissions_landed"] == doc["events"]["c64"]["accepted"]
+    # Where each figure's CPU went: the server's processes, the drainer beside it, the database,
+    # Redis and wrk, per answered request.
+    cpu = doc["clicks"]["buffered"]["c16"]["cpu_us_per_request"]
+    assert set(cpu) == {"server", "drain", "postgres", "redis", "wrk"}, cpu
+    assert cpu["server"] > 0 and cpu["wrk"] > 0, cpu
+    assert doc["events"]["c16"]["cpu_us_per_request"]["postgres"] > 0
     assert doc["events"]["replay"]["exactly_once"] is True
     pages = doc["pages"]["pages"]
     assert set(pages) == {
