@@ -506,19 +506,21 @@ def base_env(*, database_url: str, redis_url: str, port: int, buffer: bool = Fal
 _LOG_ERROR_RE = re.compile(r"Traceback|\bERROR\b|\[CRITICAL\]|WORKER TIMEOUT|Internal Server Error")
 
 
-def process_group_pids(pgid: int) -> list[int]:
-    """Processes of a process group (from /proc), the leader first."""
-    pids = []
+def _proc_stats():
+    """(pid, command name, the fields after it) of every process in /proc/<pid>/stat."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
         except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 2 and int(fields[2]) == pgid:
-            pids.append(int(entry.name))
+            continue  # exited meanwhile
+        yield int(entry.name), stat[stat.find("(") + 1 : stat.rfind(")")], stat.rsplit(")", 1)[-1].split()
+
+
+def process_group_pids(pgid: int) -> list[int]:
+    """Processes of a process group (from /proc), the leader first."""
+    pids = [pid for pid, _comm, fields in _proc_stats() if len(fields) > 2 and int(fields[2]) == pgid]
     return sorted(pids, key=lambda pid: (pid != pgid, pid))
 
 
@@ -527,20 +529,11 @@ def cpu_seconds(groups: dict[str, set[int]]) -> dict[str, float]:
     PostgreSQL and Redis server process on the machine (`postgres`, `redis`)."""
     ticks = os.sysconf("SC_CLK_TCK")
     out = dict.fromkeys((*groups, "postgres", "redis"), 0.0)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        comm = stat[stat.find("(") + 1 : stat.rfind(")")]
-        pid = int(entry.name)
+    for pid, comm, fields in _proc_stats():
         name = next((group for group, pids in groups.items() if pid in pids), None)
         if name is None:
             name = "postgres" if comm.startswith("postgres") else "redis" if comm == "redis-server" else None
         if name is not None:
-            fields = stat.rsplit(")", 1)[-1].split()
             out[name] += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
     return out
 
