@@ -22,11 +22,9 @@ caller falls back to the ORM path, which answers the stored body or reuses that 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
-from functools import partial
 from operator import attrgetter
 from typing import Any
 
@@ -34,6 +32,7 @@ import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.postgresql.operations import get_json_dumps
 from psycopg.types.json import Jsonb
 
 from affiliates.models import Affiliate, Program
@@ -311,8 +310,8 @@ _PLAIN_FIELDS = (
 def _value_of(field: models.Field) -> Callable[[models.Model], Any]:
     """How to read one column's parameter off an instance, as Model.save() would prepare it."""
     if isinstance(field, models.JSONField):
-        # What the PostgreSQL backend's adapt_json_value() returns, without its per-call lookups.
-        dumps = json.dumps if field.encoder is None else partial(json.dumps, cls=field.encoder)
+        # What the PostgreSQL backend's adapt_json_value() returns, its dumps chosen once per field.
+        dumps = get_json_dumps(field.encoder)
 
         def json_value(obj, attname=field.attname, dumps=dumps):
             value = getattr(obj, attname)
