@@ -7,8 +7,9 @@ back), and the answers and rows are compared field by field, public ids aside.
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from affiliates.models import PortalSession, Program
 from commissions import ingest_pg
@@ -252,3 +253,129 @@ def test_the_sql_path_answers_without_the_orm_and_refuses_a_known_order(program)
         is None
     )
     assert Event.objects.count() == 1 and Commission.objects.count() == 1
+
+
+def _prepared_names() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'refapp_%%'")
+        return {name for (name,) in cursor.fetchall()}
+
+
+def test_statements_run_through_libpq_load_with_the_connections_loaders():
+    row = ingest_pg._run(
+        connection,
+        "SELECT now(), $1::json, $1::jsonb, $2::bigint, $3::boolean, $4::text",
+        [Jsonb({"a": [1]}), 7, True, None],
+    )
+    assert row[0].tzinfo is not None and abs(row[0] - timezone.now()) < timedelta(minutes=1)
+    # json is decoded by psycopg; Django registers jsonb as text for JSONField to decode itself.
+    assert row[1:] == ({"a": [1]}, '{"a": [1]}', 7, True, None)
+    assert ingest_pg._run(connection, "SELECT 1 WHERE $1::int = 0", [1]) is None
+
+
+def test_a_failed_statement_raises_djangos_error_of_its_class():
+    from django.db import DataError
+    from django.db import IntegrityError as DjangoIntegrityError
+
+    with pytest.raises(DataError, match="division by zero"), transaction.atomic():
+        ingest_pg._run(connection, "SELECT 1 / $1::int", [0])
+    with pytest.raises(DjangoIntegrityError, match="unique"), transaction.atomic():
+        ingest_pg._run(connection, "CREATE TEMP TABLE t_unique (id int PRIMARY KEY)", [])
+        ingest_pg._run(connection, "INSERT INTO t_unique VALUES ($1::int), ($1::int)", [1])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_prepared_statements_nothing_is_prepared(program, monkeypatch):
+    AffiliateFactory(program=program, code="JOHN")
+    CommissionRuleFactory(program=program)
+    connection.close()  # a new connection: nothing prepared on it yet
+    connection.ensure_connection()
+    monkeypatch.setattr(connection.connection, "prepare_threshold", None)
+    data = EventInput(name="sale", order_id="K-2", referral_code="JOHN", amount_cents=5000)
+    body = ingest_pg.event_ingest_pg(
+        program=program, livemode=True, data=data, actor=Actor("api:test"), now=timezone.now()
+    )
+    assert body["commissions"][0]["amount_cents"] == 1000
+    assert _prepared_names() == set()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_statements_the_server_forgot_are_prepared_again(program):
+    AffiliateFactory(program=program, code="JOHN")
+    CommissionRuleFactory(program=program)
+
+    def ingest(order_id):
+        data = EventInput(name="sale", order_id=order_id, referral_code="JOHN", amount_cents=5000)
+        return ingest_pg.event_ingest_pg(
+            program=program, livemode=True, data=data, actor=Actor("api:test"), now=timezone.now()
+        )
+
+    assert ingest("K-3")["attributed"] is True
+    assert len(_prepared_names()) == 2  # the read and the write
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # what a pooler's DISCARD ALL does between clients
+    assert ingest("K-4")["attributed"] is True
+    assert len(_prepared_names()) == 2
+    assert Event.objects.filter(order_id__in=["K-3", "K-4"]).count() == 2
+    assert Commission.objects.count() == 2
+
+    # Inside a transaction the error is raised (it aborted the transaction); the next use prepares.
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    with pytest.raises(DatabaseError, match="does not exist"), transaction.atomic():
+        assert Event.objects.count() == 2  # the transaction is open
+        ingest("K-5")
+    assert ingest("K-5")["attributed"] is True
+    assert Event.objects.filter(order_id="K-5").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("opened", [False, True], ids=["first-statement", "transaction-open"])
+def test_inside_an_atomic_block_the_conversion_is_part_of_its_transaction(program, opened):
+    AffiliateFactory(program=program, code="JOHN")
+    CommissionRuleFactory(program=program)
+    data = EventInput(name="sale", order_id="K-6", referral_code="JOHN", amount_cents=5000)
+    with pytest.raises(Rollback), transaction.atomic():
+        if opened:
+            assert Event.objects.count() == 0
+        body = ingest_pg.event_ingest_pg(
+            program=program, livemode=True, data=data, actor=Actor("api:test"), now=timezone.now()
+        )
+        assert Event.objects.get(order_id="K-6").response == body
+        raise Rollback
+    assert not Event.objects.exists() and not Commission.objects.exists()
+    assert not AuditLog.objects.filter(action__startswith="commission").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_first_statement_inside_an_atomic_block_opens_its_transaction():
+    from psycopg import pq
+
+    with transaction.atomic():
+        assert ingest_pg._run(connection, "SELECT $1::int", [1]) == (1,)
+        assert connection.connection.pgconn.transaction_status == pq.TransactionStatus.INTRANS
+    assert connection.connection.pgconn.transaction_status == pq.TransactionStatus.IDLE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_atomic_block_keeps_the_prepared_statements(program):
+    """psycopg sends DEALLOCATE ALL after a rollback when it holds prepared statements of its own;
+    the path never lets it prepare, so its own statements survive for the next transaction."""
+    AffiliateFactory(program=program, code="JOHN")
+    CommissionRuleFactory(program=program)
+
+    def ingest(order_id):
+        data = EventInput(name="sale", order_id=order_id, referral_code="JOHN", amount_cents=5000)
+        return ingest_pg.event_ingest_pg(
+            program=program, livemode=True, data=data, actor=Actor("api:test"), now=timezone.now()
+        )
+
+    ingest("K-7")
+    with pytest.raises(Rollback), transaction.atomic():
+        ingest("K-8")  # the first statement of its transaction: psycopg opens it
+        raise Rollback
+    with transaction.atomic():
+        assert Event.objects.count() == 1
+        assert ingest("K-9")["attributed"] is True
+    assert sorted(Event.objects.values_list("order_id", flat=True)) == ["K-7", "K-9"]
+    assert len(_prepared_names()) == 2
