@@ -149,6 +149,48 @@ def test_open_visitor_referral_is_reused_and_customer_referral_wins(program, set
     assert got["event"][0] == jane.pk and got["event"][2] == "customer"
 
 
+@pytest.mark.parametrize("attribution", [Program.Attribution.LAST_CLICK, Program.Attribution.FIRST_CLICK])
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        {},
+        {"customer_id": "cus_7"},
+        {"referral_code": "CODE"},
+        {"visitor_id": "visitor-0007"},
+        {"customer_id": "cus_7", "referral_code": "CODE"},
+        {"customer_id": "cus_7", "visitor_id": "visitor-0007"},
+        {"referral_code": "CODE", "visitor_id": "visitor-0007"},
+        {"customer_id": "cus_7", "referral_code": "CODE", "visitor_id": "visitor-0007"},
+        {"customer_id": "cus_unknown", "referral_code": "NOPE", "visitor_id": "visitor-none"},
+    ],
+    ids=lambda inputs: "+".join(inputs) or "none",
+)
+def test_every_shape_of_read_decides_as_the_orm_path(program, settings, attribution, inputs):
+    """The read holds only the candidates an event's inputs allow; each shape, with every candidate
+    present in the database, picks what the ORM path picks (customer, then code, then click)."""
+    program.attribution_model = attribution
+    program.save()
+    by_customer, by_code = AffiliateFactory(program=program), AffiliateFactory(program=program, code="CODE")
+    first, last = AffiliateFactory(program=program), AffiliateFactory(program=program)
+    CommissionRuleFactory(program=program, rate_bp=1000)
+    click(program, first, "visitor-0007", timedelta(days=2))
+    click(program, last, "visitor-0007", timedelta(hours=1))
+    Referral.objects.create(
+        program=program, affiliate=by_customer, customer_id="cus_7", method="code", created_at=timezone.now()
+    )
+    got = same_both_ways(program, settings, order_id="O-shape", **inputs)
+    expected = (
+        by_customer
+        if inputs.get("customer_id") == "cus_7"
+        else by_code
+        if inputs.get("referral_code") == "CODE"
+        else (first if attribution == Program.Attribution.FIRST_CLICK else last)
+        if inputs.get("visitor_id") == "visitor-0007"
+        else None
+    )
+    assert got["event"][0] == (expected.pk if expected else None)
+
+
 def test_code_attribution_creates_the_customer_referral(program, settings):
     AffiliateFactory(program=program, code="Mixed")
     CommissionRuleFactory(program=program, type="fixed", rate_bp=None, amount_cents=700)
