@@ -14,6 +14,15 @@ from refapp.money import format_amount
 
 from .models import Commission
 
+DIGEST_TYPE = "affiliates.digest"
+
+
+def digest_sent(object_id: str):
+    """The audit rows of one affiliate's digest of one day. By object type and id: the audit
+    log's index on both serves it, where the action and id alone read the whole log, which grows
+    by a row per conversion."""
+    return AuditLog.objects.filter(object_type=DIGEST_TYPE, object_id=object_id, action="digest.sent")
+
 
 def approval_digests(*, now: datetime) -> int:
     """Email every affiliate whose commissions were approved in the 24 hours before `now`.
@@ -38,7 +47,7 @@ def approval_digests(*, now: datetime) -> int:
     for row in rows:
         affiliate = Affiliate.objects.select_related("program").get(pk=row["affiliate_id"])
         object_id = f"{affiliate.public_id}:{day}"
-        if AuditLog.objects.filter(action="digest.sent", object_id=object_id).exists():
+        if digest_sent(object_id).exists():
             continue
         send_templated(
             "commissions_approved",
@@ -55,7 +64,7 @@ def approval_digests(*, now: datetime) -> int:
             actor_label="system",
             action="digest.sent",
             program_id=affiliate.program_id,
-            object_type="affiliates.digest",
+            object_type=DIGEST_TYPE,
             object_id=object_id,
             data={"count": row["n"]},
         )

@@ -38,3 +38,18 @@ def test_one_digest_per_affiliate_per_day(
 
 def test_no_digest_without_approvals(db):
     assert approval_digests(now=timezone.now()) == 0
+
+
+def test_the_sent_digest_check_reads_the_audit_index(db):
+    from django.db import connection
+
+    from commissions.notifications import digest_sent
+
+    if connection.vendor != "postgresql":
+        pytest.skip("plans are checked on PostgreSQL")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table would be scanned anyway
+    plan = digest_sent("aff_x:2026-11-30").explain()
+    # Both columns bound: without the type, PostgreSQL can only walk the whole index.
+    index_cond = next(line for line in plan.splitlines() if "Index Cond" in line)
+    assert "object_type" in index_cond and "object_id" in index_cond, plan
