@@ -326,23 +326,9 @@ def test_a_failed_statement_raises_djangos_error_of_its_class():
         ingest_pg._run(connection, "INSERT INTO t_unique VALUES ($1::int), ($1::int)", [1])
 
 
-@pytest.mark.django_db(transaction=True)
-def test_without_prepared_statements_nothing_is_prepared(program, monkeypatch):
-    AffiliateFactory(program=program, code="JOHN")
-    CommissionRuleFactory(program=program)
-    connection.close()  # a new connection: nothing prepared on it yet
-    connection.ensure_connection()
-    monkeypatch.setattr(connection.connection, "prepare_threshold", None)
-    data = EventInput(name="sale", order_id="K-2", referral_code="JOHN", amount_cents=5000)
-    body = ingest_pg.event_ingest_pg(
-        program=program, livemode=True, data=data, actor=Actor("api:test"), now=timezone.now()
-    )
-    assert body["commissions"][0]["amount_cents"] == 1000
-    assert _prepared_names() == set()
-
-
-@pytest.mark.django_db(transaction=True)
-def test_statements_the_server_forgot_are_prepared_again(program):
+@pytest.fixture
+def ingest_john(program):
+    """Ingest a 50.00 sale by the code JOHN (an affiliate paid 20 %) through the SQL path."""
     AffiliateFactory(program=program, code="JOHN")
     CommissionRuleFactory(program=program)
 
@@ -351,6 +337,22 @@ def test_statements_the_server_forgot_are_prepared_again(program):
         return ingest_pg.event_ingest_pg(
             program=program, livemode=True, data=data, actor=Actor("api:test"), now=timezone.now()
         )
+
+    return ingest
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_prepared_statements_nothing_is_prepared(ingest_john, monkeypatch):
+    connection.close()  # a new connection: nothing prepared on it yet
+    connection.ensure_connection()
+    monkeypatch.setattr(connection.connection, "prepare_threshold", None)
+    assert ingest_john("K-2")["commissions"][0]["amount_cents"] == 1000
+    assert _prepared_names() == set()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_statements_the_server_forgot_are_prepared_again(ingest_john):
+    ingest = ingest_john
 
     assert ingest("K-3")["attributed"] is True
     assert len(_prepared_names()) == 2  # the read and the write
@@ -373,16 +375,11 @@ def test_statements_the_server_forgot_are_prepared_again(program):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("opened", [False, True], ids=["first-statement", "transaction-open"])
-def test_inside_an_atomic_block_the_conversion_is_part_of_its_transaction(program, opened):
-    AffiliateFactory(program=program, code="JOHN")
-    CommissionRuleFactory(program=program)
-    data = EventInput(name="sale", order_id="K-6", referral_code="JOHN", amount_cents=5000)
+def test_inside_an_atomic_block_the_conversion_is_part_of_its_transaction(ingest_john, opened):
     with pytest.raises(Rollback), transaction.atomic():
         if opened:
             assert Event.objects.count() == 0
-        body = ingest_pg.event_ingest_pg(
-            program=program, livemode=True, data=data, actor=Actor("api:test"), now=timezone.now()
-        )
+        body = ingest_john("K-6")
         assert Event.objects.get(order_id="K-6").response == body
         raise Rollback
     assert not Event.objects.exists() and not Commission.objects.exists()
@@ -400,18 +397,10 @@ def test_a_first_statement_inside_an_atomic_block_opens_its_transaction():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_rolled_back_atomic_block_keeps_the_prepared_statements(program):
+def test_a_rolled_back_atomic_block_keeps_the_prepared_statements(ingest_john):
     """psycopg sends DEALLOCATE ALL after a rollback when it holds prepared statements of its own;
     the path never lets it prepare, so its own statements survive for the next transaction."""
-    AffiliateFactory(program=program, code="JOHN")
-    CommissionRuleFactory(program=program)
-
-    def ingest(order_id):
-        data = EventInput(name="sale", order_id=order_id, referral_code="JOHN", amount_cents=5000)
-        return ingest_pg.event_ingest_pg(
-            program=program, livemode=True, data=data, actor=Actor("api:test"), now=timezone.now()
-        )
-
+    ingest = ingest_john
     ingest("K-7")
     with pytest.raises(Rollback), transaction.atomic():
         ingest("K-8")  # the first statement of its transaction: psycopg opens it
