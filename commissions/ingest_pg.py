@@ -337,8 +337,8 @@ def _run(db: BaseDatabaseWrapper, sql: str, params: list) -> tuple | None:
     """Run one statement on Django's connection through libpq directly and return its first row.
 
     psycopg's cursor spends about 30 µs of Python per statement around the libpq call (a cursor
-    and its adapters per execute, the prepare manager, the wait loop): a tenth of the web process's
-    CPU per conversion. Here the statement is prepared once per connection under a name of its own
+    and its adapters per execute, the prepare manager, the wait loop): in a one-thread loop the
+    web process's CPU per conversion was 0.96 of the database backend's with it, 0.82 without. Here the statement is prepared once per connection under a name of its own
     (DB_PREPARED_STATEMENTS: planning was most of a read's time, 0.8 ms to 0.2 ms measured), its
     parameters are dumped as text by psycopg's own dumpers, and libpq's blocking call waits with
     Python's lock released, as psycopg's does. The row is loaded by psycopg's loaders registered on
@@ -405,7 +405,7 @@ def _checked(pgconn, result):
     message = (result.error_message or pgconn.error_message).decode(errors="replace").strip()
     try:
         error = errors.lookup(sqlstate.decode()) if sqlstate else psycopg.OperationalError
-    except KeyError:  # a SQLSTATE psycopg does not know: its class's error, as psycopg raises
+    except KeyError:  # a SQLSTATE psycopg has no class for
         error = psycopg.DatabaseError
     raise error(message or "the statement failed without a message from the server")
 

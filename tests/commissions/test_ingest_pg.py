@@ -410,3 +410,20 @@ def test_a_rolled_back_atomic_block_keeps_the_prepared_statements(ingest_john):
         assert ingest("K-9")["attributed"] is True
     assert sorted(Event.objects.values_list("order_id", flat=True)) == ["K-7", "K-9"]
     assert len(_prepared_names()) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_the_server_dropped_fails_one_conversion_and_is_replaced(ingest_john):
+    import psycopg
+    from django.db import OperationalError, close_old_connections
+
+    assert ingest_john("K-10")["attributed"] is True
+    pid = connection.connection.info.backend_pid
+    with psycopg.connect(connection.connection.info.dsn, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+    with pytest.raises(OperationalError):
+        ingest_john("K-11")
+    close_old_connections()  # what the fast path does after every answer
+    assert ingest_john("K-11")["attributed"] is True
+    assert connection.connection.info.backend_pid != pid
+    assert sorted(Event.objects.values_list("order_id", flat=True)) == ["K-10", "K-11"]
