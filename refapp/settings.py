@@ -134,7 +134,7 @@ if DATABASE_URL:
         # JIT compiling costs more than it saves on queries of this size (measured: 796 ms of the
         # affiliates list's 1,139 ms at 20,000 affiliates); the server's default stays for others.
         DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
-        # Prepared statements for the conversion path's two statements (`commissions.ingest_pg`
+        # Prepared statements for the conversion path's reads and writes (`commissions.ingest_pg`
         # prepares them itself when this is set); the ORM keeps client-side binding and never
         # prepares. Turn off behind a pooler in transaction mode that cannot keep them.
         if env_bool("DB_PREPARED_STATEMENTS", True):
