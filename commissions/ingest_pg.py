@@ -119,11 +119,12 @@ _PICK_PARAMS = (
 
 
 def _numbered(sql: str, names: tuple[str, ...]) -> str:
-    """The statement with PostgreSQL's own $n placeholders for %(name)s ones, as libpq takes it."""
+    """The statement with each %(name)s parameter written as PostgreSQL's own $n, in the order of
+    `names`, as libpq takes it."""
     for n, name in enumerate(names, start=1):
         sql = sql.replace(f"%({name})s", f"${n}")
     if "%(" in sql:
-        raise ValueError(f"a named placeholder is missing from the parameter names: {sql}")
+        raise ValueError(f"the statement names a parameter that `names` lacks: {sql}")
     return sql
 
 
