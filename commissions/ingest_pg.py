@@ -318,7 +318,7 @@ class _Session:
     """What `_run` keeps per database connection: a Transformer (psycopg's adapter of parameters
     and results, with the dumpers and loaders it has looked up) and the statements prepared on it."""
 
-    __slots__ = ("transformer", "prepared", "__weakref__")
+    __slots__ = ("transformer", "prepared")
 
     def __init__(self, conn: psycopg.Connection):
         self.transformer = Transformer(conn)
@@ -348,9 +348,6 @@ def _run(db: BaseDatabaseWrapper, sql: str, params: list) -> tuple | None:
     db.ensure_connection()
     conn = db.connection
     with db.wrap_database_errors:
-        session = _sessions.get(conn)
-        if session is None:
-            session = _sessions[conn] = _Session(conn)
         pgconn = conn.pgconn
         if not conn.autocommit and pgconn.transaction_status == pq.TransactionStatus.IDLE:
             # Django asked for a transaction that is not open yet: psycopg opens it (BEGIN with
@@ -360,6 +357,9 @@ def _run(db: BaseDatabaseWrapper, sql: str, params: list) -> tuple | None:
             with psycopg.RawCursor(conn) as cursor:
                 cursor.execute(sql, params, prepare=False)
                 return cursor.fetchone()
+        session = _sessions.get(conn)
+        if session is None:
+            session = _sessions[conn] = _Session(conn)
         tx = session.transformer
         values = tx.dump_sequence(params, [_TEXT] * len(params))
         if conn.prepare_threshold is None:
