@@ -12,6 +12,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "refapp.settings")
 app = Celery("refapp")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The email task lives beside its helper in refapp/emails.py, which autodiscovery (tasks.py) misses.
+app.conf.imports = ("refapp.emails",)
 
 app.conf.beat_schedule = {
     # Dashboards read daily click rollups; readers add the few clicks since the last refresh live.
