@@ -31,9 +31,11 @@ run: migrate
 	@echo ""
 	DEBUG=$${DEBUG:-1} PORT=$(PORT) $(BIN)/honcho start -f Procfile.dev
 
+# ruff, then the floors and the no-cycles rule of docs/architecture.md (import-linter, pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: install
 	$(BIN)/ruff check --fix .
