@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from celery import shared_task
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core import signing
@@ -26,7 +27,7 @@ from refapp.emails import send_templated
 from refapp.hashing import salted_hash
 from refapp.models import Actor, audit_log
 
-from .magic import VERIFY_TTL, link_consume, link_create, link_peek, send_login_link
+from .magic import VERIFY_TTL, link_consume, link_create, link_peek, login_link_deliver
 from .models import Affiliate, MagicLink, PortalSession, Program, ProgramStaff
 from .services import Conflict, affiliate_create
 
@@ -123,17 +124,43 @@ class Application:
     terms_accepted: bool = False
 
 
-def join_application_start(*, program: Program, application: Application, now: datetime) -> bool:
-    """Email a verification link for a new application; returns whether one was sent.
+def join_application_start(*, program: Program, application: Application, now: datetime) -> None:
+    """Queue the handling of an application; the worker emails a verification link or a sign-in link.
+
+    The request does the same work whatever the email (one task queued after commit), so that the
+    time of the answer does not tell whether the address already belongs to this program.
+    """
+    payload = {
+        "name": application.name,
+        "email": application.email.strip().lower(),
+        "website": application.website,
+        "promotion": application.promotion,
+        "terms_accepted": application.terms_accepted,
+    }
+    transaction.on_commit(lambda: join_application_send.delay(program.pk, payload, now.isoformat()))
+
+
+@shared_task(acks_late=True)
+def join_application_send(program_id: int, application: dict, now_iso: str) -> bool:
+    program = Program.objects.filter(pk=program_id).first()
+    if program is None:
+        return False
+    return join_application_deliver(
+        program=program, application=Application(**application), now=datetime.fromisoformat(now_iso)
+    )
+
+
+def join_application_deliver(*, program: Program, application: Application, now: datetime) -> bool:
+    """Email a verification link for a new application; returns whether one was sent (in the worker).
 
     An email that already belongs to this program gets a sign-in link instead (when it may sign
-    in), and nothing is created: the caller answers the visitor the same either way.
+    in), and nothing is created.
     """
     email = application.email.strip().lower()
     existing = Affiliate.objects.filter(program=program, email=email).first()
     if existing is not None:
         if existing.status != Affiliate.Status.REJECTED:
-            send_login_link(email=email, now=now, next_path="/portal/")
+            login_link_deliver(email=email, now=now, next_path="/portal/")
         return False
     with transaction.atomic():
         token = link_create(purpose=MagicLink.Purpose.VERIFY, email=email, now=now, program=program)

@@ -12,8 +12,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "refapp.settings")
 app = Celery("refapp")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-# The email task lives beside its helper in refapp/emails.py, which autodiscovery (tasks.py) misses.
-app.conf.imports = ("refapp.emails",)
+# Tasks that live beside the service that queues them (so the two never import each other), which
+# autodiscovery (it looks for tasks.py) misses.
+app.conf.imports = ("refapp.emails", "affiliates.magic", "affiliates.portal_services")
 
 app.conf.beat_schedule = {
     # Dashboards read daily click rollups; readers add the few clicks since the last refresh live.
