@@ -108,7 +108,7 @@ def click_ingest(
 ) -> tuple[int, dict]:
     """Validate a tracker click and record it. Returns (HTTP status, JSON body) or raises ApiError.
 
-    Shared by the Django view and the WSGI fast path (tracking.fastpath), so both answer alike.
+    Shared by the Django view and the WSGI fast path (refapp.fastpath), so both answer alike.
     """
     from refapp import ratelimit
     from refapp.api import ApiError, Fields
