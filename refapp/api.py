@@ -32,11 +32,55 @@ def invalid(message: str, fields: dict[str, list[str]] | None = None) -> ApiErro
     return ApiError(400, "invalid_request", message, fields)
 
 
-def error_response(status: int, code: str, message: str, fields: dict | None = None) -> JsonResponse:
+# The JSON schemas of the shapes this module writes; refapp/openapi.py puts them in the document.
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "additionalProperties": False,
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "additionalProperties": False,
+            "properties": {
+                "code": {"type": "string", "pattern": "^[a-z_]+$"},
+                "message": {"type": "string"},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        }
+    },
+}
+
+SERVER_ERROR_MESSAGE = "The request could not be completed."
+
+
+def list_schema(item: dict[str, Any]) -> dict[str, Any]:
+    """The envelope paginate() answers around `item` rows."""
+    return {
+        "type": "object",
+        "required": ["data", "next_cursor"],
+        "additionalProperties": False,
+        "properties": {"data": {"type": "array", "items": item}, "next_cursor": {"type": ["string", "null"]}},
+    }
+
+
+def error_body(code: str, message: str, fields: dict | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"code": code, "message": message}
     if fields:
         body["fields"] = fields
-    return JsonResponse({"error": body}, status=status)
+    return {"error": body}
+
+
+def server_error_body() -> dict[str, Any]:
+    """What any unexpected exception answers: the error shape, no detail that could leak internals."""
+    return error_body("server_error", SERVER_ERROR_MESSAGE)
+
+
+def error_response(status: int, code: str, message: str, fields: dict | None = None) -> JsonResponse:
+    return JsonResponse(error_body(code, message, fields), status=status)
 
 
 def read_json_object(request: HttpRequest) -> dict[str, Any]:
@@ -77,6 +121,11 @@ def api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             return view(request, *args, **kwargs)
         except ApiError as exc:
             return error_response(exc.status, exc.code, exc.message, exc.fields)
+        except Exception:
+            # Django would answer its HTML 500 page; an API client gets the error shape, and the
+            # traceback goes to the log (Django's own 500 logging never sees a caught exception).
+            logger.exception("API request failed: %s %s", request.method, request.path)
+            return JsonResponse(server_error_body(), status=500)
 
     wrapper.csrf_exempt = True  # type: ignore[attr-defined]
     return wrapper
@@ -143,6 +192,17 @@ class Fields:
 
 
 # --- cursor pagination -------------------------------------------------------------------------
+
+
+# The query parameters paginate() reads, as OpenAPI parameter objects.
+LIST_PARAMETERS: list[dict[str, Any]] = [
+    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+    {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+    },
+]
 
 
 def paginate(request: HttpRequest, queryset: QuerySet, render: Callable[[Any], dict]) -> JsonResponse:

@@ -242,7 +242,7 @@ REFAPP_RATE_LIMITS = {
 REFAPP_TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 REFAPP_PROGRAM_CACHE_SECONDS = env_int("REFAPP_PROGRAM_CACHE_SECONDS", 30)
 REFAPP_API_KEY_CACHE_SECONDS = env_int("REFAPP_API_KEY_CACHE_SECONDS", 10)
-# Answer click beacons in a WSGI layer before Django's request cycle (tracking/fastpath.py).
+# Answer click beacons in a WSGI layer before Django's request cycle (refapp/fastpath.py).
 REFAPP_CLICK_FAST_PATH = env_bool("REFAPP_CLICK_FAST_PATH", True)
 # The same for conversions, POST /api/v1/events.
 REFAPP_EVENTS_FAST_PATH = env_bool("REFAPP_EVENTS_FAST_PATH", True)

@@ -1,15 +1,17 @@
 import gc
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "refapp.settings")
-django_application = get_wsgi_application()
+django.setup(set_prefix=False)
 
-from tracking.fastpath import TrackingFastPath  # noqa: E402 - needs the app registry ready
+from refapp.fastpath import wsgi_application  # noqa: E402 - needs the app registry ready
 
-# The click beacon is answered before Django's request cycle; everything else is plain Django.
-application = TrackingFastPath(django_application)
+# The click beacon and events are answered before Django's request cycle; everything else is plain
+# Django. Tests build the same callable with wsgi_application() and never import this module: the
+# warm-up and gc.freeze() below are for a serving process only.
+application = wsgi_application()
 
 # Load the URLconf (and with it every view module and library) now, not during the first request
 # each worker serves: that request would otherwise wait a few hundred milliseconds.

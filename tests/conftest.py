@@ -1,11 +1,18 @@
+import functools
+import io
 import json as jsonlib
 import os
+from urllib.parse import unquote
 
 import pytest
+from django.core import signals
+from django.db import close_old_connections
 from django.test import Client
+from django.utils.datastructures import CaseInsensitiveMapping
 
 from affiliates.services import apikey_create
 from refapp import ratelimit
+from tests import contract
 from tests.factories import AffiliateFactory, CommissionRuleFactory, ProgramFactory
 from tracking import lookup
 
@@ -49,19 +56,106 @@ def sale_rule(program):
     return CommissionRuleFactory(program=program, event_name="sale", type="percent", rate_bp=2000)
 
 
+class WsgiResponse:
+    """What a test reads of a WSGI answer: status_code, content, json(), headers by name."""
+
+    def __init__(self, status: str, headers: list[tuple[str, str]], content: bytes):
+        self.status_code = int(status.split()[0])
+        self.headers = CaseInsensitiveMapping(dict(headers))
+        self.content = content
+
+    def json(self):
+        return jsonlib.loads(self.content)
+
+    def __getitem__(self, name: str) -> str:
+        return self.headers[name]
+
+    def get(self, name: str, default=None):
+        return self.headers.get(name, default)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.headers
+
+
+@functools.cache
+def production_application():
+    """The callable production serves (refapp.fastpath.wsgi_application(): the fast path in front of
+    Django's WSGIHandler), built once; refapp.wsgi itself is not imported, for its gc.freeze()."""
+    from refapp.fastpath import wsgi_application
+
+    return wsgi_application()
+
+
+def wsgi_call(method: str, path: str, body: bytes = b"", content_type: str = "", **headers) -> WsgiResponse:
+    """One request through the production WSGI application, checked against the API contract."""
+    from refapp import fastpath
+
+    path, _, query = path.partition("?")
+    environ = {
+        "REQUEST_METHOD": method.upper(),
+        "PATH_INFO": unquote(path),
+        "QUERY_STRING": query,
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "CONTENT_LENGTH": str(len(body)),
+        **({"CONTENT_TYPE": content_type} if content_type else {}),
+        **headers,
+    }
+    captured = {}
+
+    def start_response(status, response_headers, exc_info=None):
+        captured["status"], captured["headers"] = status, response_headers
+
+    # What Django's test client does around a request: a request must not close the connection
+    # that holds the test's transaction. Django's request signals would (close_old_connections),
+    # and so would the fast path's direct call of it; both are what production runs otherwise.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    closer, fastpath.close_old_connections = fastpath.close_old_connections, lambda: None
+    try:
+        result = production_application()(environ, start_response)
+        try:
+            content = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+    finally:
+        fastpath.close_old_connections = closer
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+    response = WsgiResponse(captured["status"], captured["headers"], content)
+    if path.startswith("/api/v1/"):
+        contract.check(method, path, response.status_code, response.get("Content-Type"), content)
+    return response
+
+
 class ApiClient:
-    """A test client that speaks JSON with a Bearer key."""
+    """A test client that speaks JSON with a Bearer key, through the production WSGI application
+    (fast path included), holding every answer to the OpenAPI document (tests/contract.py)."""
 
     def __init__(self, secret: str):
         self.secret = secret
-        self.client = Client()
 
     def _call(self, method: str, path: str, body=None, **headers):
-        kwargs = {"HTTP_AUTHORIZATION": f"Bearer {self.secret}", **headers}
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {self.secret}", **headers}
+        raw, content_type = b"", ""
         if body is not None:
-            kwargs["data"] = body if isinstance(body, (bytes, str)) else jsonlib.dumps(body)
-            kwargs["content_type"] = "application/json"
-        return getattr(self.client, method)(path, **kwargs)
+            raw = (
+                body
+                if isinstance(body, bytes)
+                else (body if isinstance(body, str) else jsonlib.dumps(body)).encode()
+            )
+            content_type = "application/json"
+        return wsgi_call(method, path, raw, content_type, **headers)
 
     def get(self, path, **kw):
         return self._call("get", path, **kw)
@@ -74,6 +168,33 @@ class ApiClient:
 
     def delete(self, path, **kw):
         return self._call("delete", path, **kw)
+
+    def options(self, path, **kw):
+        return self._call("options", path, **kw)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _contract_for_django_client():
+    """Hold /api/v1/ answers got through Django's test client (the click beacon tests, the
+    401 tests) to the same contract as ApiClient's."""
+    original = Client.request
+
+    def request(self, **req):
+        response = original(self, **req)
+        path = req.get("PATH_INFO", "")
+        if path.startswith("/api/v1/") and not getattr(response, "streaming", False):
+            contract.check(
+                req["REQUEST_METHOD"],
+                path,
+                response.status_code,
+                response.get("Content-Type"),
+                response.content,
+            )
+        return response
+
+    Client.request = request
+    yield
+    Client.request = original
 
 
 @pytest.fixture

@@ -103,12 +103,32 @@ def click_record(*, limit: str = "", **kwargs) -> bool:
     return True
 
 
+# The JSON click_ingest reads and answers (POST /api/v1/track/click, DESIGN.md 4.2).
+CLICK_REQUEST_SCHEMA: dict = {
+    "type": "object",
+    "required": ["program", "ref"],
+    "properties": {
+        "program": {"type": "string", "maxLength": 50},
+        "ref": {"type": "string", "maxLength": 64},
+        "visitor_id": {"type": "string", "pattern": VISITOR_RE.pattern},
+        "url": {"type": "string", "maxLength": 2000},
+        "referrer": {"type": "string", "maxLength": 2000},
+    },
+}
+CLICK_RESPONSE_SCHEMA: dict = {
+    "type": "object",
+    "required": ["visitor_id", "attributed"],
+    "additionalProperties": False,
+    "properties": {"visitor_id": {"type": "string"}, "attributed": {"type": "boolean"}},
+}
+
+
 def click_ingest(
     *, data: dict, origin: str, ip: str, user_agent: str, country: str, now: datetime
 ) -> tuple[int, dict]:
     """Validate a tracker click and record it. Returns (HTTP status, JSON body) or raises ApiError.
 
-    Shared by the Django view and the WSGI fast path (tracking.fastpath), so both answer alike.
+    Shared by the Django view and the WSGI fast path (refapp.fastpath), so both answer alike.
     """
     from refapp import ratelimit
     from refapp.api import ApiError, Fields

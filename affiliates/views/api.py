@@ -1,8 +1,9 @@
-"""Automation API for affiliates (DESIGN.md 4.8): create, list, read and change status or group."""
+"""Automation API for affiliates (DESIGN.md 4.8): create, list, read and change status or group.
+
+Thin: the JSON and its schemas live in affiliates/api.py.
+"""
 
 from __future__ import annotations
-
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -11,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from refapp.api import ApiError, Fields, api_view, error_response, invalid, paginate, read_json_object
 
+from ..api import affiliate_json
 from ..auth import authenticate
 from ..models import CODE_RE, Affiliate, PartnerGroup
 from ..services import (
@@ -20,20 +22,6 @@ from ..services import (
     affiliate_set_group,
     affiliate_set_status,
 )
-
-
-def affiliate_json(affiliate: Affiliate) -> dict[str, Any]:
-    return {
-        "id": affiliate.public_id,
-        "email": affiliate.email,
-        "name": affiliate.name,
-        "code": affiliate.code,
-        "status": affiliate.status,
-        "status_reason": affiliate.status_reason,
-        "group": affiliate.group.public_id if affiliate.group_id else None,
-        "links": affiliate.links(),
-        "created_at": affiliate.created_at.isoformat().replace("+00:00", "Z"),
-    }
 
 
 def _group(ctx, public_id: str | None) -> PartnerGroup | None:

@@ -9,12 +9,21 @@ from affiliates.services import hash_secret
 from refapp import money
 
 
+def _routes(patterns, prefix=""):
+    """Every route of the URLconf as its full pattern text, included URLconfs walked too."""
+    for pattern in patterns:
+        text = prefix + str(pattern.pattern)
+        if hasattr(pattern, "url_patterns"):
+            yield from _routes(pattern.url_patterns, text)
+        else:
+            yield text
+
+
 def test_openapi_describes_every_api_route(client):
     doc = client.get("/api/v1/openapi.json").json()
     assert doc["openapi"].startswith("3.")
     routes = set()
-    for pattern in get_resolver().url_patterns:
-        text = str(pattern.pattern)
+    for text in _routes(get_resolver().url_patterns):
         if text.startswith("api/v1/"):
             routes.add("/" + re.sub(r"<(?:\w+:)?(\w+)>", "{id}", text))
     assert routes and routes <= set(doc["paths"]), routes - set(doc["paths"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -17,12 +18,13 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from refapp.api import ApiError, error_response, read_json_object
+from refapp.api import ApiError, error_response, read_json_object, server_error_body
 from refapp.hashing import client_ip
 
 from .. import lookup
 from ..services import click_ingest, click_record, is_bot, new_visitor_id
 
+logger = logging.getLogger(__name__)
 TRACKER_SOURCE = Path(settings.BASE_DIR) / "static" / "tracker" / "tracker.js"
 
 
@@ -80,6 +82,10 @@ def track_click(request: HttpRequest) -> HttpResponse:
         return _cors(_track_click(request, origin), origin)
     except ApiError as exc:
         return _cors(error_response(exc.status, exc.code, exc.message, exc.fields), origin)
+    except Exception:
+        # The beacon is an API endpoint: an unexpected failure answers the error shape, not HTML.
+        logger.exception("click failed")
+        return _cors(JsonResponse(server_error_body(), status=500), origin)
 
 
 def _track_click(request: HttpRequest, origin: str) -> HttpResponse:

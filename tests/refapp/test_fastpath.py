@@ -8,7 +8,7 @@ from django.core import signals
 from django.db import close_old_connections
 from django.test import Client
 
-from tracking import fastpath
+from refapp import fastpath
 from tracking.models import Click
 
 pytestmark = pytest.mark.django_db
@@ -18,9 +18,10 @@ closes: list[str] = []
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
 
 
-def call(path="/api/v1/track/click", method="POST", body=b"", **extra):
-    from refapp.wsgi import application
+application = fastpath.wsgi_application()
 
+
+def call(path="/api/v1/track/click", method="POST", body=b"", **extra):
     environ = {
         "REQUEST_METHOD": method,
         "PATH_INFO": path,

@@ -7,6 +7,10 @@ on the 1st). Neither endpoint needs a session, user, template, CSRF, URL resolvi
 so both are answered straight from the WSGI environ by the same cores the Django views use
 (`click_ingest`, `event_answer`: identical validation, answers and rows). Every other request,
 including the click endpoint's CORS preflight and other methods, goes to Django untouched.
+
+It lives on the wiring floor (beside refapp/wsgi.py) because it calls into tracking and
+commissions. `wsgi_application()` builds the production callable; refapp/wsgi.py serves it and the
+tests' API client calls one built the same way, so the tests run the code path production runs.
 """
 
 from __future__ import annotations
@@ -17,14 +21,14 @@ from http import HTTPStatus
 from types import SimpleNamespace
 
 from django.conf import settings
+from django.core.handlers.wsgi import WSGIHandler
 from django.db import close_old_connections
 from django.utils import timezone
 
-from commissions.views.api import event_answer
-from refapp.api import ApiError, read_json_stream
+from commissions.api import event_answer
+from refapp.api import ApiError, error_body, read_json_stream, server_error_body
 from refapp.hashing import client_ip
-
-from .services import click_ingest
+from tracking.services import click_ingest
 
 logger = logging.getLogger(__name__)
 CLICK_PATH = "/api/v1/track/click"
@@ -73,16 +77,10 @@ class TrackingFastPath:
         try:
             status, body = core(environ)
         except ApiError as exc:
-            error = {"code": exc.code, "message": exc.message}
-            if exc.fields:
-                error["fields"] = exc.fields
-            status, body = exc.status, {"error": error}
+            status, body = exc.status, error_body(exc.code, exc.message, exc.fields)
         except Exception:
             logger.exception("fast path failed: %s", environ.get("PATH_INFO"))
-            status, body = (
-                500,
-                {"error": {"code": "server_error", "message": "The request could not be completed."}},
-            )
+            status, body = 500, server_error_body()
         finally:
             # What Django's request_started and request_finished receivers do that matters here:
             # close a connection this request left broken or that outlived CONN_MAX_AGE. Called
@@ -102,3 +100,11 @@ class TrackingFastPath:
             headers += [("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
         start_response(_STATUS_LINES[status], headers)
         return [payload]
+
+
+def wsgi_application() -> TrackingFastPath:
+    """The WSGI callable production serves: the fast path in front of Django's handler.
+
+    Django must be set up first (refapp/wsgi.py does, as get_wsgi_application() would; under
+    pytest, pytest-django has)."""
+    return TrackingFastPath(WSGIHandler())
