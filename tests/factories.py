@@ -82,7 +82,9 @@ class ReferralFactory(factory.django.DjangoModelFactory):
     affiliate = factory.SubFactory(AffiliateFactory)
     program = factory.SelfAttribute("affiliate.program")
     livemode = True
-    visitor_id = factory.LazyAttribute(lambda o: f"v-{o.affiliate.code}")
+    customer_id = None
+    # Keyed by the customer when there is one, by the visitor otherwise.
+    visitor_id = factory.LazyAttribute(lambda o: "" if o.customer_id else f"v-{o.affiliate.code}")
     method = "click"
     created_at = factory.LazyFunction(timezone.now)
 

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from commissions.models import Commission, FraudFlag
 from tests.factories import AffiliateFactory, ClickFactory, CommissionRuleFactory, ProgramFactory
-from tracking.models import Click, Event, Referral
+from tracking.models import Event, Referral
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("event_write_path")]
 
@@ -260,13 +260,7 @@ def test_self_referral_by_portal_ip_is_flagged(api_client, affiliate, sale_rule)
 
     _, ip_hash = ip_prefix_and_hash("198.51.100.23")
     PortalSession.objects.create(affiliate=affiliate, ip_hash=ip_hash, created_at=timezone.now())
-    Click.objects.create(
-        program=affiliate.program,
-        affiliate=affiliate,
-        visitor_id="visitor-0001",
-        created_at=timezone.now(),
-        ip_hash=ip_hash,
-    )
+    ClickFactory(affiliate=affiliate, ip_hash=ip_hash)
     body = api_client.post("/api/v1/events", sale(visitor_id="visitor-0001")).json()
     assert body["commissions"][0]["status"] == "rejected"
     assert FraudFlag.objects.get().reason == "self_referral_ip"
