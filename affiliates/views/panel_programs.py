@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from refapp.hashing import client_ip
 from refapp.models import Actor, audit_log
-from tracking.views.public import tracker_url
+from refapp.tracker import tracker_snippet
 
 from ..access import get_program_for_staff, programs_for_staff, staff_required
 from ..forms_programs import ApiKeyForm, ProgramForm, SetupForm
@@ -176,7 +176,7 @@ def program_settings(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def snippet(program) -> str:
-    return f'<script async src="{tracker_url()}" data-program="{program.slug}"></script>'
+    return tracker_snippet(slug=program.slug, params=program.ref_params, cookie_days=program.cookie_days)
 
 
 SECRET_SESSION_KEY = "panel_new_secret"

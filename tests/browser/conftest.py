@@ -106,6 +106,16 @@ class MerchantSite:
         (self.root / name).write_text(html)
         return f"{self.url}/{name}"
 
+    def add_page_with_tag(self, name: str, tag: str, body: str = "") -> str:
+        """Write `name` with `tag`, the snippet exactly as the panel hands it out; return its URL."""
+        html = (
+            "<!doctype html>\n<html><head><meta charset=utf-8><title>Merchant</title>"
+            '<link rel="icon" href="data:,"></head>\n'
+            f"<body>\n{body}\n{tag}\n</body></html>\n"
+        )
+        (self.root / name).write_text(html)
+        return f"{self.url}/{name}"
+
 
 @pytest.fixture
 def merchant_site(live_server, tmp_path) -> Iterator[MerchantSite]:

@@ -21,6 +21,7 @@ import pytest
 
 from affiliates.services import apikey_create
 from commissions.models import Commission
+from refapp.tracker import tracker_snippet
 from tests.factories import AffiliateFactory, CommissionRuleFactory, ProgramFactory
 from tracking.models import Click
 
@@ -319,3 +320,32 @@ def test_tampered_visitor_cookie_is_replaced(page, context, merchant_site, affil
     assert VISITOR_ID_RE.fullmatch(vid)
     assert merchant_cookies(context, merchant_site)["refapp_vid"]["value"] == vid
     assert poll(lambda: Click.objects.filter(affiliate=affiliate, visitor_id=vid).exists())
+
+
+def test_programs_own_snippet_honours_its_params_and_cookie_days(
+    page, context, live_server, merchant_site, program, affiliate
+):
+    program.ref_params = ["via"]
+    program.cookie_days = 7
+    program.save()
+    tag = tracker_snippet(
+        slug=program.slug,
+        params=program.ref_params,
+        cookie_days=program.cookie_days,
+        base_url=live_server.url,
+    )
+    assert 'data-params="via"' in tag and 'data-cookie-days="7"' in tag
+    url = merchant_site.add_page_with_tag("landing.html", tag) + "?via=JOHN"
+
+    visit_and_wait_for_click(page, url)
+    vid = visitor_id(page)
+
+    assert page.evaluate("window.refapp.referral") == "JOHN"
+    cookie = merchant_cookies(context, merchant_site)["refapp_vid"]
+    assert cookie["value"] == vid
+    expected_expiry = datetime.now(UTC) + timedelta(days=7)
+    assert abs(cookie["expires"] - expected_expiry.timestamp()) < 3600
+    assert poll(lambda: Click.objects.filter(affiliate=affiliate, visitor_id=vid).exists())
+    page.wait_for_load_state("networkidle")
+    click = Click.objects.get()
+    assert (click.affiliate_id, click.visitor_id, click.landing_url) == (affiliate.pk, vid, url)

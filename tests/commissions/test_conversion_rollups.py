@@ -18,7 +18,7 @@ from commissions.models import (
     ConversionDelta,
     ProgramConversionDaily,
 )
-from tests.factories import AffiliateFactory, CommissionRuleFactory, ProgramFactory
+from tests.factories import AffiliateFactory, CommissionFactory, CommissionRuleFactory, ProgramFactory
 from tracking.models import Event
 
 FIRST, LAST = date(2026, 10, 30), date(2026, 11, 3)
@@ -262,13 +262,9 @@ def test_affiliates_list_sorts_by_the_live_totals():
     at = datetime(2026, 11, 2, 12, tzinfo=UTC)
 
     def earn(affiliate, cents, status="approved"):
-        event = Event.objects.create(
-            program=program, name="sale", amount_cents=cents * 5, currency="USD", occurred_at=at,
-            received_at=at, affiliate=affiliate,
-        )  # fmt: skip
-        Commission.objects.create(
-            program=program, affiliate=affiliate, event=event, rule=rule, amount_cents=cents,
-            currency="USD", status=status, hold_until=at, created_at=at,
+        CommissionFactory(
+            affiliate=affiliate, rule=rule, amount_cents=cents, status=status, hold_until=at, created_at=at,
+            event__amount_cents=cents * 5,
         )  # fmt: skip
 
     earn(ann, 100)

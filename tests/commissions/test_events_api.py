@@ -5,20 +5,14 @@ import pytest
 from django.utils import timezone
 
 from commissions.models import Commission, FraudFlag
-from tests.factories import AffiliateFactory, CommissionRuleFactory, ProgramFactory
-from tracking.models import Click, Event, Referral
+from tests.factories import AffiliateFactory, ClickFactory, CommissionRuleFactory, ProgramFactory
+from tracking.models import Event, Referral
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("event_write_path")]
 
 
 def sale(**extra):
     return {"event": "sale", "order_id": "ORD-1", "amount_cents": 9900, "currency": "USD", **extra}
-
-
-def make_click(affiliate, visitor="visitor-0001", at=None):
-    return Click.objects.create(
-        program=affiliate.program, affiliate=affiliate, visitor_id=visitor, created_at=at or timezone.now()
-    )
 
 
 def test_sale_by_referral_code_creates_pending_commission(api_client, affiliate, sale_rule, program):
@@ -57,8 +51,8 @@ def test_amount_as_decimal_string(api_client, affiliate, sale_rule):
 def test_visitor_click_attribution_last_click_wins(api_client, program, sale_rule):
     first = AffiliateFactory(program=program, code="FIRST")
     last = AffiliateFactory(program=program, code="LAST")
-    make_click(first, at=timezone.now() - timedelta(days=3))
-    make_click(last, at=timezone.now() - timedelta(days=1))
+    ClickFactory(affiliate=first, created_at=timezone.now() - timedelta(days=3))
+    ClickFactory(affiliate=last, created_at=timezone.now() - timedelta(days=1))
     body = api_client.post("/api/v1/events", sale(visitor_id="visitor-0001")).json()
     assert body["affiliate"]["code"] == "LAST"
 
@@ -68,21 +62,21 @@ def test_first_click_model(api_client, program, sale_rule):
     program.save()
     first = AffiliateFactory(program=program, code="FIRST")
     last = AffiliateFactory(program=program, code="LAST")
-    make_click(first, at=timezone.now() - timedelta(days=3))
-    make_click(last, at=timezone.now() - timedelta(days=1))
+    ClickFactory(affiliate=first, created_at=timezone.now() - timedelta(days=3))
+    ClickFactory(affiliate=last, created_at=timezone.now() - timedelta(days=1))
     body = api_client.post("/api/v1/events", sale(visitor_id="visitor-0001")).json()
     assert body["affiliate"]["code"] == "FIRST"
 
 
 def test_click_outside_cookie_window_does_not_attribute(api_client, affiliate, sale_rule, program):
-    make_click(affiliate, at=timezone.now() - timedelta(days=program.cookie_days + 1))
+    ClickFactory(affiliate=affiliate, created_at=timezone.now() - timedelta(days=program.cookie_days + 1))
     body = api_client.post("/api/v1/events", sale(visitor_id="visitor-0001")).json()
     assert body["attributed"] is False and body["commissions"] == []
     assert Event.objects.get(public_id=body["id"]).attribution == "none"
 
 
 def test_click_of_suspended_affiliate_does_not_attribute(api_client, affiliate, sale_rule):
-    make_click(affiliate)
+    ClickFactory(affiliate=affiliate)
     affiliate.status = "suspended"
     affiliate.save()
     body = api_client.post("/api/v1/events", sale(visitor_id="visitor-0001")).json()
@@ -92,7 +86,7 @@ def test_click_of_suspended_affiliate_does_not_attribute(api_client, affiliate, 
 def test_code_wins_over_click_and_customer_wins_over_code(api_client, program, sale_rule):
     clicker = AffiliateFactory(program=program, code="CLICKER")
     coder = AffiliateFactory(program=program, code="CODER")
-    make_click(clicker)
+    ClickFactory(affiliate=clicker)
     body = api_client.post(
         "/api/v1/events", sale(visitor_id="visitor-0001", referral_code="CODER", customer_id="cus_1")
     ).json()
@@ -266,13 +260,7 @@ def test_self_referral_by_portal_ip_is_flagged(api_client, affiliate, sale_rule)
 
     _, ip_hash = ip_prefix_and_hash("198.51.100.23")
     PortalSession.objects.create(affiliate=affiliate, ip_hash=ip_hash, created_at=timezone.now())
-    Click.objects.create(
-        program=affiliate.program,
-        affiliate=affiliate,
-        visitor_id="visitor-0001",
-        created_at=timezone.now(),
-        ip_hash=ip_hash,
-    )
+    ClickFactory(affiliate=affiliate, ip_hash=ip_hash)
     body = api_client.post("/api/v1/events", sale(visitor_id="visitor-0001")).json()
     assert body["commissions"][0]["status"] == "rejected"
     assert FraudFlag.objects.get().reason == "self_referral_ip"
@@ -282,7 +270,7 @@ def test_click_from_another_ip_is_not_flagged(api_client, affiliate, sale_rule):
     from affiliates.models import PortalSession
 
     PortalSession.objects.create(affiliate=affiliate, ip_hash="a" * 64, created_at=timezone.now())
-    make_click(affiliate)
+    ClickFactory(affiliate=affiliate)
     body = api_client.post("/api/v1/events", sale(visitor_id="visitor-0001")).json()
     assert body["commissions"][0]["status"] == "pending" and not FraudFlag.objects.exists()
 

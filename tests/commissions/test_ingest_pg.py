@@ -17,7 +17,14 @@ from commissions.models import Commission, FraudFlag
 from commissions.services import EventInput, event_ingest
 from refapp.hashing import email_hash
 from refapp.models import Actor, AuditLog
-from tests.factories import AffiliateFactory, CommissionRuleFactory, PartnerGroupFactory, ProgramFactory
+from tests.factories import (
+    AffiliateFactory,
+    ClickFactory,
+    CommissionRuleFactory,
+    PartnerGroupFactory,
+    ProgramFactory,
+    ReferralFactory,
+)
 from tracking.models import Click, Event, Referral
 
 pytestmark = pytest.mark.django_db
@@ -102,7 +109,7 @@ def program():
 
 
 def click(program, affiliate, visitor, ago):
-    return Click.objects.create(
+    return ClickFactory(
         program=program, affiliate=affiliate, visitor_id=visitor, created_at=timezone.now() - ago
     )
 
@@ -125,19 +132,10 @@ def test_open_visitor_referral_is_reused_and_customer_referral_wins(program, set
     john, jane = AffiliateFactory(program=program, code="JOHN"), AffiliateFactory(program=program)
     CommissionRuleFactory(program=program, rate_bp=1000)
     c = click(program, john, "visitor-0002", timedelta(hours=2))
-    Referral.objects.create(
-        program=program,
-        affiliate=john,
-        visitor_id="visitor-0002",
-        click=c,
-        method="click",
-        created_at=c.created_at,
-    )
+    ReferralFactory(affiliate=john, visitor_id="visitor-0002", click=c, created_at=c.created_at)
     got = same_both_ways(program, settings, order_id="O-3", visitor_id="visitor-0002")
     assert got["event"][0] == john.pk and got["event"][4] and got["referrals_created"] == 0
-    Referral.objects.create(
-        program=program, affiliate=jane, customer_id="cus_9", method="code", created_at=timezone.now()
-    )
+    ReferralFactory(affiliate=jane, customer_id="cus_9", method="code")
     got = same_both_ways(
         program,
         settings,
@@ -175,9 +173,7 @@ def test_every_shape_of_read_decides_as_the_orm_path(program, settings, attribut
     CommissionRuleFactory(program=program, rate_bp=1000)
     click(program, first, "visitor-0007", timedelta(days=2))
     click(program, last, "visitor-0007", timedelta(hours=1))
-    Referral.objects.create(
-        program=program, affiliate=by_customer, customer_id="cus_7", method="code", created_at=timezone.now()
-    )
+    ReferralFactory(affiliate=by_customer, customer_id="cus_7", method="code")
     got = same_both_ways(program, settings, order_id="O-shape", **inputs)
     expected = (
         by_customer
@@ -203,9 +199,7 @@ def test_unattributed_and_suspended(program, settings):
     CommissionRuleFactory(program=program)
     got = same_both_ways(program, settings, order_id="O-6", referral_code="GONE", visitor_id="visitor-0404")
     assert got["body"]["attributed"] is False and got["commissions"] == []
-    Referral.objects.create(
-        program=program, affiliate=suspended, customer_id="cus_old", method="code", created_at=timezone.now()
-    )
+    ReferralFactory(affiliate=suspended, customer_id="cus_old", method="code")
     got = same_both_ways(program, settings, order_id="O-7", customer_id="cus_old")
     assert got["body"]["attributed"] is True and got["commissions"] == []
 

@@ -8,15 +8,16 @@ from django.test.utils import CaptureQueriesContext
 from affiliates.models import Affiliate, ProgramStaff
 from commissions.models import Commission
 from refapp.models import AuditLog
-from tests.commissions.panel_data import (
-    csv_lines,
-    make_click,
-    make_commission,
-    make_event,
-    make_flag,
-    staff_client_with_role,
+from tests.factories import (
+    AffiliateFactory,
+    ClickFactory,
+    CommissionFactory,
+    CommissionRuleFactory,
+    EventFactory,
+    FraudFlagFactory,
+    PartnerGroupFactory,
 )
-from tests.factories import AffiliateFactory, CommissionRuleFactory, PartnerGroupFactory
+from tests.helpers import csv_lines, staff_client_with_role
 
 pytestmark = pytest.mark.django_db
 
@@ -90,7 +91,7 @@ def test_list_searches_filters_and_flags(staff_client, program, affiliate):
     mary = AffiliateFactory(
         program=program, name="Mary", email="mary@x.example", code="MARY", status="pending"
     )
-    make_flag(mary, make_commission(mary, status="rejected"))
+    FraudFlagFactory(commission=CommissionFactory(affiliate=mary, status="rejected"))
     response = staff_client.get(LIST, {"q": "mary"})
     assert "Mary" in response.text and "john@partner.example" not in response.text
     assert "⚑ flagged" in response.text
@@ -117,13 +118,13 @@ def test_list_sorts_by_earnings_from_hand_made_rows(staff_client, program, affil
     low = AffiliateFactory(program=program, name="Low", code="LOW")
     high = AffiliateFactory(program=program, name="High", code="HIGH")
     none = AffiliateFactory(program=program, name="Nothing", code="NONE")
-    make_commission(low, amount_cents=500)
-    make_commission(high, amount_cents=3_000, status="approved")
-    make_commission(high, amount_cents=4_000, status="paid")
-    make_commission(high, amount_cents=-1_000, kind="reversal", status="approved")  # nets off
-    make_commission(affiliate, amount_cents=1_500)
-    make_commission(affiliate, amount_cents=99_999, status="rejected")  # rejected never counts
-    make_commission(low, amount_cents=50_000, livemode=False)  # test mode never counts
+    CommissionFactory(affiliate=low, amount_cents=500)
+    CommissionFactory(affiliate=high, amount_cents=3_000, status="approved")
+    CommissionFactory(affiliate=high, amount_cents=4_000, status="paid")
+    CommissionFactory(affiliate=high, amount_cents=-1_000, kind="reversal", status="approved")  # nets off
+    CommissionFactory(affiliate=affiliate, amount_cents=1_500)
+    CommissionFactory(affiliate=affiliate, amount_cents=99_999, status="rejected")  # rejected never counts
+    CommissionFactory(affiliate=low, amount_cents=50_000, livemode=False)  # test mode never counts
 
     response = staff_client.get(LIST, {"sort": "-earnings"})
     order = [a.name for a in response.context["page"].object_list]
@@ -137,10 +138,10 @@ def test_list_sorts_by_earnings_from_hand_made_rows(staff_client, program, affil
 def test_list_counts_clicks_and_conversions(staff_client, program, affiliate):
     other = AffiliateFactory(program=program, name="Other", code="OTHER")
     for _ in range(3):
-        make_click(program, other)
-    make_click(program, affiliate)
-    make_event(program, affiliate)
-    make_event(program, affiliate)
+        ClickFactory(program=program, affiliate=other)
+    ClickFactory(program=program, affiliate=affiliate)
+    EventFactory(program=program, affiliate=affiliate)
+    EventFactory(program=program, affiliate=affiliate)
     response = staff_client.get(LIST, {"sort": "-clicks"})
     rows = response.context["page"].object_list
     assert [(a.name, a.click_count, a.conversion_count) for a in rows] == [("Other", 3, 0), ("John", 1, 2)]
@@ -157,8 +158,8 @@ def test_list_query_count_does_not_grow_with_rows(staff_client, program, affilia
     few = queries()
     for n in range(20):
         other = AffiliateFactory(program=program, group=PartnerGroupFactory(program=program))
-        make_click(program, other)
-        make_commission(other, amount_cents=n)
+        ClickFactory(program=program, affiliate=other)
+        CommissionFactory(affiliate=other, amount_cents=n)
     assert queries() == few
 
 
@@ -181,7 +182,7 @@ def test_invalid_filters_fall_back_to_everything(staff_client, affiliate):
 
 def test_export_streams_the_filtered_rows(staff_client, program, affiliate):
     AffiliateFactory(program=program, name="Mary", code="MARY", status="pending")
-    make_commission(affiliate, amount_cents=1_234)
+    CommissionFactory(affiliate=affiliate, amount_cents=1_234)
     response = staff_client.get(EXPORT, {"status": "active"})
     assert response.streaming
     assert response["Content-Type"].startswith("text/csv")
@@ -248,8 +249,8 @@ def test_detail_shows_stats_links_payouts_rules_and_history(staff_client, progra
     affiliate.payout_method = "paypal"
     affiliate.paypal_email = "pay@john.example"
     affiliate.save()
-    make_click(program, affiliate)
-    make_commission(affiliate, amount_cents=2_500)
+    ClickFactory(program=program, affiliate=affiliate)
+    CommissionFactory(affiliate=affiliate, amount_cents=2_500)
     rule = CommissionRuleFactory(program=program, affiliate=affiliate, rate_bp=3000)
     AuditLog.objects.create(
         actor_label="system",
@@ -339,7 +340,7 @@ def test_invalid_transition_is_reported_not_applied(staff_client, affiliate):
 
 
 def test_recent_commissions_link_to_their_detail(staff_client, affiliate):
-    commission = make_commission(affiliate)
+    commission = CommissionFactory(affiliate=affiliate)
     response = staff_client.get(detail(affiliate))
     assert f"/panel/p/acme/commissions/{commission.public_id}/" in response.text
     assert Commission.objects.count() == 1
@@ -349,12 +350,12 @@ def test_list_figures_are_read_for_the_shown_page_only(
     staff_client, program, affiliate, django_assert_max_num_queries
 ):
     """Without a figure sort every figure still shows, and the page's cost does not grow with the program."""
-    make_click(program, affiliate)
-    make_event(program, affiliate)
-    make_commission(affiliate, amount_cents=700)
+    ClickFactory(program=program, affiliate=affiliate)
+    EventFactory(program=program, affiliate=affiliate)
+    CommissionFactory(affiliate=affiliate, amount_cents=700)
     response = staff_client.get(LIST)
     (row,) = response.context["page"].object_list
-    # make_commission brings its own event: two conversions.
+    # CommissionFactory brings its own event: two conversions.
     assert (row.click_count, row.conversion_count, row.earnings_cents) == (1, 2, 700)
 
     for i in range(60):

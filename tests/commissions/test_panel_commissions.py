@@ -7,14 +7,8 @@ from affiliates.models import ProgramStaff
 from commissions import selectors
 from commissions.models import Commission
 from refapp.models import AuditLog
-from tests.commissions.panel_data import (
-    csv_lines,
-    make_click,
-    make_commission,
-    make_event,
-    staff_client_with_role,
-)
-from tests.factories import AffiliateFactory, ProgramFactory
+from tests.factories import AffiliateFactory, ClickFactory, CommissionFactory, EventFactory, ProgramFactory
+from tests.helpers import csv_lines, staff_client_with_role
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +23,7 @@ def detail(commission):
 
 @pytest.fixture
 def commission(affiliate, sale_rule):
-    return make_commission(affiliate, rule=sale_rule, order_id="ORD-1")
+    return CommissionFactory(affiliate=affiliate, rule=sale_rule, order_id="ORD-1")
 
 
 # --- access ------------------------------------------------------------------------------------
@@ -64,7 +58,7 @@ def staff_client_get_status(commission) -> str:
 
 def test_foreign_commission_is_404(staff_client):
     stranger = AffiliateFactory(program=ProgramFactory(slug="globex"))
-    assert staff_client.get(detail(make_commission(stranger))).status_code == 404
+    assert staff_client.get(detail(CommissionFactory(affiliate=stranger))).status_code == 404
 
 
 def test_viewer_sees_no_checkboxes(program, commission):
@@ -78,20 +72,25 @@ def test_viewer_sees_no_checkboxes(program, commission):
 
 def test_filters(staff_client, program, affiliate):
     mary = AffiliateFactory(program=program, code="MARY")
-    pending = make_commission(affiliate, order_id="A", created_at=datetime(2026, 3, 1, 12, tzinfo=UTC))
-    approved = make_commission(
-        affiliate, status="approved", order_id="B", created_at=datetime(2026, 3, 5, 23, 59, tzinfo=UTC)
+    pending = CommissionFactory(
+        affiliate=affiliate, order_id="A", created_at=datetime(2026, 3, 1, 12, tzinfo=UTC)
     )
-    marys = make_commission(mary, order_id="C", created_at=datetime(2026, 3, 10, tzinfo=UTC))
-    reversal = make_commission(
-        affiliate,
+    approved = CommissionFactory(
+        affiliate=affiliate,
+        status="approved",
+        order_id="B",
+        created_at=datetime(2026, 3, 5, 23, 59, tzinfo=UTC),
+    )
+    marys = CommissionFactory(affiliate=mary, order_id="C", created_at=datetime(2026, 3, 10, tzinfo=UTC))
+    reversal = CommissionFactory(
+        affiliate=affiliate,
         amount_cents=-500,
         kind="reversal",
         reverses=approved,
         event=approved.event,
         created_at=datetime(2026, 3, 6, tzinfo=UTC),
     )
-    test_mode = make_commission(affiliate, livemode=False, order_id="T")
+    test_mode = CommissionFactory(affiliate=affiliate, livemode=False, order_id="T")
 
     def ids(**params):
         return {c.public_id for c in staff_client.get(LIST, params).context["page"].object_list}
@@ -125,11 +124,11 @@ def test_htmx_request_returns_only_the_table(staff_client, commission):
 
 
 def test_bulk_approve_counts_changed_and_skipped(staff_client, program, affiliate):
-    pending = [make_commission(affiliate) for _ in range(3)]
-    paid = make_commission(affiliate, status="paid")
-    already = make_commission(affiliate, status="approved")
-    rejected = make_commission(affiliate, status="rejected")
-    foreign = make_commission(AffiliateFactory(program=ProgramFactory(slug="globex")))
+    pending = [CommissionFactory(affiliate=affiliate) for _ in range(3)]
+    paid = CommissionFactory(affiliate=affiliate, status="paid")
+    already = CommissionFactory(affiliate=affiliate, status="approved")
+    rejected = CommissionFactory(affiliate=affiliate, status="rejected")
+    foreign = CommissionFactory(affiliate=AffiliateFactory(program=ProgramFactory(slug="globex")))
     ids = [c.public_id for c in [*pending, paid, already, rejected, foreign]]
     response = staff_client.post(
         BULK, {"action": "approve", "ids": ids, "next": "/panel/p/acme/commissions/?status=pending"}
@@ -144,7 +143,7 @@ def test_bulk_approve_counts_changed_and_skipped(staff_client, program, affiliat
 
 
 def test_bulk_reject_needs_a_reason_and_records_it(staff_client, affiliate):
-    rows = [make_commission(affiliate), make_commission(affiliate, status="approved")]
+    rows = [CommissionFactory(affiliate=affiliate), CommissionFactory(affiliate=affiliate, status="approved")]
     ids = [c.public_id for c in rows]
     refused = staff_client.post(BULK, {"action": "reject", "ids": ids, "reason": ""}, follow=True)
     assert "Give a reason for rejecting" in refused.text
@@ -181,13 +180,21 @@ def test_manager_may_review(program, commission):
 
 
 def test_detail_explains_a_click_attributed_commission(staff_client, program, affiliate, sale_rule):
-    click = make_click(
-        program, affiliate, landing_url="https://acme.example/pricing?sub_id=nl1", sub_id="nl1"
+    click = ClickFactory(
+        program=program,
+        affiliate=affiliate,
+        landing_url="https://acme.example/pricing?sub_id=nl1",
+        sub_id="nl1",
     )
-    event = make_event(
-        program, affiliate, order_id="ORD-9", attribution="click", click=click, amount_cents=9_900
+    event = EventFactory(
+        program=program,
+        affiliate=affiliate,
+        order_id="ORD-9",
+        attribution="click",
+        click=click,
+        amount_cents=9_900,
     )
-    commission = make_commission(affiliate, event=event, rule=sale_rule, amount_cents=1_980)
+    commission = CommissionFactory(affiliate=affiliate, event=event, rule=sale_rule, amount_cents=1_980)
     AuditLog.objects.create(
         actor_label="system",
         action="commission.created",
@@ -208,8 +215,8 @@ def test_detail_explains_a_click_attributed_commission(staff_client, program, af
 
 
 def test_detail_links_reversals_both_ways(staff_client, affiliate, commission):
-    reversal = make_commission(
-        affiliate,
+    reversal = CommissionFactory(
+        affiliate=affiliate,
         amount_cents=-500,
         kind="reversal",
         reverses=commission,
@@ -239,10 +246,17 @@ def test_detail_review_form_posts_to_bulk_and_comes_back(staff_client, commissio
 
 
 def test_export_streams_the_filtered_rows(staff_client, program, affiliate):
-    keep = make_commission(affiliate, amount_cents=1_999, status="approved", order_id="=cmd|'/C calc'!A0")
-    make_commission(affiliate, status="pending")
-    reversal = make_commission(
-        affiliate, amount_cents=-250, kind="reversal", status="approved", reverses=keep, event=keep.event
+    keep = CommissionFactory(
+        affiliate=affiliate, amount_cents=1_999, status="approved", order_id="=cmd|'/C calc'!A0"
+    )
+    CommissionFactory(affiliate=affiliate, status="pending")
+    reversal = CommissionFactory(
+        affiliate=affiliate,
+        amount_cents=-250,
+        kind="reversal",
+        status="approved",
+        reverses=keep,
+        event=keep.event,
     )
     response = staff_client.get(EXPORT, {"status": "approved"})
     assert response.streaming
@@ -263,7 +277,7 @@ def test_export_is_empty_but_valid_when_nothing_matches(staff_client, commission
 
 
 def test_arithmetic_shows_the_rounding_and_the_tier(affiliate):
-    commission = make_commission(affiliate, amount_cents=1_180)
+    commission = CommissionFactory(affiliate=affiliate, amount_cents=1_180)
     commission.inputs.update(
         event_amount_cents=5_901, monthly_revenue_cents=150_000, tier={"min_cents": 100_000, "rate_bp": 2000}
     )
@@ -274,8 +288,8 @@ def test_arithmetic_shows_the_rounding_and_the_tier(affiliate):
 
 
 def test_arithmetic_of_a_reversal(affiliate, commission):
-    reversal = make_commission(
-        affiliate, amount_cents=-1_000, kind="reversal", reverses=commission, event=commission.event
+    reversal = CommissionFactory(
+        affiliate=affiliate, amount_cents=-1_000, kind="reversal", reverses=commission, event=commission.event
     )
     reversal.inputs = {
         "reverses": commission.public_id,

@@ -3,8 +3,8 @@ import pytest
 from affiliates.models import ProgramStaff
 from commissions.models import FraudFlag
 from refapp.models import AuditLog
-from tests.commissions.panel_data import make_commission, make_flag, staff_client_with_role
-from tests.factories import AffiliateFactory, ProgramFactory
+from tests.factories import AffiliateFactory, CommissionFactory, FraudFlagFactory, ProgramFactory
+from tests.helpers import staff_client_with_role
 
 pytestmark = pytest.mark.django_db
 
@@ -17,8 +17,8 @@ def resolve(flag):
 
 @pytest.fixture
 def flagged(affiliate):
-    commission = make_commission(affiliate, status="rejected", order_id="SELF-1")
-    return make_flag(affiliate, commission), commission
+    commission = CommissionFactory(affiliate=affiliate, status="rejected", order_id="SELF-1")
+    return FraudFlagFactory(commission=commission), commission
 
 
 def test_queue_answers_its_staff_and_hides_from_others(
@@ -44,7 +44,7 @@ def test_resolve_is_refused_to_outsiders_viewers_and_anonymous(
 def test_queue_lists_open_flags_and_flagged_affiliates(staff_client, program, affiliate, flagged):
     flag, commission = flagged
     other = AffiliateFactory(program=program, name="Clean")
-    resolved = make_flag(other, make_commission(other, status="rejected"))
+    resolved = FraudFlagFactory(commission=CommissionFactory(affiliate=other, status="rejected"))
     resolved.status = FraudFlag.Status.CONFIRMED
     resolved.save()
     response = staff_client.get(QUEUE)
@@ -89,6 +89,6 @@ def test_resolving_twice_or_with_a_bad_action_changes_nothing(staff_client, flag
 
 def test_a_foreign_flag_is_404(staff_client):
     stranger = AffiliateFactory(program=ProgramFactory(slug="globex"))
-    flag = make_flag(stranger, make_commission(stranger, status="rejected"))
+    flag = FraudFlagFactory(commission=CommissionFactory(affiliate=stranger, status="rejected"))
     assert staff_client.post(resolve(flag), {"action": "dismiss"}).status_code == 404
     assert staff_client.get(resolve(flag)).status_code == 405

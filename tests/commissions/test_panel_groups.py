@@ -3,8 +3,8 @@ import pytest
 from affiliates.models import PartnerGroup, ProgramStaff
 from commissions.calculation import rules_for
 from refapp.models import AuditLog
-from tests.commissions.panel_data import staff_client_with_role
 from tests.factories import AffiliateFactory, CommissionRuleFactory, PartnerGroupFactory
+from tests.helpers import staff_client_with_role
 
 pytestmark = pytest.mark.django_db
 

@@ -3,8 +3,14 @@ import pytest
 from affiliates.models import ProgramStaff
 from commissions.models import CommissionRule
 from refapp.models import AuditLog
-from tests.commissions.panel_data import make_commission, staff_client_with_role
-from tests.factories import AffiliateFactory, CommissionRuleFactory, PartnerGroupFactory, ProgramFactory
+from tests.factories import (
+    AffiliateFactory,
+    CommissionFactory,
+    CommissionRuleFactory,
+    PartnerGroupFactory,
+    ProgramFactory,
+)
+from tests.helpers import staff_client_with_role
 
 pytestmark = pytest.mark.django_db
 
@@ -205,7 +211,7 @@ def test_edit_form_shows_current_values(staff_client, program):
 
 
 def test_edit_retires_the_rule_and_creates_its_successor(staff_client, program, affiliate, sale_rule):
-    old = make_commission(affiliate, rule=sale_rule, amount_cents=2_000)
+    old = CommissionFactory(affiliate=affiliate, rule=sale_rule, amount_cents=2_000)
     response = staff_client.post(edit(sale_rule), form(rate="25"))
     assert response.status_code == 302
     sale_rule.refresh_from_db()

@@ -5,10 +5,15 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 
-from commissions.models import Commission, CommissionRule
+from commissions.models import CommissionRule
 from commissions.preview import rule_preview
-from tests.factories import AffiliateFactory, PartnerGroupFactory
-from tracking.models import Event, Referral
+from tests.factories import (
+    AffiliateFactory,
+    CommissionFactory,
+    EventFactory,
+    PartnerGroupFactory,
+    ReferralFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -27,25 +32,16 @@ def data(program):
     bob = AffiliateFactory(program=program, name="Bob", code="BOB", group=group)
 
     def referral(affiliate, created):
-        return Referral.objects.create(
-            program=program,
-            affiliate=affiliate,
-            visitor_id=f"v-{affiliate.code}",
-            method="click",
-            created_at=created,
-        )
+        return ReferralFactory(affiliate=affiliate, visitor_id=f"v-{affiliate.code}", created_at=created)
 
     def event(affiliate, ref, amount, when, *, name="sale", livemode=True):
-        return Event.objects.create(
-            program=program,
+        return EventFactory(
+            affiliate=affiliate,
+            referral=ref,
             livemode=livemode,
             name=name,
             amount_cents=amount,
-            currency="USD",
             occurred_at=when,
-            received_at=when,
-            affiliate=affiliate,
-            referral=ref,
             attribution="click",
         )
 
@@ -58,21 +54,14 @@ def data(program):
     event(bob, bob_ref, 90_000, at(11, 2))  # this month: not previewed
     event(ann, ann_ref, 70_000, at(10, 6), name="signup")  # another event name (counts for tiers)
     event(ann, ann_ref, 80_000, at(10, 7), livemode=False)  # test mode: never
-    Event.objects.create(
-        program=program,
-        name="sale",
-        amount_cents=50_000,
-        currency="USD",
-        occurred_at=at(10, 8),
-        received_at=NOW,
+    EventFactory(
+        program=program, amount_cents=50_000, occurred_at=at(10, 8), received_at=NOW
     )  # not attributed
     for amount, status in ((4_000, "pending"), (999, "rejected")):
-        Commission.objects.create(
-            program=program,
+        CommissionFactory(
             affiliate=ann,
             event=first_oct,
             amount_cents=amount,
-            currency="USD",
             status=status,
             hold_until=NOW,
             created_at=at(10, 5),

@@ -1,13 +1,17 @@
 """Dashboard figures checked against data whose answers were computed by hand."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import pytest
 
 from commissions import stats
-from commissions.models import Commission
-from tests.factories import AffiliateFactory, CommissionRuleFactory
-from tracking.models import Click, Event
+from tests.factories import (
+    AffiliateFactory,
+    ClickFactory,
+    CommissionFactory,
+    CommissionRuleFactory,
+    EventFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -31,32 +35,19 @@ def data(program):
         (bob, "v3", at(3, 23)),
         (bob, "v9", datetime(2026, 10, 31, 23, 59, tzinfo=UTC)),
     ]:
-        Click.objects.create(program=program, affiliate=aff, visitor_id=visitor, created_at=moment)
+        ClickFactory(program=program, affiliate=aff, visitor_id=visitor, created_at=moment)
 
     def sale(aff, order, cents, moment, refunded=0, status="pending", livemode=True):
-        event = Event.objects.create(
-            program=program,
-            livemode=livemode,
-            name="sale",
-            order_id=order,
-            amount_cents=cents,
-            refunded_cents=refunded,
-            currency="USD",
-            occurred_at=moment,
-            received_at=moment,
+        CommissionFactory(
             affiliate=aff,
-        )
-        Commission.objects.create(
-            program=program,
             livemode=livemode,
-            affiliate=aff,
-            event=event,
             rule=rule,
             amount_cents=cents // 5,
-            currency="USD",
             status=status,
-            hold_until=moment + timedelta(days=30),
             created_at=moment,
+            order_id=order,
+            event__amount_cents=cents,
+            event__refunded_cents=refunded,
         )
 
     sale(ann, "A1", 10000, at(1), status="approved")  # commission 2000 approved
@@ -64,9 +55,7 @@ def data(program):
     sale(bob, "B1", 20000, at(3), status="paid")  # commission 4000 paid
     sale(bob, "B2", 7000, at(3), status="rejected")  # counts as a conversion, commission rejected
     sale(bob, "T1", 99900, at(3), livemode=False)  # test mode: invisible
-    Event.objects.create(
-        program=program, name="sale", amount_cents=3000, currency="USD", occurred_at=at(2), received_at=at(2)
-    )  # unattributed
+    EventFactory(program=program, amount_cents=3000, occurred_at=at(2))  # unattributed
     return ann, bob
 
 
@@ -170,7 +159,7 @@ def test_rollups_and_live_tail_agree(data, program):
     )
     assert before == after
     # a click arriving after the refresh shows at once through the tail
-    Click.objects.create(program=program, affiliate=ann, visitor_id="v7", created_at=at(3))
+    ClickFactory(program=program, affiliate=ann, visitor_id="v7", created_at=at(3))
     assert stats.program_summary(program, NOV)["clicks"] == 5
     assert rollups.refresh() == 1 and stats.program_summary(program, NOV)["clicks"] == 5
     assert rollups.rebuild() and stats.program_series(program, NOV)["clicks"] == [1, 2, 2]
@@ -190,7 +179,7 @@ def test_click_totals_per_affiliate_without_days_match_the_daily_sums(data, prog
 
     if refreshed:
         rollups.refresh()  # half the clicks in the rollups, half in the tail
-        Click.objects.create(program=program, affiliate=data[0], visitor_id="v1", created_at=at(3))
+        ClickFactory(program=program, affiliate=data[0], visitor_id="v1", created_at=at(3))
     ids = list(program.affiliates.values_list("pk", flat=True))
     daily = rollups.click_totals(NOV.start_at, NOV.end_at, affiliate_ids=ids)
     summed = rollups.click_totals(NOV.start_at, NOV.end_at, affiliate_ids=ids, by_day=False)

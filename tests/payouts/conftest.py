@@ -3,10 +3,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from commissions.models import Commission
-from tests.factories import AffiliateFactory, CommissionRuleFactory
+from tests.factories import AffiliateFactory, CommissionFactory, CommissionRuleFactory
 from tests.fakestripe import FakeStripe
-from tracking.models import Event
 
 WEBHOOK_SECRET = "whsec_test_refapp"
 
@@ -41,28 +39,17 @@ def approved(program):
 
     def make(affiliate, cents, *, status="approved", order=None):
         now = timezone.now()
-        event = Event.objects.create(
-            program=program,
-            name="sale",
-            order_id=order or f"ORD-{next(counter)}",
-            amount_cents=cents * 5,
-            currency="USD",
-            occurred_at=now - timedelta(days=40),
-            received_at=now,
+        return CommissionFactory(
             affiliate=affiliate,
-            source="api",
-        )
-        return Commission.objects.create(
-            program=program,
-            affiliate=affiliate,
-            event=event,
             rule=rule,
             amount_cents=cents,
-            currency="USD",
             status=status,
-            hold_until=now - timedelta(days=10),
+            order_id=order or f"ORD-{next(counter)}",
             created_at=now - timedelta(days=40),
+            hold_until=now - timedelta(days=10),
             approved_at=now,
+            event__amount_cents=cents * 5,
+            event__received_at=now,
         )
 
     return make

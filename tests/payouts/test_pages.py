@@ -14,7 +14,7 @@ from affiliates.models import Affiliate
 from commissions.models import Commission
 from payouts.models import Payout
 from payouts.services import payouts_create
-from tests.factories import AffiliateFactory
+from tests.factories import AffiliateFactory, PayoutFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -180,16 +180,8 @@ def test_payout_of_another_program_is_404(staff_client, db):
 
     other = ProgramFactory(slug="globex2")
     stranger = AffiliateFactory(program=other)
-    payout = Payout.objects.create(
-        program=other,
-        affiliate=stranger,
-        period="2026-11",
-        method="paypal",
-        destination="x@example.com",
-        amount_cents=100,
-        currency="USD",
-        status="pending",
-        created_at=timezone.now(),
+    payout = PayoutFactory(
+        affiliate=stranger, period="2026-11", method="paypal", destination="x@example.com", amount_cents=100
     )
     assert staff_client.get(f"/panel/p/acme/payouts/{payout.public_id}/").status_code == 404
     assert Affiliate.objects.filter(pk=stranger.pk).exists()

@@ -11,7 +11,7 @@ from commissions.models import Commission
 from payouts.models import Payout, PayoutItem
 from payouts.services import payout_plan, payout_retry, payout_send, payouts_create
 from refapp.models import Actor, AuditLog
-from tests.factories import AffiliateFactory
+from tests.factories import AffiliateFactory, PayoutFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -232,14 +232,12 @@ def test_a_batch_meeting_a_twin_runs_payout_still_pays_the_others(
     now = timezone.now()
     plan = payout_plan(program=program, now=now)  # read before the twin run wrote John's payout
     assert len(plan.payable) == 2
-    Payout.objects.create(
-        program=program,
+    PayoutFactory(
         affiliate=connected,
         period=plan.period,
         method="stripe",
         destination="acct_john",
         amount_cents=1,
-        currency="USD",
         created_at=now,
         status="paid",
     )

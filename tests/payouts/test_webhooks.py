@@ -9,10 +9,10 @@ from affiliates.models import Affiliate
 from commissions.models import Commission
 from commissions.services import approve_due_commissions
 from payouts.models import StripeEvent
-from tests.factories import AffiliateFactory, CommissionRuleFactory
+from tests.factories import AffiliateFactory, ClickFactory, CommissionRuleFactory
 from tests.fakestripe import build_charge, build_checkout_session, build_dispute, build_invoice, sign_payload
 from tests.payouts.conftest import WEBHOOK_SECRET
-from tracking.models import Click, Event, Referral
+from tracking.models import Event, Referral
 
 pytestmark = pytest.mark.django_db
 
@@ -46,11 +46,8 @@ def deliver(fake_stripe):
 def referred_visitor(program):
     affiliate = AffiliateFactory(program=program, code="JOHN")
     CommissionRuleFactory(program=program, rate_bp=2000)
-    Click.objects.create(
-        program=program,
-        affiliate=affiliate,
-        visitor_id="visitor-stripe-1",
-        created_at=timezone.now() - timedelta(hours=1),
+    ClickFactory(
+        affiliate=affiliate, visitor_id="visitor-stripe-1", created_at=timezone.now() - timedelta(hours=1)
     )
     return affiliate
 

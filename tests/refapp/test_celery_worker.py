@@ -8,9 +8,14 @@ from django.utils import timezone
 
 from affiliates.models import Affiliate, Program
 from commissions.models import Commission, CommissionRule
-from tests.factories import AffiliateFactory, CommissionRuleFactory, ProgramFactory
+from tests.factories import (
+    AffiliateFactory,
+    CommissionFactory,
+    CommissionRuleFactory,
+    EventFactory,
+    ProgramFactory,
+)
 from tests.refapp.worker import start_worker, stop_worker
-from tracking.models import Event
 
 
 def due_commission(slug: str) -> Commission:
@@ -20,16 +25,12 @@ def due_commission(slug: str) -> Commission:
     affiliate = Affiliate.objects.filter(program=program).first() or AffiliateFactory(program=program)
     rule = CommissionRule.objects.filter(program=program).first() or CommissionRuleFactory(program=program)
     past = timezone.now() - timedelta(days=40)
-    event = Event.objects.create(
-        program=program, name="sale", amount_cents=1000, currency="USD", occurred_at=past, received_at=past
-    )
-    return Commission.objects.create(
-        program=program,
+    event = EventFactory(program=program, amount_cents=1000, occurred_at=past)  # unattributed, as before
+    return CommissionFactory(
         affiliate=affiliate,
         event=event,
         rule=rule,
         amount_cents=200,
-        currency="USD",
         hold_until=past + timedelta(days=30),
         created_at=past,
     )

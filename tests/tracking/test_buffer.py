@@ -17,33 +17,7 @@ pytestmark = [
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
 
 
-@pytest.fixture
-def buffered(settings, affiliate):
-    settings.REFAPP_CLICK_BUFFER = True
-    redis_conn = buffer.client()
-    redis_conn.delete(buffer.LIST_KEY, buffer.SEQ_KEY, buffer.EPOCH_KEY)
-    yield redis_conn
-    redis_conn.delete(buffer.LIST_KEY, buffer.SEQ_KEY, buffer.EPOCH_KEY)
-
-
-def post_clicks(n, start=0):
-    client = Client()
-    for i in range(start, start + n):
-        body = {
-            "program": "acme",
-            "ref": "JOHN",
-            "visitor_id": f"visitor-{i:04d}",
-            "url": f"https://acme.example/p{i}?ref=JOHN&utm_source=s",
-        }
-        assert (
-            client.post(
-                "/api/v1/track/click", data=json.dumps(body), content_type="text/plain", HTTP_USER_AGENT=UA
-            ).status_code
-            == 202
-        )
-
-
-def test_clicks_wait_in_redis_until_drained(buffered):
+def test_clicks_wait_in_redis_until_drained(buffered, post_clicks):
     post_clicks(7)
     assert Click.objects.count() == 0 and buffer.pending() == 7
     assert buffer.drain(batch=3) == 7
@@ -53,7 +27,7 @@ def test_clicks_wait_in_redis_until_drained(buffered):
     assert rows[0].utm_source == "s" and rows[0].ip_hash and rows[0].created_at.tzinfo is not None
 
 
-def test_a_drainer_that_died_before_trimming_stores_nothing_twice(buffered):
+def test_a_drainer_that_died_before_trimming_stores_nothing_twice(buffered, post_clicks):
     post_clicks(5)
     items = buffered.lrange(buffer.LIST_KEY, 0, -1)
     assert buffer.drain() == 5
@@ -63,7 +37,7 @@ def test_a_drainer_that_died_before_trimming_stores_nothing_twice(buffered):
     assert Click.objects.count() == 7 and buffer.pending() == 0
 
 
-def test_a_redis_that_lost_its_data_starts_a_new_epoch(buffered):
+def test_a_redis_that_lost_its_data_starts_a_new_epoch(buffered, post_clicks):
     post_clicks(3)
     buffer.drain()
     buffered.delete(buffer.SEQ_KEY, buffer.EPOCH_KEY)  # a restarted Redis without persistence
@@ -117,7 +91,7 @@ def test_the_rate_limit_counts_in_the_same_round_trip_as_the_push(buffered, sett
     assert buffer.drain() == 3 and Click.objects.count() == 3
 
 
-def test_the_push_survives_a_flushed_script_cache_and_a_dropped_connection(buffered):
+def test_the_push_survives_a_flushed_script_cache_and_a_dropped_connection(buffered, post_clicks):
     """A restarted Redis forgets loaded scripts and closes every connection: the next click after
     either is stored once, on a new connection, without an error."""
     post_clicks(1)

@@ -52,7 +52,7 @@ def test_go_bot_redirects_without_click(client, affiliate):
 
 
 def test_tracker_is_small_minified_and_cacheable(client, db):
-    from tracking.views.public import tracker_bundle, tracker_url
+    from refapp.tracker import tracker_bundle, tracker_url
 
     response = client.get("/t.js")
     assert response.status_code == 200

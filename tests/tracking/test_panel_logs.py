@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 import pytest
 
 from affiliates.models import ProgramStaff
-from tests.commissions.panel_data import csv_lines, make_click, make_event, staff_client_with_role
-from tests.factories import AffiliateFactory, ProgramFactory
+from tests.factories import AffiliateFactory, ClickFactory, EventFactory, ProgramFactory
+from tests.helpers import csv_lines, staff_client_with_role
 
 pytestmark = pytest.mark.django_db
 
@@ -37,17 +37,27 @@ def test_logs_are_read_only(url, staff_client):
 @pytest.fixture
 def events(program, affiliate):
     return {
-        "sale": make_event(
-            program, affiliate, order_id="A-1", occurred_at=datetime(2026, 3, 1, 9, tzinfo=UTC)
+        "sale": EventFactory(
+            program=program,
+            affiliate=affiliate,
+            order_id="A-1",
+            occurred_at=datetime(2026, 3, 1, 9, tzinfo=UTC),
         ),
-        "signup": make_event(
-            program, None, name="signup", order_id="S-1", occurred_at=datetime(2026, 3, 2, tzinfo=UTC)
+        "signup": EventFactory(
+            program=program,
+            affiliate=None,
+            name="signup",
+            order_id="S-1",
+            occurred_at=datetime(2026, 3, 2, tzinfo=UTC),
         ),
-        "late": make_event(
-            program, affiliate, order_id="A-2", occurred_at=datetime(2026, 3, 3, 23, 59, tzinfo=UTC)
+        "late": EventFactory(
+            program=program,
+            affiliate=affiliate,
+            order_id="A-2",
+            occurred_at=datetime(2026, 3, 3, 23, 59, tzinfo=UTC),
         ),
-        "test": make_event(program, affiliate, order_id="A-1", livemode=False),
-        "foreign": make_event(ProgramFactory(slug="globex"), None, order_id="G-1"),
+        "test": EventFactory(program=program, affiliate=affiliate, order_id="A-1", livemode=False),
+        "foreign": EventFactory(program=ProgramFactory(slug="globex"), affiliate=None, order_id="G-1"),
     }
 
 
@@ -77,7 +87,7 @@ def test_event_htmx_returns_only_the_table(staff_client, events):
 
 def test_event_log_pages_without_counting(staff_client, program):
     for n in range(51):
-        make_event(program, None, order_id=f"O-{n}")
+        EventFactory(program=program, affiliate=None, order_id=f"O-{n}")
     first = staff_client.get(EVENTS)
     assert len(first.context["page"].object_list) == 50 and first.context["page"].has_next()
     assert "Older →" in first.text
@@ -87,7 +97,7 @@ def test_event_log_pages_without_counting(staff_client, program):
 
 
 def test_event_export_streams_the_filtered_rows_safely(staff_client, program, affiliate, events):
-    make_event(program, affiliate, order_id="@SUM(1+1)", amount_cents=1_050)
+    EventFactory(program=program, affiliate=affiliate, order_id="@SUM(1+1)", amount_cents=1_050)
     response = staff_client.get(EXPORT, {"attributed": "yes"})
     assert response.streaming
     assert 'filename="acme-events-' in response["Content-Disposition"]
@@ -100,9 +110,13 @@ def test_event_export_streams_the_filtered_rows_safely(staff_client, program, af
 
 def test_click_filters(staff_client, program, affiliate):
     mary = AffiliateFactory(program=program, code="MARY")
-    johns = make_click(program, affiliate, created_at=datetime(2026, 3, 1, tzinfo=UTC), utm_source="news")
-    marys = make_click(program, mary, created_at=datetime(2026, 3, 5, tzinfo=UTC), source="link")
-    make_click(ProgramFactory(slug="globex"), AffiliateFactory(code="G"))
+    johns = ClickFactory(
+        program=program, affiliate=affiliate, created_at=datetime(2026, 3, 1, tzinfo=UTC), utm_source="news"
+    )
+    marys = ClickFactory(
+        program=program, affiliate=mary, created_at=datetime(2026, 3, 5, tzinfo=UTC), source="link"
+    )
+    ClickFactory(program=ProgramFactory(slug="globex"), affiliate=AffiliateFactory(code="G"))
 
     def ids(**params):
         return {c.pk for c in staff_client.get(CLICKS, params).context["page"].object_list}
@@ -117,7 +131,7 @@ def test_click_filters(staff_client, program, affiliate):
 
 
 def test_click_htmx_returns_only_the_table(staff_client, program, affiliate):
-    make_click(program, affiliate, landing_url="https://acme.example/?ref=JOHN")
+    ClickFactory(program=program, affiliate=affiliate, landing_url="https://acme.example/?ref=JOHN")
     response = staff_client.get(CLICKS, headers={"HX-Request": "true"})
     assert response.text.lstrip().startswith('<div id="click-table">')
     assert "<html" not in response.text and "JOHN" in response.text

@@ -5,14 +5,9 @@ These are the hot paths (DESIGN.md section 8): no session, no template, cached l
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import logging
-from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-import rjsmin
-from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -20,24 +15,12 @@ from django.views.decorators.http import require_GET
 
 from refapp.api import ApiError, error_response, read_json_object, server_error_body
 from refapp.hashing import client_ip
+from refapp.tracker import tracker_bundle
 
 from .. import lookup
 from ..services import click_ingest, click_record, is_bot, new_visitor_id
 
 logger = logging.getLogger(__name__)
-TRACKER_SOURCE = Path(settings.BASE_DIR) / "static" / "tracker" / "tracker.js"
-
-
-@functools.cache
-def tracker_bundle() -> tuple[bytes, str]:
-    """The minified tracker and its content hash, built once per process from the readable source."""
-    minified = rjsmin.jsmin(TRACKER_SOURCE.read_text()).encode()
-    return minified, hashlib.sha256(minified).hexdigest()[:12]
-
-
-def tracker_url() -> str:
-    """The snippet's src: a content-hash query busts caches whenever the tracker changes."""
-    return f"{settings.BASE_URL}/t.js?v={tracker_bundle()[1]}"
 
 
 @require_GET

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from affiliates.services import Conflict, apikey_create, program_create
 from refapp.money import is_currency
-from tracking.views.public import tracker_url
+from refapp.tracker import tracker_snippet
 
 
 class Command(BaseCommand):
@@ -40,4 +40,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  live: {live}")
         self.stdout.write(f"  test: {test}")
         self.stdout.write("Tracker tag for every page of your site:")
-        self.stdout.write(f'  <script async src="{tracker_url()}" data-program="{program.slug}"></script>')
+        snippet = tracker_snippet(
+            slug=program.slug, params=program.ref_params, cookie_days=program.cookie_days
+        )
+        self.stdout.write(f"  {snippet}")
