@@ -6,7 +6,8 @@ from commissions.views import api as commissions_api
 from payouts.views import webhooks as payout_webhooks
 from tracking.views import public as tracking_public
 
-from . import urls_panel, urls_portal, views
+from . import views
+from .portal import urls as portal_urls
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -31,8 +32,8 @@ urlpatterns = [
     path("api/v1/openapi.json", views.openapi_json, name="api-openapi"),
     path("api/v1/docs", views.api_docs, name="api-docs"),
     path("webhooks/stripe", payout_webhooks.stripe_webhook, name="stripe-webhook"),
-    path("panel/", include(urls_panel)),
-    path("portal/", include(urls_portal)),
-    path("join/", include(urls_portal.join_patterns)),
+    path("panel/", include("refapp.panel.urls")),
+    path("portal/", include("refapp.portal.urls")),
+    path("join/", include(portal_urls.join_patterns)),
     path("admin/", admin.site.urls),
 ]

@@ -4,9 +4,9 @@ from datetime import UTC, datetime
 import pytest
 
 from affiliates.models import ProgramStaff
-from commissions import selectors
 from commissions.models import Commission
 from refapp.models import AuditLog
+from refapp.panel import selectors
 from tests.commissions.panel_data import (
     csv_lines,
     make_click,
