@@ -84,11 +84,11 @@ def rule_create(request: HttpRequest, slug: str) -> HttpResponse:
     initial: dict[str, Any] = {}
     # Links from an affiliate's or a group's page open the form already scoped to them.
     if scoped := selectors.affiliate_by_reference(program, request.GET.get("affiliate", "")):
-        initial.update(scope="affiliate", affiliate=scoped.code)
+        initial = {"scope": "affiliate", "affiliate": scoped.code}
     elif group := PartnerGroup.objects.filter(
         program=program, public_id=request.GET.get("group", "")
     ).first():
-        initial.update(scope="group", group=group)
+        initial = {"scope": "group", "group": group}
     form = RuleForm(request.POST or None, program=program, initial=initial)
     context: dict[str, Any] = {"program": program, "form": form, "rule": None}
     if request.method == "POST" and "preview" in request.POST:

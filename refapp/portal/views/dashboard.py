@@ -51,7 +51,7 @@ def dashboard(request: PortalRequest) -> HttpResponse:
     builder = LinkBuilderForm(request.GET if "build" in request.GET else None, program=program)
     built = builder.build(go_link(program, affiliate.code)) if builder.is_bound and builder.is_valid() else ""
     if wants_partial(request) and request.htmx.target == "link-builder" and affiliate.is_active:
-        context.update(builder=builder, built=built)
+        context |= {"builder": builder, "built": built}
         return render_page(request, "portal/dashboard.html", context, partial="builder")
 
     summary, series = stats.affiliate_overview(affiliate, period)
@@ -61,22 +61,22 @@ def dashboard(request: PortalRequest) -> HttpResponse:
         + summary["commission_approved_cents"]
         + summary["commission_paid_cents"]
     )
-    context.update(
-        period=period,
-        preset=preset,
-        presets=stats.PRESETS,
-        errors=errors,
-        summary=summary,
-        chart=_chart(affiliate, series),
-        has_data=bool(summary["clicks"] or summary["conversions"]),
-        builder=builder,
-        built=built,
-        balances=balances,
-        estimate=payout_estimate(balances, next_payout_at(program, now)),
-        links_work=affiliate.is_active,
-        referral_link=referral_link(program, affiliate.code),
-        go_link=go_link(program, affiliate.code),
-    )
+    context |= {
+        "period": period,
+        "preset": preset,
+        "presets": stats.PRESETS,
+        "errors": errors,
+        "summary": summary,
+        "chart": _chart(affiliate, series),
+        "has_data": bool(summary["clicks"] or summary["conversions"]),
+        "builder": builder,
+        "built": built,
+        "balances": balances,
+        "estimate": payout_estimate(balances, next_payout_at(program, now)),
+        "links_work": affiliate.is_active,
+        "referral_link": referral_link(program, affiliate.code),
+        "go_link": go_link(program, affiliate.code),
+    }
     # Only the report swaps itself; other htmx requests (boosted links) get the whole page.
     partial = "report" if request.htmx and request.htmx.target == "report" else None
     return render_page(request, "portal/dashboard.html", context, partial=partial)

@@ -22,7 +22,7 @@ from refapp.hashing import client_ip, email_hash
 from refapp.htmx import render_page
 
 from ..forms import JoinForm
-from .login import LINK_USE_LIMIT, portal_sign_in
+from ..signin import LINK_USE_LIMIT, portal_sign_in
 
 # Applications: 10 an hour per client IP, and 3 an hour per email (nobody is mail-bombed).
 APPLY_IP_LIMIT = 10

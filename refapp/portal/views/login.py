@@ -7,8 +7,6 @@ token would burn it before the affiliate ever clicked.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -20,19 +18,18 @@ from django.views.decorators.http import require_http_methods, require_POST
 from affiliates.access import PORTAL_AFFILIATE, PORTAL_EMAIL
 from affiliates.magic import link_consume, send_login_link
 from affiliates.models import Affiliate, MagicLink
-from affiliates.portal_services import link_usable, portal_sessions_record
+from affiliates.portal_services import link_usable
 from refapp import ratelimit
 from refapp.hashing import client_ip, email_hash
 from refapp.htmx import render_page
 
 from ..access import PortalRequest, portal_affiliates, portal_required
 from ..forms import LoginForm
+from ..signin import LINK_USE_LIMIT, portal_sign_in
 
 # Sign-in emails: at most 5 per 15 minutes per address and per client IP.
 LOGIN_EMAIL_LIMIT = 5
 LOGIN_WINDOW = 15 * 60
-# Using links: tokens are 256 random bits, so this only stops a client hammering the endpoint.
-LINK_USE_LIMIT = 30
 
 
 def safe_next(value: str) -> str:
@@ -44,19 +41,6 @@ def safe_next(value: str) -> str:
     ):
         return value
     return ""
-
-
-def portal_sign_in(
-    request: HttpRequest, *, email: str, now: datetime, affiliate: Affiliate | None = None
-) -> None:
-    """Sign the email in: a new session key (no fixation), and the sign-in's network remembered."""
-    request.session.cycle_key()
-    request.session[PORTAL_EMAIL] = email.strip().lower()
-    if affiliate is not None:
-        request.session[PORTAL_AFFILIATE] = affiliate.pk
-    else:
-        request.session.pop(PORTAL_AFFILIATE, None)
-    portal_sessions_record(email=email, ip=client_ip(request), now=now)
 
 
 @require_http_methods(["GET", "POST"])
