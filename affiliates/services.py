@@ -5,15 +5,17 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from refapp.models import Actor, audit_log
 
-from .models import Affiliate, ApiKey, PartnerGroup, Program
+from .models import Affiliate, ApiKey, PartnerGroup, Program, ProgramStaff
 
 
 class Conflict(Exception):
@@ -30,16 +32,81 @@ def hash_secret(secret: str) -> str:
 
 
 def program_create(
-    *, slug: str, name: str, website: str, currency: str = "USD", actor: Actor | None = None, **options
+    *,
+    name: str,
+    slug: str,
+    website: str,
+    currency: str = "USD",
+    actor: Actor | None = None,
+    user: User | None = None,
+    **options: Any,
 ) -> Program:
-    with transaction.atomic():
-        if Program.objects.filter(slug=slug).exists():
-            raise Conflict("slug", f"A program with slug {slug!r} already exists.")
-        program = Program(slug=slug, name=name, website=website, currency=currency.upper(), **options)
-        program.full_clean()
-        program.save()
-        audit_log(actor=actor, action="program.created", obj=program, data={"slug": slug})
+    """Create a program (the panel form and `manage.py createprogram` both come here).
+
+    `options` are further Program settings (hold_days, cookie_days, allowed_origins, …). When a
+    staff user creates it, they become its admin. Raises Conflict for a taken slug and
+    ValidationError for invalid settings; nothing is written then.
+    """
+    try:
+        with transaction.atomic():
+            if Program.objects.filter(slug=slug).exists():
+                raise Conflict("slug", f"A program with slug {slug!r} already exists.")
+            program = Program(slug=slug, name=name, website=website, currency=currency.upper(), **options)
+            program.full_clean()
+            program.save()
+            if user is not None:
+                ProgramStaff.objects.create(program=program, user=user, role=ProgramStaff.Role.ADMIN)
+            audit_log(actor=actor, action="program.created", obj=program, data={"slug": slug})
+    except IntegrityError as exc:  # the unique slug, taken by a concurrent request after the check
+        raise Conflict("slug", f"A program with slug {slug!r} already exists.") from exc
     return program
+
+
+# Fixed once the program exists: its links carry the slug and its amounts are stored in the currency.
+PROGRAM_FIXED_FIELDS = frozenset({"slug", "currency"})
+
+
+def program_update(*, program: Program, actor: Actor | None, **fields: Any) -> Program:
+    """Change a program's settings; audited with the names of the fields that really changed."""
+    if fixed := PROGRAM_FIXED_FIELDS & fields.keys():
+        raise ValueError(f"{', '.join(sorted(fixed))} cannot change once the program exists")
+    with transaction.atomic():
+        locked = Program.objects.select_for_update().get(pk=program.pk)
+        changed = sorted(name for name, value in fields.items() if getattr(locked, name) != value)
+        if not changed:
+            return locked
+        for name in changed:
+            setattr(locked, name, fields[name])
+        locked.full_clean()
+        locked.save(update_fields=changed)
+        audit_log(actor=actor, action="program.updated", obj=locked, data={"fields": changed})
+    return locked
+
+
+class SetupDone(Exception):
+    """The first admin exists already: setup is closed."""
+
+
+def first_admin_create(*, username: str, email: str, password: str) -> User:
+    """Create the first staff user, a superuser. Only while there is no staff user at all."""
+    with transaction.atomic():
+        # Locks the staff rows (none, or the ones a racing setup just committed): two browsers
+        # racing through setup create one admin.
+        if User.objects.select_for_update().filter(is_staff=True).exists():
+            raise SetupDone
+        user = User(username=username, email=email, is_staff=True, is_superuser=True)
+        user.set_password(password)
+        user.save()
+        audit_log(actor=Actor.for_user(user), action="user.created", obj=user, data={"first_admin": True})
+    return user
+
+
+def staff_password_change(*, user: User, password: str) -> User:
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        audit_log(actor=Actor.for_user(user), action="user.password_changed", obj=user)
+    return user
 
 
 def apikey_create(
@@ -222,3 +289,36 @@ def affiliate_invite(
             },
         )
     return affiliate
+
+
+# --- partner groups ---------------------------------------------------------------------------
+
+
+def group_create(*, program: Program, name: str, is_active: bool = True, actor: Actor | None) -> PartnerGroup:
+    try:
+        with transaction.atomic():
+            group = PartnerGroup.objects.create(program=program, name=name, is_active=is_active)
+            audit_log(actor=actor, action="group.created", obj=group, data={"name": name})
+    except IntegrityError as exc:  # the unique (program, name) index, raced by a concurrent request
+        raise Conflict("name", "Another group of this program already has this name.") from exc
+    return group
+
+
+def group_update(*, group: PartnerGroup, name: str, is_active: bool, actor: Actor | None) -> PartnerGroup:
+    """Rename or (de)activate a group. Deactivating keeps its members; its rules stop applying."""
+    try:
+        with transaction.atomic():
+            locked = PartnerGroup.objects.select_for_update().get(pk=group.pk)
+            changes = {
+                field: [getattr(locked, field), value]
+                for field, value in (("name", name), ("is_active", is_active))
+                if getattr(locked, field) != value
+            }
+            if not changes:
+                return locked
+            locked.name, locked.is_active = name, is_active
+            locked.save(update_fields=["name", "is_active"])
+            audit_log(actor=actor, action="group.updated", obj=locked, data=changes)
+    except IntegrityError as exc:
+        raise Conflict("name", "Another group of this program already has this name.") from exc
+    return locked

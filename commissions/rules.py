@@ -130,3 +130,54 @@ def rule_deactivate(*, rule: CommissionRule, actor: Actor | None = None) -> Comm
             audit_log(actor=actor, action="rule.deactivated", obj=rule)
     rule.refresh_from_db()
     return rule
+
+
+# --- editing a rule ---------------------------------------------------------------------------
+
+_RULE_FIELDS = (
+    "event_name",
+    "type",
+    "rate_bp",
+    "amount_cents",
+    "group",
+    "affiliate",
+    "first_event_only",
+    "duration_months",
+    "max_events",
+    "tiers",
+)
+
+
+def rule_unchanged(rule: CommissionRule, fields: dict[str, Any]) -> bool:
+    wanted = {**fields, "tiers": sorted(fields.get("tiers") or [], key=lambda t: t["min_cents"])}
+    return all(getattr(rule, name) == wanted.get(name) for name in _RULE_FIELDS)
+
+
+class RuleNotEditable(Exception):
+    pass
+
+
+def rule_replace(*, rule: CommissionRule, actor: Actor | None, **fields: Any) -> CommissionRule:
+    """Edit a rule without rewriting history: retire it and create its successor, all or nothing.
+
+    Commissions already computed keep pointing at the old rule (and its inputs), so the past reads
+    exactly as it was paid. Raises rules.RuleInvalid (nothing written) when the new values are
+    invalid, and RuleNotEditable when the rule was retired meanwhile. Unchanged values are a no-op
+    that returns the rule itself.
+    """
+    with transaction.atomic():
+        locked = CommissionRule.objects.select_for_update().get(pk=rule.pk)
+        if not locked.is_active:
+            raise RuleNotEditable("This rule is no longer active; create a new rule instead.")
+        if rule_unchanged(locked, fields):
+            return locked
+        # Create first: an invalid successor raises before the old rule is touched.
+        successor = rule_create(program=locked.program, actor=actor, **fields)
+        rule_deactivate(rule=locked, actor=actor)
+        audit_log(
+            actor=actor,
+            action="rule.replaced",
+            obj=locked,
+            data={"replaced_by": successor.public_id, "old": locked.describe(), "new": successor.describe()},
+        )
+    return successor

@@ -89,6 +89,8 @@ INSTALLED_APPS = [
     "tracking",
     "commissions",
     "payouts",
+    "refapp.panel",
+    "refapp.portal",
 ]
 
 MIDDLEWARE = [
@@ -117,7 +119,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "affiliates.context_processors.navigation",
+                "refapp.panel.context_processors.navigation",
+                "refapp.portal.context_processors.navigation",
             ],
         },
     },

@@ -4,7 +4,8 @@ from django.urls import include, path, re_path
 from payouts.views import webhooks as payout_webhooks
 from tracking.views import public as tracking_public
 
-from . import urls_api, urls_panel, urls_portal, views
+from . import urls_api, views
+from .portal import urls as portal_urls
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -16,8 +17,8 @@ urlpatterns = [
     ),
     path("", include(urls_api)),
     path("webhooks/stripe", payout_webhooks.stripe_webhook, name="stripe-webhook"),
-    path("panel/", include(urls_panel)),
-    path("portal/", include(urls_portal)),
-    path("join/", include(urls_portal.join_patterns)),
+    path("panel/", include("refapp.panel.urls")),
+    path("portal/", include("refapp.portal.urls")),
+    path("join/", include(portal_urls.join_patterns)),
     path("admin/", admin.site.urls),
 ]

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection, connections
 
-from commissions import rollups, selectors
+from commissions import rollups
 from commissions.models import (
     AffiliateConversionDaily,
     AffiliateConversionTotal,
@@ -18,6 +18,7 @@ from commissions.models import (
     ConversionDelta,
     ProgramConversionDaily,
 )
+from refapp.panel import selectors
 from tests.factories import AffiliateFactory, CommissionFactory, CommissionRuleFactory, ProgramFactory
 from tracking.models import Event
 

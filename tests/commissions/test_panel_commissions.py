@@ -4,9 +4,9 @@ from datetime import UTC, datetime
 import pytest
 
 from affiliates.models import ProgramStaff
-from commissions import selectors
 from commissions.models import Commission
 from refapp.models import AuditLog
+from refapp.panel import selectors
 from tests.factories import AffiliateFactory, ClickFactory, CommissionFactory, EventFactory, ProgramFactory
 from tests.helpers import csv_lines, staff_client_with_role
 

@@ -6,7 +6,7 @@ import pytest
 import time_machine
 
 from commissions.models import CommissionRule
-from commissions.preview import rule_preview
+from refapp.panel.preview import rule_preview
 from tests.factories import (
     AffiliateFactory,
     CommissionFactory,

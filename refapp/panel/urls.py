@@ -1,0 +1,61 @@
+"""The panel's URL namespace `panel:`."""
+
+from django.urls import path
+
+from .views import affiliates, commissions, dashboard, fraud, groups, logs, payouts, programs, rules
+
+app_name = "panel"
+
+urlpatterns = [
+    path("", programs.home, name="home"),
+    path("setup/", programs.setup, name="setup"),
+    path("login/", programs.login_view, name="login"),
+    path("logout/", programs.logout_view, name="logout"),
+    path("password/", programs.password_change, name="password-change"),
+    path("programs/", programs.program_list, name="program-list"),
+    path("programs/new/", programs.program_create, name="program-create"),
+    path("p/<slug:slug>/", dashboard.dashboard, name="dashboard"),
+    path("p/<slug:slug>/settings/", programs.program_settings, name="program-settings"),
+    path("p/<slug:slug>/keys/", programs.program_keys, name="program-keys"),
+    path("p/<slug:slug>/keys/<int:key_id>/revoke/", programs.program_key_revoke, name="program-key-revoke"),
+    # affiliates, groups, rules, commissions, fraud
+    path("p/<slug:slug>/affiliates/", affiliates.affiliate_list, name="affiliate-list"),
+    path("p/<slug:slug>/affiliates/invite/", affiliates.affiliate_invite, name="affiliate-invite"),
+    path("p/<slug:slug>/affiliates/export.csv", affiliates.affiliate_export, name="affiliate-export"),
+    path("p/<slug:slug>/affiliates/<str:public_id>/", affiliates.affiliate_detail, name="affiliate-detail"),
+    path(
+        "p/<slug:slug>/affiliates/<str:public_id>/status/",
+        affiliates.affiliate_status,
+        name="affiliate-status",
+    ),
+    path("p/<slug:slug>/groups/", groups.group_list, name="group-list"),
+    path("p/<slug:slug>/groups/new/", groups.group_create, name="group-create"),
+    path("p/<slug:slug>/groups/<str:public_id>/", groups.group_edit, name="group-edit"),
+    path("p/<slug:slug>/rules/", rules.rule_list, name="rule-list"),
+    path("p/<slug:slug>/rules/new/", rules.rule_create, name="rule-create"),
+    path("p/<slug:slug>/rules/<str:public_id>/", rules.rule_edit, name="rule-edit"),
+    path("p/<slug:slug>/rules/<str:public_id>/deactivate/", rules.rule_deactivate, name="rule-deactivate"),
+    path("p/<slug:slug>/commissions/", commissions.commission_list, name="commission-list"),
+    path("p/<slug:slug>/commissions/bulk/", commissions.commission_bulk, name="commission-bulk"),
+    path("p/<slug:slug>/commissions/export.csv", commissions.commission_export, name="commission-export"),
+    path(
+        "p/<slug:slug>/commissions/<str:public_id>/", commissions.commission_detail, name="commission-detail"
+    ),
+    path("p/<slug:slug>/fraud/", fraud.fraud_queue, name="fraud-queue"),
+    path("p/<slug:slug>/fraud/<int:flag_id>/resolve/", fraud.fraud_resolve, name="fraud-resolve"),
+    # events and clicks logs
+    path("p/<slug:slug>/events/", logs.event_list, name="event-list"),
+    path("p/<slug:slug>/events/export.csv", logs.event_export, name="event-export"),
+    path("p/<slug:slug>/clicks/", logs.click_list, name="click-list"),
+    # payouts
+    path("p/<slug:slug>/payouts/", payouts.payout_list, name="payout-list"),
+    path("p/<slug:slug>/payouts/run/", payouts.payout_run, name="payout-run"),
+    path("p/<slug:slug>/payouts/export.csv", payouts.payout_export, name="payout-export"),
+    path("p/<slug:slug>/payouts/<str:public_id>/", payouts.payout_detail, name="payout-detail"),
+    path(
+        "p/<slug:slug>/payouts/<str:public_id>/mark-paid/",
+        payouts.payout_mark_paid_view,
+        name="payout-mark-paid",
+    ),
+    path("p/<slug:slug>/payouts/<str:public_id>/retry/", payouts.payout_retry_view, name="payout-retry"),
+]

@@ -1,0 +1,164 @@
+"""Panel: next-run preview, run history, payout detail, mark manual payouts paid, retry, CSV."""
+
+from __future__ import annotations
+
+import csv
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from payouts.models import Payout
+from payouts.services import PayoutStateError, payout_mark_paid, payout_plan, payout_retry, payouts_create
+from refapp.htmx import render_page
+from refapp.models import AuditLog
+from refapp.money import to_decimal
+
+from ..access import actor, get_program_for_staff, staff_required
+from ..forms import MarkPaidForm
+
+
+@require_GET
+@staff_required
+def payout_list(request: HttpRequest, slug: str) -> HttpResponse:
+    program = get_program_for_staff(request, slug)
+    now = timezone.now()
+    payouts = (
+        Payout.objects.filter(program=program).select_related("affiliate").order_by("-created_at", "-pk")
+    )
+    status = request.GET.get("status", "")
+    if status in Payout.Status.values:
+        payouts = payouts.filter(status=status)
+    page = Paginator(payouts, 50).get_page(request.GET.get("page"))
+    context = {
+        "program": program,
+        "plan": payout_plan(program=program, now=now),
+        "page": page,
+        "status": status,
+        "statuses": Payout.Status.choices,
+    }
+    return render_page(request, "panel/payouts.html", context)
+
+
+@require_POST
+@staff_required
+def payout_run(request: HttpRequest, slug: str) -> HttpResponse:
+    program = get_program_for_staff(request, slug, admin=True)
+    created = payouts_create(program=program, now=timezone.now(), actor=actor(request))
+    messages.success(
+        request,
+        f"Created {len(created)} payout(s). Stripe payouts are being sent; manual ones wait for you below.",
+    )
+    return redirect("panel:payout-list", program.slug)
+
+
+def _payout(program, public_id: str) -> Payout:
+    return get_object_or_404(Payout.objects.select_related("affiliate"), program=program, public_id=public_id)
+
+
+@require_GET
+@staff_required
+def payout_detail(
+    request: HttpRequest, slug: str, public_id: str, form: MarkPaidForm | None = None
+) -> HttpResponse:
+    program = get_program_for_staff(request, slug)
+    return _render_detail(request, program, _payout(program, public_id), form)
+
+
+def _render_detail(request: HttpRequest, program, payout: Payout, form: MarkPaidForm | None) -> HttpResponse:
+    items = payout.items.select_related("commission", "commission__event").order_by("commission_id")
+    history = AuditLog.objects.filter(object_type="payouts.payout", object_id=payout.public_id).order_by(
+        "-created_at"
+    )[:50]
+    return render_page(
+        request,
+        "panel/payout_detail.html",
+        {
+            "program": program,
+            "payout": payout,
+            "items": items,
+            "history": history,
+            "form": form or MarkPaidForm(),
+        },
+    )
+
+
+@require_http_methods(["POST"])
+@staff_required
+def payout_mark_paid_view(request: HttpRequest, slug: str, public_id: str) -> HttpResponse:
+    program = get_program_for_staff(request, slug, write=True)
+    payout = _payout(program, public_id)
+    form = MarkPaidForm(request.POST)
+    if not form.is_valid():
+        return _render_detail(request, program, payout, form)
+    if payout.method == Payout.Method.STRIPE:
+        messages.error(request, "Stripe payouts are marked paid by their transfer, not by hand.")
+        return redirect("panel:payout-detail", program.slug, payout.public_id)
+    try:
+        payout_mark_paid(
+            payout=payout,
+            reference=form.cleaned_data["reference"],
+            actor=actor(request),
+            now=timezone.now(),
+        )
+    except PayoutStateError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Payout {payout.public_id} marked paid.")
+    return redirect("panel:payout-detail", program.slug, payout.public_id)
+
+
+@require_POST
+@staff_required
+def payout_retry_view(request: HttpRequest, slug: str, public_id: str) -> HttpResponse:
+    program = get_program_for_staff(request, slug, write=True)
+    payout = _payout(program, public_id)
+    try:
+        payout_retry(payout=payout, actor=actor(request), now=timezone.now())
+    except PayoutStateError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Payout {payout.public_id} is being sent again.")
+    return redirect("panel:payout-detail", program.slug, payout.public_id)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@require_GET
+@staff_required
+def payout_export(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+    """Manual payouts in PayPal's bulk payout file layout (no header row): recipient, amount,
+    currency, reference id, note, wallet. Filter with ?status= (default: pending)."""
+    program = get_program_for_staff(request, slug)
+    status = request.GET.get("status") or Payout.Status.PENDING
+    rows = (
+        Payout.objects.filter(program=program, method=Payout.Method.PAYPAL, status=status)
+        .order_by("pk")
+        .values_list("destination", "amount_cents", "currency", "public_id", "period")
+    )
+    writer = csv.writer(_Echo())
+
+    def lines():
+        for destination, cents, currency, public_id, period in rows.iterator(chunk_size=2000):
+            yield writer.writerow(
+                [
+                    destination,
+                    str(to_decimal(cents, currency)),
+                    currency,
+                    public_id,
+                    f"{program.name} affiliate payout {period}",
+                    "PAYPAL",
+                ]
+            )
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="{program.slug}-paypal-payouts-{timezone.now():%Y%m%d}.csv"'
+    )
+    return response

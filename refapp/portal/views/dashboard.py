@@ -1,0 +1,82 @@
+"""Portal: the affiliate's dashboard (figures over a date range, balances, links, link builder).
+
+Every query here starts from `request.affiliate`, the membership the signed-in email is viewing,
+and reads live-mode rows only: test-mode data never reaches an affiliate.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from affiliates.models import Affiliate
+from commissions import stats
+from refapp.htmx import render_page, wants_partial
+from refapp.money import to_decimal
+
+from ..access import PortalRequest, portal_required
+from ..figures import go_link, next_payout_at, payout_estimate, referral_link
+from ..forms import LinkBuilderForm
+
+
+def _chart(affiliate: Affiliate, series: dict) -> dict:
+    currency = affiliate.program.currency
+    return {
+        "labels": series["labels"],
+        "series": [
+            {"label": "Clicks", "data": series["clicks"]},
+            {"label": "Conversions", "data": series["conversions"]},
+            {
+                "label": f"Earnings ({currency})",
+                # Decimal strings, not floats: the chart reads them as numbers, the amounts stay exact.
+                "data": [str(to_decimal(cents, currency)) for cents in series["earnings_cents"]],
+                "axis": "y2",
+            },
+        ],
+    }
+
+
+@require_GET
+@portal_required
+def dashboard(request: PortalRequest) -> HttpResponse:
+    affiliate = request.affiliate
+    program = affiliate.program
+    now = timezone.now()
+    context: dict = {"affiliate": affiliate, "program": program}
+    if affiliate.status == Affiliate.Status.PENDING:
+        return render_page(request, "portal/dashboard.html", context)
+
+    period, preset, errors = stats.parse_range(request.GET, now.date())
+    builder = LinkBuilderForm(request.GET if "build" in request.GET else None, program=program)
+    built = builder.build(go_link(program, affiliate.code)) if builder.is_bound and builder.is_valid() else ""
+    if wants_partial(request) and request.htmx.target == "link-builder" and affiliate.is_active:
+        context |= {"builder": builder, "built": built}
+        return render_page(request, "portal/dashboard.html", context, partial="builder")
+
+    summary, series = stats.affiliate_overview(affiliate, period)
+    balances = stats.affiliate_balances(affiliate)
+    summary["earnings_cents"] = (
+        summary["commission_pending_cents"]
+        + summary["commission_approved_cents"]
+        + summary["commission_paid_cents"]
+    )
+    context |= {
+        "period": period,
+        "preset": preset,
+        "presets": stats.PRESETS,
+        "errors": errors,
+        "summary": summary,
+        "chart": _chart(affiliate, series),
+        "has_data": bool(summary["clicks"] or summary["conversions"]),
+        "builder": builder,
+        "built": built,
+        "balances": balances,
+        "estimate": payout_estimate(balances, next_payout_at(program, now)),
+        "links_work": affiliate.is_active,
+        "referral_link": referral_link(program, affiliate.code),
+        "go_link": go_link(program, affiliate.code),
+    }
+    # Only the report swaps itself; other htmx requests (boosted links) get the whole page.
+    partial = "report" if request.htmx and request.htmx.target == "report" else None
+    return render_page(request, "portal/dashboard.html", context, partial=partial)
