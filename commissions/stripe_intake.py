@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Q
 
 from affiliates.models import Program
@@ -237,23 +238,33 @@ def charge_refunded(charge: dict, *, livemode: bool, slug: str | None, now: date
 
 
 def _refund_to(event: Event, target_refunded: int, *, refund_id: str, reason: str, now: datetime) -> str:
-    delta = min(target_refunded, event.amount_cents) - event.refunded_cents
-    if delta <= 0:
-        return "already refunded"
-    try:
-        body, _ = refund_apply(
-            program=event.program,
-            livemode=event.livemode,
-            order_id=event.order_id or "",
-            refund_id=refund_id,
-            amount_cents=delta,
-            actor=ACTOR,
-            now=now,
-            reason=reason,
-        )
-    except RefundError as exc:
-        return f"refund refused: {exc.message}"
-    return f"refunded {delta} of {event.public_id}; {len(body['commissions'])} commission row(s) changed"
+    """Bring the order's refunded total up to target_refunded.
+
+    The delta is computed under the order's row lock, from what is refunded at that moment: an API
+    refund of the same order (`POST /api/v1/refunds`) that committed after `_order_for` read the
+    order counts, so the delta never exceeds what remains and is never refused for it. Computed
+    from the unlocked read, a concurrent API refund made it too large: the webhook answered
+    "refund refused" with 200 and Stripe's refund was never applied.
+    """
+    with transaction.atomic():
+        locked = Event.objects.select_for_update().select_related("program").get(pk=event.pk)
+        delta = min(target_refunded, locked.amount_cents) - locked.refunded_cents
+        if delta <= 0:
+            return "already refunded"
+        try:
+            body, _ = refund_apply(
+                program=locked.program,
+                livemode=locked.livemode,
+                order_id=locked.order_id or "",
+                refund_id=refund_id,
+                amount_cents=delta,
+                actor=ACTOR,
+                now=now,
+                reason=reason,
+            )
+        except RefundError as exc:
+            return f"refund refused: {exc.message}"
+    return f"refunded {delta} of {locked.public_id}; {len(body['commissions'])} commission row(s) changed"
 
 
 def dispute_created(dispute: dict, *, livemode: bool, slug: str | None, now: datetime) -> str:
@@ -288,7 +299,6 @@ def dispute_closed(dispute: dict, *, livemode: bool, slug: str | None, now: date
         data={"dispute": dispute.get("id"), "status": status},
     )
     if status == "lost":
-        event.refresh_from_db()
         return _refund_to(
             event,
             event.amount_cents,
