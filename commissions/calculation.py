@@ -1,7 +1,7 @@
 """Which rules apply to an event and what each pays (DESIGN.md section 5).
 
 The arithmetic is in pure functions so property tests can hammer it; the database reads that feed
-it (prior events, monthly revenue) are in `commissions_for_event`.
+it (prior events, monthly revenue) are in `ReferralHistory`, asked only by a rule that needs them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from django.db.models import F, Q, Sum
 
 from affiliates.models import Affiliate, PartnerGroup, Program
 from refapp.money import percent_of
-from tracking.models import Event, Referral
+from tracking.models import Event
 
 from .models import Commission, CommissionRule
 
@@ -53,19 +53,24 @@ def month_bounds(moment: datetime) -> tuple[datetime, datetime]:
     return start, add_months(start, 1)
 
 
-def rules_for(*, program: Program, affiliate: Affiliate, event_name: str) -> tuple[str, list[CommissionRule]]:
-    """The most specific scope with active rules for this event name, and all its rules (they stack).
+def active_rules(*, program: Program, affiliate: Affiliate, event_name: str):
+    """The active rules of an event name, program-wide or the affiliate's own, in primary-key order.
 
     Runs for every conversion, so it is one plain query on the (program, event name, active) index,
-    without joins, whose rows are sorted into scopes here; the group's state is read only when the
-    affiliate's group has rules.
+    without joins; `choose_scope` sorts its rows into scopes.
     """
-    rows = CommissionRule.objects.filter(
+    return CommissionRule.objects.filter(
         Q(affiliate__isnull=True) | Q(affiliate=affiliate),
         program=program,
         event_name=event_name,
         is_active=True,
     ).order_by("pk")
+
+
+def rules_for(*, program: Program, affiliate: Affiliate, event_name: str) -> tuple[str, list[CommissionRule]]:
+    """The most specific scope with active rules for this event name, and all its rules (they stack);
+    the group's state is read only when the affiliate's group has rules."""
+    rows = active_rules(program=program, affiliate=affiliate, event_name=event_name)
     return choose_scope(rows, affiliate_id=affiliate.pk, group_id=affiliate.group_id)
 
 
@@ -138,17 +143,6 @@ class ReferralHistory:
             earlier = earlier.exclude(pk=event.pk)
         total = earlier.aggregate(total=Sum(F("amount_cents") - F("refunded_cents")))["total"]
         return (total or 0) + event.amount_cents - event.refunded_cents
-
-
-def commissions_for_event(
-    *, event: Event, affiliate: Affiliate, referral: Referral
-) -> tuple[list[Computed], list[dict]]:
-    """What each applicable rule pays for this (already saved) event, and why others were skipped."""
-    scope, rules = rules_for(program=event.program, affiliate=affiliate, event_name=event.name)
-    history = ReferralHistory(event=event, affiliate_id=affiliate.pk, referral_id=referral.pk)
-    return evaluate_rules(
-        scope=scope, rules=rules, event=event, referral_created_at=referral.created_at, history=history
-    )
 
 
 def evaluate_rules(

@@ -1,8 +1,8 @@
-"""The PostgreSQL write path of a conversion: one read statement, one write statement.
+"""The PostgreSQL writer of a conversion: one read statement, one write statement.
 
-The ORM path (`services._event_ingest`) takes about ten statements and as many round trips per
-event, and most of its time is spent building queries in Python. Here the same decision is taken
-from two statements:
+The ORM writer (`services._event_ingest`) takes about ten statements and as many round trips per
+event, and most of its time is spent building queries in Python. Here the same decision (the steps
+of `commissions.pipeline`) is taken from two statements:
 
 1. one read that answers, for the event's program, everything the decision needs: the attribution
    (an existing customer referral, then an active affiliate's code, then the visitor's click inside
@@ -10,8 +10,9 @@ from two statements:
    the affiliate signs in to the portal from the event's or the click's address, and the active
    rules of the event name for that affiliate (an event with no customer id, code or visitor id
    has nothing to attribute it by and skips the read);
-2. in Python, the same functions as the ORM path choose the scope, apply each rule's limits
-   (reading the referral's history only for a rule that asks), compute the amounts and the answer;
+2. in Python, `pipeline.conversion_rows` and `pipeline.response_body`, as for the ORM writer,
+   choose the scope, apply each rule's limits (reading the referral's history only for a rule that
+   asks), compute the amounts, check for self-referral and build the rows and the answer;
 3. one write: a single INSERT statement whose data-modifying CTEs add the referral (when new), the
    event with its stored answer, its commissions, the fraud flag and the audit row. One statement is
    one transaction: it lands whole or not at all.
@@ -19,35 +20,34 @@ from two statements:
 Duplicates and races are left to the unique indexes. When the write is refused (the order is
 already known, or a concurrent first event of the same customer created its referral first), the
 caller falls back to the ORM path, which answers the stored body or reuses that referral.
+
+The statements run through libpq directly (`refapp.pgdirect`), prepared once per connection.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any
-from weakref import WeakKeyDictionary
 
-import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.postgresql.operations import get_json_dumps
-from psycopg import errors, pq
-from psycopg.adapt import PyFormat, Transformer
 from psycopg.types.json import Jsonb
 
 from affiliates.models import Affiliate, Program
 from refapp.ids import new_public_id
 from refapp.instances import unsaved
 from refapp.models import Actor
+from refapp.pgdirect import numbered as _numbered
+from refapp.pgdirect import run as _run
 from tracking.models import Event, Referral
 
-from .calculation import ReferralHistory, choose_scope, evaluate_rules
 from .models import CommissionRule
+from .pipeline import EventInput, conversion_rows, event_from_input, response_body
 
 # Attribution candidates in the order of DESIGN.md section 5; the smallest `pri` wins. Each read
 # holds only the candidates the event can have: a customer id, a code, a visitor id (see _pick).
@@ -118,16 +118,6 @@ _PICK_PARAMS = (
 )
 
 
-def _numbered(sql: str, names: tuple[str, ...]) -> str:
-    """The statement with each %(name)s parameter written as PostgreSQL's own $n, in the order of
-    `names`, as libpq takes it."""
-    for n, name in enumerate(names, start=1):
-        sql = sql.replace(f"%({name})s", f"${n}")
-    if "%(" in sql:
-        raise ValueError(f"the statement names a parameter that `names` lacks: {sql}")
-    return sql
-
-
 def _pick(attribution: str, customer: bool, code: bool, visitor: bool) -> tuple[str, tuple[str, ...]] | None:
     """The read of an event with these inputs, and the names of its parameters in $n order; None
     when the event has nothing to attribute it by. A read holds only the candidates the event can
@@ -176,12 +166,10 @@ def available() -> bool:
 
 
 def event_ingest_pg(
-    *, program: Program, livemode: bool, data, actor: Actor, now: datetime
+    *, program: Program, livemode: bool, data: EventInput, actor: Actor, now: datetime
 ) -> dict[str, Any] | None:
     """Store, attribute and pay one new conversion; None when the write was refused by a unique
     index (a known order, or a racing first event of the same customer): the caller decides."""
-    from .services import commissions_and_flag, commissions_audit, event_from_input, response_body
-
     # The connection of this thread, looked up once: each `connection.x` goes through Django's
     # proxy and a context-local lookup, a dozen times per event otherwise.
     db = connections[DEFAULT_DB_ALIAS]
@@ -203,6 +191,7 @@ def event_ingest_pg(
         pick = _picks[shape]
     except KeyError:
         pick = _picks[shape] = _pick(*shape)
+    # Pipeline steps 1 and 2, attribution and referral, are answered by the read.
     row = None if pick is None else _run(db, pick[0], [values[name] for name in pick[1]])
 
     affiliate = referral = None
@@ -248,28 +237,17 @@ def event_ingest_pg(
         event.click_id = click_id
         event.attribution = method
         if affiliate.is_active:
-            rules = _rules(rules_json)
-            scope, rules = choose_scope(rules, affiliate_id=affiliate.pk, group_id=affiliate.group_id)
-            computed, skipped = evaluate_rules(
-                scope=scope,
-                rules=rules,
+            # Steps 3 to 7, from the rules and the portal check the read returned.
+            commissions, extra = conversion_rows(
                 event=event,
-                referral_created_at=referral.created_at,
-                history=ReferralHistory(event=event, affiliate_id=affiliate.pk, referral_id=referral.pk),
+                affiliate=affiliate,
+                referral=referral,
+                rules=_rules(rules_json),
+                method=method,
+                ip_seen=lambda: ip_seen,
+                actor=actor,
+                now=now,
             )
-            if computed:
-                commissions, flag = commissions_and_flag(
-                    event=event,
-                    affiliate=affiliate,
-                    computed=computed,
-                    skipped=skipped,
-                    method=method,
-                    ip_seen=lambda: ip_seen,
-                    now=now,
-                )
-                if flag is not None:
-                    extra.append(flag)
-                extra.append(commissions_audit(event=event, commissions=commissions, actor=actor))
 
     body = response_body(event=event, affiliate=affiliate, referral=referral, commissions=commissions)
     event.response = body
@@ -312,103 +290,6 @@ def _write(
     except IntegrityError:
         return False
     return True
-
-
-class _Session:
-    """What `_run` keeps per database connection: a Transformer (psycopg's adapter of parameters
-    and results, with the dumpers and loaders it has looked up) and the statements prepared on it."""
-
-    __slots__ = ("transformer", "prepared")
-
-    def __init__(self, conn: psycopg.Connection):
-        self.transformer = Transformer(conn)
-        self.prepared: set[bytes] = set()
-
-
-_sessions: WeakKeyDictionary[psycopg.Connection, _Session] = WeakKeyDictionary()
-# Statement text -> the name it is prepared under, the same on every connection of the process.
-_names: dict[str, bytes] = {}
-_numbers = itertools.count()
-_TEXT = PyFormat.TEXT
-# Raised by the server when a prepared statement is gone (a pooler's DISCARD ALL, a DEALLOCATE).
-_NO_SUCH_STATEMENT = b"26000"
-
-
-def _run(db: BaseDatabaseWrapper, sql: str, params: list) -> tuple | None:
-    """Run one statement on Django's connection through libpq directly and return its first row.
-
-    psycopg's cursor spends about 30 µs of Python per statement around the libpq call (a cursor
-    and its adapters per execute, the prepare manager, the wait loop): in a one-thread loop the
-    web process's CPU per conversion was 0.96 of the database backend's with it, 0.82 without. Here the statement is prepared once per connection under a name of its own
-    (DB_PREPARED_STATEMENTS: planning was most of a read's time, 0.8 ms to 0.2 ms measured), its
-    parameters are dumped as text by psycopg's own dumpers, and libpq's blocking call waits with
-    Python's lock released, as psycopg's does. The row is loaded by psycopg's loaders registered on
-    the connection (Django's time-zone aware timestamps included). Errors are psycopg's classes,
-    which `wrap_database_errors` turns into Django's, as for any query."""
-    db.ensure_connection()
-    conn = db.connection
-    with db.wrap_database_errors:
-        pgconn = conn.pgconn
-        if not conn.autocommit and pgconn.transaction_status == pq.TransactionStatus.IDLE:
-            # Django asked for a transaction that is not open yet: psycopg opens it (BEGIN with
-            # the connection's isolation level) as it runs the statement. Unprepared: psycopg
-            # sends DEALLOCATE ALL after a rollback whenever it holds prepared statements of its
-            # own, which would take this function's statements with them.
-            with psycopg.RawCursor(conn) as cursor:
-                cursor.execute(sql, params, prepare=False)
-                return cursor.fetchone()
-        session = _sessions.get(conn)
-        if session is None:
-            session = _sessions[conn] = _Session(conn)
-        tx = session.transformer
-        values = tx.dump_sequence(params, [_TEXT] * len(params))
-        if conn.prepare_threshold is None:
-            result = _checked(pgconn, pgconn.exec_params(sql.encode(), values))
-        else:
-            name = _names.get(sql)
-            if name is None:
-                name = _names.setdefault(sql, b"refapp_%d" % next(_numbers))
-            result = _run_prepared(pgconn, session.prepared, name, sql, values)
-        if not result.ntuples:
-            return None
-        tx.set_pgresult(result)
-        try:
-            return tx.load_row(0, tuple)
-        finally:
-            tx.set_pgresult(None)
-
-
-def _run_prepared(pgconn, prepared: set[bytes], name: bytes, sql: str, values):
-    if name not in prepared:
-        _checked(pgconn, pgconn.prepare(name, sql.encode()))
-        prepared.add(name)
-    result = pgconn.exec_prepared(name, values)
-    if (
-        result.status == pq.ExecStatus.FATAL_ERROR
-        and result.error_field(pq.DiagnosticField.SQLSTATE) == _NO_SUCH_STATEMENT
-    ):
-        # The server forgot its prepared statements: prepare each again on first use. Outside a
-        # transaction nothing else was lost, so this one runs again at once; inside one, the error
-        # aborted the transaction and is raised.
-        prepared.clear()
-        if pgconn.transaction_status == pq.TransactionStatus.IDLE:
-            _checked(pgconn, pgconn.prepare(name, sql.encode()))
-            prepared.add(name)
-            result = pgconn.exec_prepared(name, values)
-    return _checked(pgconn, result)
-
-
-def _checked(pgconn, result):
-    """The result when the statement succeeded; else the psycopg error of its SQLSTATE."""
-    if result.status in (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK):
-        return result
-    sqlstate = result.error_field(pq.DiagnosticField.SQLSTATE)
-    message = (result.error_message or pgconn.error_message).decode(errors="replace").strip()
-    try:
-        error = errors.lookup(sqlstate.decode()) if sqlstate else psycopg.OperationalError
-    except KeyError:  # a SQLSTATE psycopg has no class for
-        error = psycopg.DatabaseError
-    raise error(message or "the statement failed without a message from the server")
 
 
 _statements: dict[tuple, tuple[str, list[list[Callable[[models.Model], Any]]]]] = {}

@@ -226,6 +226,26 @@ class FraudFlag(models.Model):
         return f"{self.get_reason_display()} ({self.status})"
 
 
+class SentDigest(models.Model):
+    """The approval digest sent to one affiliate on one UTC day: the ledger that sends it once.
+
+    The row is inserted before the email is queued (on commit); the unique (affiliate, day) index
+    decides between two runs, so two workers never send the same digest.
+    """
+
+    # No index of its own: the unique (affiliate, day) index leads with the affiliate.
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    commissions = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["affiliate", "day"], name="sent_digest_once_per_day")]
+
+    def __str__(self) -> str:
+        return f"digest of {self.affiliate_id} on {self.day}"
+
+
 # --- conversion rollups (DESIGN.md section 8) ---------------------------------------------------
 #
 # Database triggers on tracking_event and commissions_commission append every change that moves a

@@ -5,32 +5,25 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Sum
 
 from affiliates.models import Affiliate
 from refapp.emails import send_templated
-from refapp.models import AuditLog
 from refapp.money import format_amount
 
-from .models import Commission
-
-DIGEST_TYPE = "affiliates.digest"
-
-
-def digest_sent(object_id: str):
-    """The audit rows of one affiliate's digest of one day. By object type and id: the audit
-    log's index on both serves it, where the action and id alone read the whole log, which grows
-    by a row per conversion."""
-    return AuditLog.objects.filter(object_type=DIGEST_TYPE, object_id=object_id, action="digest.sent")
+from .models import Commission, SentDigest
 
 
 def approval_digests(*, now: datetime) -> int:
     """Email every affiliate whose commissions were approved in the 24 hours before `now`.
 
-    A digest is recorded in the audit log per affiliate and day, so a second run the same day
-    sends nothing again.
+    One digest per affiliate and UTC day, decided by the unique (affiliate, day) index of
+    `SentDigest`: the row is inserted first, and the email is queued when that insert commits. A
+    second run the same day, or a twin run at the same moment (its INSERT waits for the first
+    one's commit, then fails), sends nothing again. Returns how many digests this run sent.
     """
-    day = now.date().isoformat()
+    day = now.date()
     rows = (
         Commission.objects.filter(
             livemode=True,
@@ -46,27 +39,22 @@ def approval_digests(*, now: datetime) -> int:
     sent = 0
     for row in rows:
         affiliate = Affiliate.objects.select_related("program").get(pk=row["affiliate_id"])
-        object_id = f"{affiliate.public_id}:{day}"
-        if digest_sent(object_id).exists():
-            continue
-        send_templated(
-            "commissions_approved",
-            to=[affiliate.email],
-            context={
-                "name": affiliate.name,
-                "program": affiliate.program.name,
-                "count": row["n"],
-                "total": format_amount(row["total"] or 0, affiliate.program.currency),
-                "url": f"{settings.BASE_URL}/portal/commissions/",
-            },
-        )
-        AuditLog.objects.create(
-            actor_label="system",
-            action="digest.sent",
-            program_id=affiliate.program_id,
-            object_type=DIGEST_TYPE,
-            object_id=object_id,
-            data={"count": row["n"]},
-        )
+        try:
+            with transaction.atomic():
+                SentDigest.objects.create(affiliate=affiliate, day=day, commissions=row["n"], created_at=now)
+                # Queued on commit (send_templated): a rolled-back ledger row sends nothing.
+                send_templated(
+                    "commissions_approved",
+                    to=[affiliate.email],
+                    context={
+                        "name": affiliate.name,
+                        "program": affiliate.program.name,
+                        "count": row["n"],
+                        "total": format_amount(row["total"] or 0, affiliate.program.currency),
+                        "url": f"{settings.BASE_URL}/portal/commissions/",
+                    },
+                )
+        except IntegrityError:
+            continue  # this affiliate's digest of the day is already sent (or being sent)
         sent += 1
     return sent

@@ -5,9 +5,7 @@ Every function here is one transaction, safe to call twice, and writes an audit 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -15,46 +13,18 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 
 from affiliates.models import PortalSession, Program
-from refapp.ids import new_public_id
-from refapp.instances import unsaved
-from refapp.models import Actor, AuditLog, audit_entry, audit_log
+from refapp.models import Actor, AuditLog, audit_log
 from refapp.money import round_half_up
 from tracking.attribution import attribute, referral_for
 from tracking.models import Event
 
 from . import ingest_pg
-from .calculation import Computed, commissions_for_event
+from .calculation import active_rules
 from .models import Commission, FraudFlag, Refund
+from .pipeline import EventInput, commission_json, conversion_rows, event_from_input, iso, response_body
 
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-@dataclass
-class EventInput:
-    name: str
-    order_id: str | None = None
-    customer_id: str = ""
-    visitor_id: str = ""
-    referral_code: str = ""
-    amount_cents: int = 0
-    currency: str = "USD"
-    customer_email_hash: str = ""
-    ip_hash: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict)
-    occurred_at: datetime | None = None
-    source: str = "api"
-
-
-def _commission_json(commission: Commission) -> dict[str, Any]:
-    return {
-        "id": commission.public_id,
-        "amount_cents": commission.amount_cents,
-        "currency": commission.currency,
-        "status": commission.status,
-        "hold_until": iso(commission.hold_until),
-    }
+# The names the events and refunds API and the fast path import from here.
+__all__ = ["EventInput", "RefundError", "event_ingest", "iso", "refund_apply"]
 
 
 def event_ingest(
@@ -66,6 +36,7 @@ def event_ingest(
     first time and created=False. Concurrent deliveries of one order race on the unique
     (program, livemode, order_id) index: the loser's INSERT waits for the winner's commit, fails,
     and then reads the winner's stored body, so exactly one event and one set of commissions exist.
+    The steps of the decision are told in `commissions.pipeline`.
     """
     # No "seen it?" read first: the unique index decides, and a replay costs one refused INSERT.
     if ingest_pg.available():
@@ -97,37 +68,16 @@ def _stored_response(program: Program, livemode: bool, order_id: str) -> dict[st
     return row
 
 
-def event_from_input(*, program: Program, livemode: bool, data: EventInput, now: datetime) -> Event:
-    """The unsaved, not yet attributed event of one report."""
-    return unsaved(
-        Event,
-        public_id=new_public_id("evt"),
-        program=program,
-        livemode=livemode,
-        name=data.name,
-        order_id=data.order_id,
-        customer_id=data.customer_id,
-        visitor_id=data.visitor_id,
-        referral_code=data.referral_code,
-        amount_cents=data.amount_cents,
-        currency=data.currency,
-        customer_email_hash=data.customer_email_hash,
-        ip_hash=data.ip_hash,
-        metadata=data.metadata,
-        occurred_at=data.occurred_at or now,
-        received_at=now,
-        source=data.source,
-    )
-
-
 def _event_ingest(
     *, program: Program, livemode: bool, data: EventInput, actor: Actor, now: datetime
 ) -> dict[str, Any]:
+    """The ORM writer of the pipeline (`commissions.pipeline`), on any database."""
     event = event_from_input(program=program, livemode=livemode, data=data, now=now)
     occurred_at = event.occurred_at
     # The INSERT comes first so that a concurrent duplicate blocks here, before any other write.
     event.save(force_insert=True)
 
+    # 1. attribute
     found = attribute(
         program=program,
         livemode=livemode,
@@ -141,6 +91,7 @@ def _event_ingest(
     referral = None
     affiliate = None
     if found.attributed:
+        # 2. referral
         referral = referral_for(
             program=program,
             livemode=livemode,
@@ -155,64 +106,28 @@ def _event_ingest(
         event.click = found.click
         event.attribution = found.method
         if affiliate.is_active:
-            commissions = _create_commissions(
+            # 3 to 7: scope, limits, amounts, self-referral, rows
+            click = found.click
+            commissions, extra = conversion_rows(
                 event=event,
                 affiliate=affiliate,
                 referral=referral,
+                rules=active_rules(program=program, affiliate=affiliate, event_name=event.name),
                 method=found.method,
-                click=found.click,
+                ip_seen=lambda: _portal_ip_seen(event, affiliate, click),
+                actor=actor,
                 now=now,
             )
+            for row in commissions:
+                row.save(force_insert=True)
+            for row in extra:
+                row.save()
 
+    # 8. answer
     body = response_body(event=event, affiliate=affiliate, referral=referral, commissions=commissions)
     event.response = body
     event.save(update_fields=["affiliate", "referral", "click", "attribution", "response"])
-    if commissions:
-        commissions_audit(event=event, commissions=commissions, actor=actor).save()
     return body
-
-
-def response_body(*, event: Event, affiliate, referral, commissions: list[Commission]) -> dict[str, Any]:
-    """What POST /api/v1/events answers, stored on the event so that a replay answers it again."""
-    return {
-        "id": event.public_id,
-        "livemode": event.livemode,
-        "attributed": affiliate is not None,
-        "affiliate": {"id": affiliate.public_id, "code": affiliate.code} if affiliate else None,
-        "referral": referral.public_id if referral else None,
-        "commissions": [_commission_json(c) for c in commissions],
-    }
-
-
-def commissions_audit(*, event: Event, commissions: list[Commission], actor: Actor) -> AuditLog:
-    return audit_entry(
-        actor=actor,
-        action="commission.created",
-        obj=event,
-        data={
-            "commissions": [c.public_id for c in commissions],
-            "amounts": [c.amount_cents for c in commissions],
-        },
-    )
-
-
-def self_referral(event: Event, affiliate, ip_seen: Callable[[], bool]) -> tuple[str, str] | None:
-    """(fraud reason, explanation) when the customer looks like the affiliate, else None.
-
-    ip_seen answers whether the affiliate signed in to the portal from the event's or the click's
-    address (a query, asked only when the email did not already decide).
-    """
-    if event.customer_email_hash and event.customer_email_hash == affiliate.email_hash:
-        return (
-            FraudFlag.Reason.SELF_REFERRAL_EMAIL,
-            "self-referral: the customer's email is the affiliate's own",
-        )
-    if ip_seen():
-        return (
-            FraudFlag.Reason.SELF_REFERRAL_IP,
-            "self-referral: the visit came from an address the affiliate signs in from",
-        )
-    return None
 
 
 def _portal_ip_seen(event: Event, affiliate, click) -> bool:
@@ -220,112 +135,6 @@ def _portal_ip_seen(event: Event, affiliate, click) -> bool:
     return (
         bool(ip_hashes) and PortalSession.objects.filter(affiliate=affiliate, ip_hash__in=ip_hashes).exists()
     )
-
-
-def commission_rows(
-    *,
-    event: Event,
-    affiliate,
-    computed: list[Computed],
-    skipped: list[dict],
-    method: str,
-    suspicion: tuple[str, str] | None,
-    now: datetime,
-) -> list[Commission]:
-    """The unsaved commissions of an event: each with the inputs that explain it, pending until the
-    hold ends, or rejected at once when the sale looks like a self-referral."""
-    hold_until = event.occurred_at + timedelta(days=event.program.hold_days)
-    status, reason = Commission.Status.PENDING, ""
-    if suspicion:
-        status, reason = Commission.Status.REJECTED, suspicion[1]
-    return [
-        unsaved(
-            Commission,
-            public_id=new_public_id("com"),
-            program=event.program,
-            livemode=event.livemode,
-            affiliate=affiliate,
-            event=event,
-            rule=item.rule,
-            amount_cents=item.amount_cents,
-            currency=event.currency,
-            status=status,
-            status_reason=reason,
-            hold_until=hold_until,
-            inputs={
-                **item.inputs,
-                "attribution": method,
-                "event": event.name,
-                "order_id": event.order_id,
-                "skipped": skipped,
-            },
-            created_at=now,
-        )
-        for item in computed
-    ]
-
-
-def fraud_flag(
-    *, event: Event, affiliate, suspicion: tuple[str, str], commissions, now: datetime
-) -> FraudFlag:
-    return unsaved(
-        FraudFlag,
-        program=event.program,
-        affiliate=affiliate,
-        event=event,
-        reason=suspicion[0],
-        details={"commissions": [c.public_id for c in commissions], "order_id": event.order_id},
-        created_at=now,
-    )
-
-
-def commissions_and_flag(
-    *,
-    event: Event,
-    affiliate,
-    computed: list[Computed],
-    skipped: list[dict],
-    method: str,
-    ip_seen: Callable[[], bool],
-    now: datetime,
-) -> tuple[list[Commission], FraudFlag | None]:
-    """The unsaved commissions of what the rules computed, and the fraud flag of a self-referral."""
-    suspicion = self_referral(event, affiliate, ip_seen)
-    rows = commission_rows(
-        event=event,
-        affiliate=affiliate,
-        computed=computed,
-        skipped=skipped,
-        method=method,
-        suspicion=suspicion,
-        now=now,
-    )
-    flag = None
-    if suspicion:
-        flag = fraud_flag(event=event, affiliate=affiliate, suspicion=suspicion, commissions=rows, now=now)
-    return rows, flag
-
-
-def _create_commissions(
-    *, event: Event, affiliate, referral, method: str, click, now: datetime
-) -> list[Commission]:
-    computed, skipped = commissions_for_event(event=event, affiliate=affiliate, referral=referral)
-    if not computed:
-        return []
-    rows, flag = commissions_and_flag(
-        event=event,
-        affiliate=affiliate,
-        computed=computed,
-        skipped=skipped,
-        method=method,
-        ip_seen=lambda: _portal_ip_seen(event, affiliate, click),
-        now=now,
-    )
-    for row in rows:
-        row.save(force_insert=True)
-    if flag is not None:
-        flag.save()
-    return rows
 
 
 # --- refunds ---------------------------------------------------------------------------------
@@ -483,7 +292,7 @@ def _reverse_commissions(
                 # Nothing of it was paid: rejecting the commission and its partial reversals nets zero.
                 for row in [original, *unpaid]:
                     _set_status(row, Commission.Status.REJECTED, reason, actor, now)
-                    changed.append({**_commission_json(row), "kind": row.kind})
+                    changed.append({**commission_json(row), "kind": row.kind})
                 continue
         already = -sum(r.amount_cents for r in reversals)
         if full or event.amount_cents == 0:
@@ -528,7 +337,7 @@ def _reverse_commissions(
             obj=reversal,
             data={"reverses": original.public_id, "amount_cents": -delta},
         )
-        changed.append({**_commission_json(reversal), "kind": reversal.kind, "reverses": original.public_id})
+        changed.append({**commission_json(reversal), "kind": reversal.kind, "reverses": original.public_id})
     return changed
 
 

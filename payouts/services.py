@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import stripe
+from celery import shared_task
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
@@ -160,8 +162,6 @@ def payouts_create(
 def _create_payouts(
     program: Program, lines: list[PlanLine], *, period: str, now: datetime, actor: Actor | None
 ) -> list[Payout]:
-    from .tasks import payout_send
-
     affiliates = {line.affiliate.pk: line.affiliate for line in lines}
     with transaction.atomic():
         owed: dict[int, list[tuple[int, int]]] = {}
@@ -222,7 +222,7 @@ def _create_payouts(
         )
         send = [payout.pk for payout, _ in payouts if payout.method == Payout.Method.STRIPE]
         if send:
-            transaction.on_commit(lambda: [payout_send.delay(payout_id) for payout_id in send])
+            transaction.on_commit(lambda: [payout_send_task.delay(payout_id) for payout_id in send])
     return [payout for payout, _ in payouts]
 
 
@@ -258,6 +258,24 @@ def payout_send(*, payout_id: int, now: datetime) -> Payout:
         reason = getattr(exc, "user_message", None) or str(exc) or exc.__class__.__name__
         return payout_fail(payout=payout, reason=reason[:500], actor=Actor("stripe"), now=now)
     return payout_mark_paid(payout=payout, transfer_id=transfer.id, actor=Actor("stripe"), now=now)
+
+
+# Errors worth sending again (with the same idempotency key) a little later.
+TRANSIENT = (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError, OperationalError)
+
+
+# The task lives beside the service it runs and the services that queue it (as in pretix), so that
+# this module and `payouts.tasks` never import each other; its registered name stays the old one,
+# which queued messages and `payouts.tasks` (re-exporting it) still use.
+@shared_task(name="payouts.tasks.payout_send", bind=True, acks_late=True, max_retries=8)
+def payout_send_task(self, payout_id: int) -> str:
+    try:
+        return payout_send(payout_id=payout_id, now=timezone.now()).status
+    except Payout.DoesNotExist:
+        return "missing"  # a message older than the row (a restored database): nothing to pay
+    except TRANSIENT as exc:
+        # Same idempotency key on every retry: Stripe answers with the transfer it already made.
+        raise self.retry(exc=exc, countdown=min(3600, 5 * 2**self.request.retries)) from exc
 
 
 class PayoutStateError(Exception):
@@ -416,8 +434,6 @@ def payout_fail(*, payout: Payout, reason: str, actor: Actor | None, now: dateti
 
 def payout_retry(*, payout: Payout, actor: Actor | None, now: datetime) -> Payout:
     """Send a failed payout again with a fresh idempotency key, over its commissions still unpaid."""
-    from .tasks import payout_send as payout_send_task
-
     with transaction.atomic():
         locked = Payout.objects.select_for_update().select_related("affiliate").get(pk=payout.pk)
         if locked.status != Payout.Status.FAILED:

@@ -13,10 +13,14 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from commissions.stripe_intake import HANDLERS as SALES_HANDLERS
 from refapp.api import error_response
 
 from ..models import StripeEvent
-from ..webhooks import HANDLERS
+from ..webhooks import HANDLERS as PAYOUT_HANDLERS
+
+# Sales, refunds and disputes are recorded by commissions; account.updated is about paying.
+HANDLERS = {**SALES_HANDLERS, **PAYOUT_HANDLERS}
 
 logger = logging.getLogger(__name__)
 MAX_WEBHOOK_BYTES = 1024 * 1024  # Stripe events are far smaller; refuse anything absurd

@@ -15,6 +15,7 @@ from affiliates.models import PortalSession, Program
 from commissions import ingest_pg
 from commissions.models import Commission, FraudFlag
 from commissions.services import EventInput, event_ingest
+from refapp import pgdirect
 from refapp.hashing import email_hash
 from refapp.models import Actor, AuditLog
 from tests.factories import (
@@ -298,7 +299,7 @@ def _prepared_names() -> set[str]:
 
 
 def test_statements_run_through_libpq_load_with_the_connections_loaders():
-    row = ingest_pg._run(
+    row = pgdirect.run(
         connection,
         "SELECT now(), $1::json, $1::jsonb, $2::bigint, $3::boolean, $4::text",
         [Jsonb({"a": [1]}), 7, True, None],
@@ -306,7 +307,7 @@ def test_statements_run_through_libpq_load_with_the_connections_loaders():
     assert row[0].tzinfo is not None and abs(row[0] - timezone.now()) < timedelta(minutes=1)
     # json is decoded by psycopg; Django registers jsonb as text for JSONField to decode itself.
     assert row[1:] == ({"a": [1]}, '{"a": [1]}', 7, True, None)
-    assert ingest_pg._run(connection, "SELECT 1 WHERE $1::int = 0", [1]) is None
+    assert pgdirect.run(connection, "SELECT 1 WHERE $1::int = 0", [1]) is None
 
 
 def test_a_failed_statement_raises_djangos_error_of_its_class():
@@ -314,10 +315,10 @@ def test_a_failed_statement_raises_djangos_error_of_its_class():
     from django.db import IntegrityError as DjangoIntegrityError
 
     with pytest.raises(DataError, match="division by zero"), transaction.atomic():
-        ingest_pg._run(connection, "SELECT 1 / $1::int", [0])
+        pgdirect.run(connection, "SELECT 1 / $1::int", [0])
     with pytest.raises(DjangoIntegrityError, match="unique"), transaction.atomic():
-        ingest_pg._run(connection, "CREATE TEMP TABLE t_unique (id int PRIMARY KEY)", [])
-        ingest_pg._run(connection, "INSERT INTO t_unique VALUES ($1::int), ($1::int)", [1])
+        pgdirect.run(connection, "CREATE TEMP TABLE t_unique (id int PRIMARY KEY)", [])
+        pgdirect.run(connection, "INSERT INTO t_unique VALUES ($1::int), ($1::int)", [1])
 
 
 @pytest.fixture
@@ -385,7 +386,7 @@ def test_a_first_statement_inside_an_atomic_block_opens_its_transaction():
     from psycopg import pq
 
     with transaction.atomic():
-        assert ingest_pg._run(connection, "SELECT $1::int", [1]) == (1,)
+        assert pgdirect.run(connection, "SELECT $1::int", [1]) == (1,)
         assert connection.connection.pgconn.transaction_status == pq.TransactionStatus.INTRANS
     assert connection.connection.pgconn.transaction_status == pq.TransactionStatus.IDLE
 

@@ -40,16 +40,99 @@ def test_no_digest_without_approvals(db):
     assert approval_digests(now=timezone.now()) == 0
 
 
-def test_the_sent_digest_check_reads_the_audit_index(db):
+def test_a_digest_already_in_the_ledger_is_not_sent_again(
+    program, affiliate, sale_rule, django_capture_on_commit_callbacks
+):
+    from commissions.models import SentDigest
+
+    now = _approved_for(affiliate, program, sale_rule)
+    SentDigest.objects.create(affiliate=affiliate, day=now.date(), created_at=now)  # another worker's
+    with django_capture_on_commit_callbacks(execute=True):
+        assert approval_digests(now=now) == 0
+    assert mail.outbox == [] and SentDigest.objects.count() == 1
+
+
+def _approved_for(affiliate, program, rule):
+    """An approved commission of the affiliate, approved an hour before the returned moment."""
+    from tracking.models import Event
+
+    now = timezone.now()
+    event = Event.objects.create(
+        program=program,
+        name="sale",
+        order_id=f"D-{Event.objects.count()}",
+        amount_cents=10000,
+        currency="USD",
+        occurred_at=now - timedelta(days=40),
+        received_at=now,
+        affiliate=affiliate,
+        source="api",
+    )
+    Commission.objects.create(
+        program=program,
+        affiliate=affiliate,
+        event=event,
+        rule=rule,
+        amount_cents=2000,
+        currency="USD",
+        status="approved",
+        hold_until=now - timedelta(days=10),
+        approved_at=now - timedelta(hours=1),
+        created_at=now - timedelta(days=40),
+    )
+    return now
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_twin_digest_runs_at_the_same_moment_send_once(program, affiliate, sale_rule):
+    import threading
+
     from django.db import connection
 
-    from commissions.notifications import digest_sent
+    from commissions.models import SentDigest
 
     if connection.vendor != "postgresql":
-        pytest.skip("plans are checked on PostgreSQL")
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table would be scanned anyway
-    plan = digest_sent("aff_x:2026-11-30").explain()
-    # Both columns bound: without the type, PostgreSQL can only walk the whole index.
-    index_cond = next(line for line in plan.splitlines() if "Index Cond" in line)
-    assert "object_type" in index_cond and "object_id" in index_cond, plan
+        pytest.skip("concurrent runs are proven on PostgreSQL")
+    now = _approved_for(affiliate, program, sale_rule)
+    barrier = threading.Barrier(2)
+    counts: list[int] = []
+
+    def run():
+        try:
+            barrier.wait(10)
+            counts.append(approval_digests(now=now))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(counts) == [0, 1]
+    assert SentDigest.objects.filter(affiliate=affiliate).count() == 1
+    assert len(mail.outbox) == 1  # eager tasks: the email of the committed run only
+
+
+def test_the_upgrade_carries_recent_digests_from_the_audit_log_into_the_ledger(affiliate):
+    import importlib
+
+    from django.apps import apps
+
+    from commissions.models import SentDigest
+    from refapp.models import AuditLog
+
+    migration = importlib.import_module("commissions.migrations.0007_sent_digest")
+    day = timezone.now().date().isoformat()
+    AuditLog.objects.create(
+        actor_label="system",
+        action="digest.sent",
+        object_type="affiliates.digest",
+        object_id=f"{affiliate.public_id}:{day}",
+        data={"count": 2},
+    )
+    migration.copy_recent_digests(apps, None)
+    migration.copy_recent_digests(apps, None)  # twice: the unique index keeps one
+    [row] = SentDigest.objects.all()
+    assert (row.affiliate_id, row.day.isoformat(), row.commissions) == (affiliate.pk, day, 2)

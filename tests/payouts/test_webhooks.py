@@ -170,6 +170,27 @@ def test_account_updated_tracks_payouts_enabled(deliver, program, fake_stripe):
     assert Affiliate.objects.get(pk=affiliate.pk).stripe_payouts_enabled
 
 
+def test_account_updated_is_audited_with_stripe_as_actor_once(deliver, program, fake_stripe):
+    from refapp.models import AuditLog
+
+    affiliate = AffiliateFactory(program=program, stripe_account_id="acct_10", payout_method="stripe")
+    fake_stripe.set_account("acct_10", payouts_enabled=False)
+    account = {"id": "acct_10", "object": "account", "payouts_enabled": True}
+    _, first = deliver("account.updated", account)
+    _, again = deliver("account.updated", account)  # a second event saying the same: no change
+    assert first["result"].endswith("1 changed") and again["result"].endswith("0 changed")
+    [row] = AuditLog.objects.filter(object_type="affiliates.affiliate", object_id=affiliate.public_id)
+    assert row.action == "affiliate.stripe_payouts_enabled"
+    assert row.actor_label == "stripe" and row.actor_id is None and row.program_id == program.pk
+    assert row.data["stripe_account"] == "acct_10" and row.data["payouts_enabled"] is True
+
+    deliver("account.updated", {**account, "payouts_enabled": False})
+    assert not Affiliate.objects.get(pk=affiliate.pk).stripe_payouts_enabled
+    assert AuditLog.objects.filter(
+        object_id=affiliate.public_id, action="affiliate.stripe_payouts_disabled", actor_label="stripe"
+    ).exists()
+
+
 def test_event_delivered_twice_is_processed_once(deliver, fake_stripe, referred_visitor):
     event, _ = deliver(
         "checkout.session.completed",
