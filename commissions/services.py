@@ -445,6 +445,30 @@ def fraud_flag_resolve(*, flag: FraudFlag, release: bool, actor: Actor, now: dat
     return locked
 
 
+def order_dispute_set(
+    *, event: Event, disputed: bool, dispute_id: str, status: str, actor: Actor, now: datetime
+) -> bool:
+    """Hold an order's commissions while its payment is disputed, or release them when the dispute
+    closes. Locks the order and re-checks, so a redelivered dispute changes and logs nothing.
+    Returns whether the flag changed."""
+    with transaction.atomic():
+        locked = Event.objects.select_for_update().get(pk=event.pk)
+        if locked.disputed == disputed:
+            return False
+        locked.disputed = disputed
+        locked.save(update_fields=["disputed"])
+        data = {"dispute": dispute_id, "at": now.isoformat()}
+        if not disputed:
+            data["status"] = status
+        audit_log(
+            actor=actor,
+            action="order.disputed" if disputed else "order.dispute_closed",
+            obj=locked,
+            data=data,
+        )
+    return True
+
+
 def balances(*, affiliate_id: int, livemode: bool = True) -> dict[str, int]:
     """Pending, approved and paid totals, always derived from the rows."""
     rows = (

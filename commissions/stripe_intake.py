@@ -1,4 +1,4 @@
-"""Stripe sales, refunds and disputes (DESIGN.md 4.6), beside the events and refunds API.
+"""Stripe sales, refunds and disputes (docs/architecture.md), beside the events and refunds API.
 
 `payouts.views.webhooks` verifies, deduplicates and routes `POST /webhooks/stripe`; the handlers of
 `HANDLERS` here record what Stripe says about a merchant's sales through the same services as the
@@ -20,15 +20,55 @@ from django.db import transaction
 from django.db.models import Q
 
 from affiliates.models import Program
-from refapp.models import Actor, audit_log
-from refapp.money import is_currency, round_half_up
+from refapp.models import Actor
+from refapp.money import MAX_AMOUNT_MINOR, is_currency, round_half_up
 from tracking.attribution import attribute, referral_for
 from tracking.models import Click, Event, Referral
 from tracking.services import VISITOR_RE
 
-from .services import EventInput, RefundError, event_ingest, refund_apply
+from .services import EventInput, RefundError, event_ingest, order_dispute_set, refund_apply
 
 ACTOR = Actor("stripe")
+# Stripe's `created` times: anything outside these years is not a real event time.
+EARLIEST, LATEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp(), datetime(2100, 1, 1, tzinfo=UTC).timestamp()
+
+
+class StripePayloadError(ValueError):
+    """A correctly signed event whose object is not shaped as Stripe sends it (answered 400)."""
+
+
+def text_of(obj: dict[str, Any], key: str) -> str:
+    """A string field ("" when absent). Ids and codes are strings in every Stripe object; a NUL or an
+    unpaired surrogate would be refused by the database, so it is refused here first."""
+    value = obj.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str) or "\x00" in value or len(value) > 255:
+        raise StripePayloadError(f"{key} is not a Stripe id or code.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise StripePayloadError(f"{key} is not valid text.") from exc
+    return value
+
+
+def amount_of(obj: dict[str, Any], key: str) -> int:
+    """An amount in minor units (0 when absent)."""
+    value = obj.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_AMOUNT_MINOR:
+        raise StripePayloadError(f"{key} is not an amount in minor units.")
+    return value
+
+
+def object_of(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    value = obj.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise StripePayloadError(f"{key} is not an object.")
+    return value
 
 
 def _program(
@@ -59,16 +99,22 @@ def _program(
 
 def _when(obj: dict[str, Any], fallback: datetime) -> datetime:
     created = obj.get("created")
-    return datetime.fromtimestamp(created, tz=UTC) if isinstance(created, int) else fallback
+    if isinstance(created, int) and not isinstance(created, bool) and EARLIEST <= created < LATEST:
+        return datetime.fromtimestamp(created, tz=UTC)
+    return fallback
 
 
 def _first_payment_intent(invoice: dict[str, Any]) -> str:
-    if invoice.get("payment_intent"):
-        return str(invoice["payment_intent"])
-    for payment in (invoice.get("payments") or {}).get("data", []):
-        intent = (payment.get("payment") or {}).get("payment_intent")
-        if intent:
-            return str(intent)
+    if intent := text_of(invoice, "payment_intent"):
+        return intent
+    payments = object_of(invoice, "payments").get("data") or []
+    if not isinstance(payments, list):
+        raise StripePayloadError("payments.data is not a list.")
+    for payment in payments:
+        if not isinstance(payment, dict):
+            raise StripePayloadError("payments.data holds something other than payments.")
+        if intent := text_of(object_of(payment, "payment"), "payment_intent"):
+            return intent
     return ""
 
 
@@ -111,10 +157,10 @@ def _record_sale(
 
 
 def checkout_session_completed(session: dict, *, livemode: bool, slug: str | None, now: datetime) -> str:
-    visitor_id = session.get("client_reference_id") or ""
+    visitor_id = text_of(session, "client_reference_id")
     if not VISITOR_RE.match(visitor_id):
         return "ignored: no refapp visitor id in client_reference_id"
-    customer_id = session.get("customer") or ""
+    customer_id = text_of(session, "customer")
     program = _program(slug, visitor_id=visitor_id, livemode=livemode)
     if program is None:
         return "ignored: no program for this visitor"
@@ -140,21 +186,20 @@ def checkout_session_completed(session: dict, *, livemode: bool, slug: str | Non
             )
     # The sale itself. For subscriptions the order id is the first invoice, the same id invoice.paid
     # uses, so whichever of the two events arrives first records it and the other replays.
-    order_id = (
-        session.get("invoice") if session.get("mode") == "subscription" else session.get("payment_intent")
-    )
+    invoice_id, payment_intent = text_of(session, "invoice"), text_of(session, "payment_intent")
+    order_id = invoice_id if text_of(session, "mode") == "subscription" else payment_intent
     return _record_sale(
         program,
         livemode,
-        order_id=str(order_id or session.get("id")),
+        order_id=order_id or text_of(session, "id"),
         customer_id=customer_id,
         visitor_id=visitor_id,
-        amount=int(session.get("amount_total") or 0),
-        currency=str(session.get("currency") or ""),
+        amount=amount_of(session, "amount_total"),
+        currency=text_of(session, "currency"),
         metadata={
-            "stripe_checkout_session": session.get("id"),
-            "stripe_payment_intent": session.get("payment_intent"),
-            "stripe_invoice": session.get("invoice"),
+            "stripe_checkout_session": text_of(session, "id"),
+            "stripe_payment_intent": payment_intent,
+            "stripe_invoice": invoice_id,
         },
         occurred_at=_when(session, now),
         now=now,
@@ -162,7 +207,9 @@ def checkout_session_completed(session: dict, *, livemode: bool, slug: str | Non
 
 
 def invoice_paid(invoice: dict, *, livemode: bool, slug: str | None, now: datetime) -> str:
-    customer_id = invoice.get("customer") or ""
+    if not text_of(invoice, "id"):
+        raise StripePayloadError("id is missing.")
+    customer_id = text_of(invoice, "customer")
     if not customer_id:
         return "ignored: invoice without customer"
     program = _program(slug, customer_id=customer_id, livemode=livemode)
@@ -174,16 +221,16 @@ def invoice_paid(invoice: dict, *, livemode: bool, slug: str | None, now: dateti
     return _record_sale(
         program,
         livemode,
-        order_id=str(invoice["id"]),
+        order_id=text_of(invoice, "id"),
         customer_id=customer_id,
         visitor_id="",
-        amount=int(invoice.get("amount_paid") or 0),
-        currency=str(invoice.get("currency") or ""),
+        amount=amount_of(invoice, "amount_paid"),
+        currency=text_of(invoice, "currency"),
         metadata={
-            "stripe_invoice": invoice.get("id"),
-            "stripe_charge": invoice.get("charge"),
+            "stripe_invoice": text_of(invoice, "id"),
+            "stripe_charge": text_of(invoice, "charge"),
             "stripe_payment_intent": _first_payment_intent(invoice),
-            "billing_reason": invoice.get("billing_reason"),
+            "billing_reason": text_of(invoice, "billing_reason"),
         },
         occurred_at=_when(invoice, now),
         now=now,
@@ -212,14 +259,14 @@ def charge_refunded(charge: dict, *, livemode: bool, slug: str | None, now: date
     event = _order_for(
         livemode,
         slug,
-        charge_id=charge.get("id") or "",
-        payment_intent=charge.get("payment_intent") or "",
-        invoice_id=charge.get("invoice") or "",
+        charge_id=text_of(charge, "id"),
+        payment_intent=text_of(charge, "payment_intent"),
+        invoice_id=text_of(charge, "invoice"),
     )
     if event is None:
         return "ignored: no recorded order for this charge"
-    charged = int(charge.get("amount") or 0)
-    refunded = int(charge.get("amount_refunded") or 0)
+    charged = amount_of(charge, "amount")
+    refunded = amount_of(charge, "amount_refunded")
     if charged <= 0 or refunded <= 0:
         return "ignored: nothing refunded"
     # Stripe reports the cumulative refunded amount; refapp's order amount may differ from the
@@ -231,7 +278,7 @@ def charge_refunded(charge: dict, *, livemode: bool, slug: str | None, now: date
     return _refund_to(
         event,
         target,
-        refund_id=f"stripe:{charge.get('id')}:{refunded}",
+        refund_id=f"stripe:{text_of(charge, 'id')}:{refunded}",
         reason="the payment was refunded in Stripe",
         now=now,
     )
@@ -267,42 +314,38 @@ def _refund_to(event: Event, target_refunded: int, *, refund_id: str, reason: st
     return f"refunded {delta} of {locked.public_id}; {len(body['commissions'])} commission row(s) changed"
 
 
-def dispute_created(dispute: dict, *, livemode: bool, slug: str | None, now: datetime) -> str:
-    event = _order_for(
+def _disputed_order(dispute: dict, *, livemode: bool, slug: str | None) -> Event | None:
+    return _order_for(
         livemode,
         slug,
-        charge_id=dispute.get("charge") or "",
-        payment_intent=dispute.get("payment_intent") or "",
+        charge_id=text_of(dispute, "charge"),
+        payment_intent=text_of(dispute, "payment_intent"),
     )
+
+
+def dispute_created(dispute: dict, *, livemode: bool, slug: str | None, now: datetime) -> str:
+    event = _disputed_order(dispute, livemode=livemode, slug=slug)
     if event is None:
         return "ignored: no recorded order for this charge"
-    if Event.objects.filter(pk=event.pk, disputed=False).update(disputed=True):
-        audit_log(actor=ACTOR, action="order.disputed", obj=event, data={"dispute": dispute.get("id")})
+    order_dispute_set(
+        event=event, disputed=True, dispute_id=text_of(dispute, "id"), status="", actor=ACTOR, now=now
+    )
     return f"holding the commissions of {event.public_id}"
 
 
 def dispute_closed(dispute: dict, *, livemode: bool, slug: str | None, now: datetime) -> str:
-    event = _order_for(
-        livemode,
-        slug,
-        charge_id=dispute.get("charge") or "",
-        payment_intent=dispute.get("payment_intent") or "",
-    )
+    event = _disputed_order(dispute, livemode=livemode, slug=slug)
     if event is None:
         return "ignored: no recorded order for this charge"
-    status = dispute.get("status")
-    Event.objects.filter(pk=event.pk).update(disputed=False)
-    audit_log(
-        actor=ACTOR,
-        action="order.dispute_closed",
-        obj=event,
-        data={"dispute": dispute.get("id"), "status": status},
+    status = text_of(dispute, "status")
+    order_dispute_set(
+        event=event, disputed=False, dispute_id=text_of(dispute, "id"), status=status, actor=ACTOR, now=now
     )
     if status == "lost":
         return _refund_to(
             event,
             event.amount_cents,
-            refund_id=f"dispute:{dispute.get('id')}",
+            refund_id=f"dispute:{text_of(dispute, 'id')}",
             reason="the payment dispute was lost",
             now=now,
         )

@@ -1,4 +1,4 @@
-"""Stripe webhook handlers about paying affiliates (DESIGN.md 4.6): `account.updated`.
+"""Stripe webhook handlers about paying affiliates (docs/architecture.md): `account.updated`.
 
 Sales, refunds and disputes are the merchant's conversions and are handled in
 `commissions.stripe_intake`; the endpoint (`payouts.views.webhooks`) routes to both.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from commissions.stripe_intake import text_of
 from refapp.models import Actor
 
 from .connect import stripe_account_update
@@ -18,7 +19,7 @@ ACTOR = Actor("stripe")  # a system actor: no user, labelled by who spoke
 def account_updated(account: dict, *, livemode: bool, slug: str | None, now: datetime) -> str:
     enabled = bool(account.get("payouts_enabled"))
     count, changed = stripe_account_update(
-        account_id=str(account.get("id") or ""), payouts_enabled=enabled, actor=ACTOR, now=now
+        account_id=text_of(account, "id"), payouts_enabled=enabled, actor=ACTOR, now=now
     )
     return f"payouts_enabled={enabled} for {count} affiliate(s), {changed} changed"
 
