@@ -42,6 +42,11 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value.strip() else default
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "")
+    return float(value) if value.strip() else default
+
+
 DEBUG = env_bool("DEBUG", False)
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 EMBEDDED = not DATABASE_URL
@@ -158,8 +163,22 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, broker ----------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Redis is not allowed to stall the web path: a dead or unreachable Redis costs one short connect
+# timeout, then refapp/ratelimit.py skips it for REFAPP_REDIS_RETRY_SECONDS (tracking degrades, never fails).
+REFAPP_REDIS_CONNECT_TIMEOUT = env_float("REFAPP_REDIS_CONNECT_TIMEOUT", 0.25)
+REFAPP_REDIS_SOCKET_TIMEOUT = env_float("REFAPP_REDIS_SOCKET_TIMEOUT", 0.5)
+REFAPP_REDIS_RETRY_SECONDS = env_float("REFAPP_REDIS_RETRY_SECONDS", 5.0)
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": REFAPP_REDIS_CONNECT_TIMEOUT,
+                "socket_timeout": REFAPP_REDIS_SOCKET_TIMEOUT,
+            },
+        }
+    }
     CELERY_BROKER_URL = REDIS_URL
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
