@@ -5,6 +5,8 @@ kombu's filesystem transport under var/: the embedded default that `make run` an
 a fresh machine. PostgreSQL and Redis are the production path.
 """
 
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -248,9 +250,14 @@ STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
 
 # --- refapp -------------------------------------------------------------------------------------
-# Salt for the one-way hashes of IPs and customer emails. Kept apart from SECRET_KEY so that rotating
-# the session key does not orphan every stored hash.
-REFAPP_HASH_SALT = os.environ.get("REFAPP_HASH_SALT", SECRET_KEY)
+# Salt for the one-way hashes of IPs and customer emails. Set it apart from SECRET_KEY so that rotating
+# the session key does not orphan every stored hash. No secret is another setting's default (a value
+# copied under a name the debug page does not mask showed SECRET_KEY): unset, it is derived from
+# SECRET_KEY one way, under a fixed label, so it reveals nothing about the key (docs/decisions.md).
+REFAPP_HASH_SALT = (
+    os.environ.get("REFAPP_HASH_SALT", "")
+    or hmac.new(SECRET_KEY.encode(), b"refapp.hash-salt.v1", hashlib.sha256).hexdigest()
+)
 REFAPP_MAX_BODY_BYTES = 64 * 1024
 REFAPP_RATE_LIMITS = {
     # requests per minute per client IP (clicks, redirects) or per API key (events, automation)
@@ -273,6 +280,10 @@ REFAPP_EVENT_SQL_PATH = env_bool("REFAPP_EVENT_SQL_PATH", True)
 REFAPP_CLICK_BUFFER = env_bool("REFAPP_CLICK_BUFFER", False)
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+# The debug page (DEBUG on) masks every secret-like setting and request variable, not only Django's
+# KEY/SECRET/PASS/TOKEN names: salts, DSNs, URLs that carry credentials, anything Stripe.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "refapp.reporting.SecretsFilter"
 
 # --- Security -------------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
