@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from affiliates.access import get_program_for_staff, staff_required
 from refapp.models import Actor, AuditLog
 from refapp.money import to_decimal
+from tracking.csv_export import safe_cell
 
 from ..models import Payout
 from ..services import PayoutStateError, payout_mark_paid, payout_plan, payout_retry, payouts_create
@@ -151,13 +152,14 @@ def payout_export(request: HttpRequest, slug: str) -> StreamingHttpResponse:
 
     def lines():
         for destination, cents, currency, public_id, period in rows.iterator(chunk_size=2000):
+            # safe_cell like every export: the email and the program's name are typed by people.
             yield writer.writerow(
                 [
-                    destination,
+                    safe_cell(destination),
                     str(to_decimal(cents, currency)),
                     currency,
                     public_id,
-                    f"{program.name} affiliate payout {period}",
+                    safe_cell(f"{program.name} affiliate payout {period}"),
                     "PAYPAL",
                 ]
             )
