@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 
 from affiliates.views import api as affiliates_api
 from commissions.views import api as commissions_api
@@ -34,5 +35,8 @@ urlpatterns = [
     path("panel/", include(urls_panel)),
     path("portal/", include(urls_portal)),
     path("join/", include(urls_portal.join_patterns)),
+    # One login policy for every staff sign-in (refapp/lockout.py): the admin's own login page, which
+    # has no lockout, is replaced by the panel's; its session opens the admin (staff only, as before).
+    path("admin/login/", RedirectView.as_view(url="/panel/login/?next=/admin/"), name="admin-login"),
     path("admin/", admin.site.urls),
 ]
