@@ -264,6 +264,8 @@ REFAPP_RATE_LIMITS = {
     "click": env_int("RATE_LIMIT_CLICKS_PER_MINUTE", 600),
     "go": env_int("RATE_LIMIT_GO_PER_MINUTE", 600),
     "api": env_int("RATE_LIMIT_API_PER_MINUTE", 6000),
+    # failed API authentications (missing or wrong key) per client IP; valid keys never count
+    "auth-fail": env_int("RATE_LIMIT_AUTH_FAILURES_PER_MINUTE", 20),
 }
 REFAPP_TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 REFAPP_PROGRAM_CACHE_SECONDS = env_int("REFAPP_PROGRAM_CACHE_SECONDS", 30)
