@@ -8,6 +8,7 @@ Redis's (tracking/buffer.py): without persistence a killed Redis loses what it h
 """
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -33,6 +34,10 @@ pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(not shutil.which("redis-server"), reason="needs the redis-server binary"),
+    pytest.mark.skipif(
+        not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+        reason="needs PostgreSQL (DATABASE_URL)",
+    ),
 ]
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
 THREADS = 4
@@ -93,8 +98,7 @@ def own_redis(tmp_path):
 @pytest.fixture
 def web(settings, own_redis):
     """refapp.wsgi (the fast path in front of Django) served by threads, on the test's Redis."""
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL")
+    assert connection.vendor == "postgresql"
     url = f"redis://127.0.0.1:{own_redis.port}/0"
     settings.REDIS_URL = url
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}}
