@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from django.utils import timezone
 
 from refapp import ratelimit
 from refapp.api import ApiError
+from refapp.hashing import client_ip
 from refapp.models import Actor
 
 from .models import ApiKey, Program
@@ -54,8 +56,36 @@ def authenticate(request: HttpRequest) -> KeyContext:
     return authenticate_meta(request.META)
 
 
+# Where a throttled request's Retry-After travels to the response (refapp/middleware.py sets the header).
+RETRY_AFTER_META = "refapp.retry_after"
+
+
 def authenticate_meta(meta: Mapping[str, Any]) -> KeyContext:
-    """The key context of a request's headers (a Django request's META or a WSGI environ)."""
+    """The key context of a request's headers (a Django request's META or a WSGI environ).
+
+    Failed authentication is throttled per client address (DESIGN.md section 7): the key is checked
+    first and only failures count, so a valid key from a throttled address still gets in, and
+    nothing else (clicks do not authenticate) shares the budget. Fails open without Redis.
+    """
+    try:
+        return _authenticate(meta)
+    except ApiError as exc:
+        if exc.status != 401:
+            raise
+        if ratelimit.hit("auth-fail", client_ip(SimpleNamespace(META=meta))):
+            raise
+        window = 60
+        retry_after = window - int(time.time()) % window
+        if isinstance(meta, dict):
+            meta[RETRY_AFTER_META] = retry_after
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"Too many failed authentications from this address; retry in {retry_after} s.",
+        ) from exc
+
+
+def _authenticate(meta: Mapping[str, Any]) -> KeyContext:
     header = meta.get("HTTP_AUTHORIZATION", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():

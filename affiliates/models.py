@@ -3,7 +3,7 @@ from __future__ import annotations
 import re
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import EmailValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -18,6 +18,18 @@ PARAM_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 def validate_code(value: str) -> None:
     if not CODE_RE.match(value or ""):
         raise ValidationError("Use 1 to 64 letters, digits, '-' or '_', starting with a letter or digit.")
+
+
+# A spreadsheet runs a cell starting with one of these as a formula (tracking/csv_export.py says
+# why tab and CR are there). "=1+1@csv.example" is a valid address by the RFC, and PayPal payout
+# files are opened in spreadsheets: such an address is refused where it is entered.
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def validate_paypal_email(value: str) -> None:
+    EmailValidator()(value)
+    if value.startswith(_FORMULA_PREFIXES):
+        raise ValidationError("An email address may not start with =, +, -, @, a tab or a line break.")
 
 
 class Program(models.Model):
@@ -123,7 +135,7 @@ class Affiliate(models.Model):
     payout_method = models.CharField(
         max_length=10, choices=PayoutMethod.choices, default=PayoutMethod.NONE, blank=True
     )
-    paypal_email = models.EmailField(blank=True)
+    paypal_email = models.EmailField(blank=True, validators=[validate_paypal_email])
     stripe_account_id = models.CharField(max_length=64, blank=True)
     stripe_payouts_enabled = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)

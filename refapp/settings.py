@@ -5,6 +5,8 @@ kombu's filesystem transport under var/: the embedded default that `make run` an
 a fresh machine. PostgreSQL and Redis are the production path.
 """
 
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -40,6 +42,11 @@ def env_bool(name: str, default: bool) -> bool:
 def env_int(name: str, default: int) -> int:
     value = os.environ.get(name, "")
     return int(value) if value.strip() else default
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "")
+    return float(value) if value.strip() else default
 
 
 DEBUG = env_bool("DEBUG", False)
@@ -161,8 +168,22 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, broker ----------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Redis is not allowed to stall the web path: a dead or unreachable Redis costs one short connect
+# timeout, then refapp/ratelimit.py skips it for REFAPP_REDIS_RETRY_SECONDS (tracking degrades, never fails).
+REFAPP_REDIS_CONNECT_TIMEOUT = env_float("REFAPP_REDIS_CONNECT_TIMEOUT", 0.25)
+REFAPP_REDIS_SOCKET_TIMEOUT = env_float("REFAPP_REDIS_SOCKET_TIMEOUT", 0.5)
+REFAPP_REDIS_RETRY_SECONDS = env_float("REFAPP_REDIS_RETRY_SECONDS", 5.0)
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": REFAPP_REDIS_CONNECT_TIMEOUT,
+                "socket_timeout": REFAPP_REDIS_SOCKET_TIMEOUT,
+            },
+        }
+    }
     CELERY_BROKER_URL = REDIS_URL
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -232,15 +253,22 @@ STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
 
 # --- refapp -------------------------------------------------------------------------------------
-# Salt for the one-way hashes of IPs and customer emails. Kept apart from SECRET_KEY so that rotating
-# the session key does not orphan every stored hash.
-REFAPP_HASH_SALT = os.environ.get("REFAPP_HASH_SALT", SECRET_KEY)
+# Salt for the one-way hashes of IPs and customer emails. Set it apart from SECRET_KEY so that rotating
+# the session key does not orphan every stored hash. No secret is another setting's default (a value
+# copied under a name the debug page does not mask showed SECRET_KEY): unset, it is derived from
+# SECRET_KEY one way, under a fixed label, so it reveals nothing about the key (docs/decisions.md).
+REFAPP_HASH_SALT = (
+    os.environ.get("REFAPP_HASH_SALT", "")
+    or hmac.new(SECRET_KEY.encode(), b"refapp.hash-salt.v1", hashlib.sha256).hexdigest()
+)
 REFAPP_MAX_BODY_BYTES = 64 * 1024
 REFAPP_RATE_LIMITS = {
     # requests per minute per client IP (clicks, redirects) or per API key (events, automation)
     "click": env_int("RATE_LIMIT_CLICKS_PER_MINUTE", 600),
     "go": env_int("RATE_LIMIT_GO_PER_MINUTE", 600),
     "api": env_int("RATE_LIMIT_API_PER_MINUTE", 6000),
+    # failed API authentications (missing or wrong key) per client IP; valid keys never count
+    "auth-fail": env_int("RATE_LIMIT_AUTH_FAILURES_PER_MINUTE", 20),
 }
 REFAPP_TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 REFAPP_PROGRAM_CACHE_SECONDS = env_int("REFAPP_PROGRAM_CACHE_SECONDS", 30)
@@ -257,6 +285,10 @@ REFAPP_EVENT_SQL_PATH = env_bool("REFAPP_EVENT_SQL_PATH", True)
 REFAPP_CLICK_BUFFER = env_bool("REFAPP_CLICK_BUFFER", False)
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+# The debug page (DEBUG on) masks every secret-like setting and request variable, not only Django's
+# KEY/SECRET/PASS/TOKEN names: salts, DSNs, URLs that carry credentials, anything Stripe.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "refapp.reporting.SecretsFilter"
 
 # --- Security -------------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

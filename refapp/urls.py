@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 
 from payouts.views import webhooks as payout_webhooks
 from tracking.views import public as tracking_public
@@ -20,5 +21,8 @@ urlpatterns = [
     path("panel/", include("refapp.panel.urls")),
     path("portal/", include("refapp.portal.urls")),
     path("join/", include(portal_urls.join_patterns)),
+    # One login policy for every staff sign-in (refapp/lockout.py): the admin's own login page, which
+    # has no lockout, is replaced by the panel's; its session opens the admin (staff only, as before).
+    path("admin/login/", RedirectView.as_view(url="/panel/login/?next=/admin/"), name="admin-login"),
     path("admin/", admin.site.urls),
 ]

@@ -13,12 +13,26 @@ from django.views.decorators.http import require_GET
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
+    """Each dependency's state. 503 only when the database is unreachable: without Redis or the
+    broker the web still answers (tracking degrades to direct inserts, rate limits fail open), so a
+    load balancer must not take every web process out because Redis is down: 200, "degraded"."""
+    from . import ratelimit
+
     state = {"database": "ok", "broker": "ok"}
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception as exc:  # report, never raise: this endpoint exists to describe failures
         state["database"] = f"error: {exc.__class__.__name__}"
+    if settings.REDIS_URL:
+        try:
+            ratelimit._redis().ping()
+        except ratelimit.UNREACHABLE as exc:
+            ratelimit.redis_failed(exc)
+            state["redis"] = "down"
+        else:
+            ratelimit.redis_reset()  # reachable again: stop skipping it before the breaker times out
+            state["redis"] = "ok"
     try:
         from refapp.celery import app
 
@@ -27,7 +41,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except Exception as exc:
         state["broker"] = f"error: {exc.__class__.__name__}"
     healthy = all(v == "ok" for v in state.values())
-    return JsonResponse({"status": "ok" if healthy else "degraded", **state}, status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "degraded", **state}, status=200 if state["database"] == "ok" else 503
+    )
 
 
 # The two views below get the document's builder from the URLconf (refapp/urls_api.py): it

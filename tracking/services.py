@@ -86,16 +86,20 @@ def click_record(*, limit: str = "", **kwargs) -> bool:
 
     With `limit` (a rate-limit bucket) the sender's request is counted first and the click stored
     only under the limit; buffered, counting and storing are one Redis round trip. True if stored.
+    A Redis outage never loses a click: it is inserted directly, and the rate limit fails open.
     """
     from refapp import ratelimit
 
     values = click_values(**kwargs)
     if buffer.enabled():  # lands in the clicks table with the next drain (tracking/buffer.py)
-        if not limit:
-            buffer.push(values)
-            return True
-        key, most, ttl = ratelimit.counter(limit, kwargs["ip"])
-        return buffer.push(values, limit_key=key, limit=most, limit_ttl=ttl) is not None
+        try:
+            if not limit:
+                buffer.push(values)
+                return True
+            key, most, ttl = ratelimit.counter(limit, kwargs["ip"])
+            return buffer.push(values, limit_key=key, limit=most, limit_ttl=ttl) is not None
+        except buffer.Unavailable:
+            pass  # Redis is down: insert it below (the rate limit fails open meanwhile)
     if limit and not ratelimit.hit(limit, kwargs["ip"]):
         return False
     # A plain INSERT in autocommit: nothing else to keep consistent with, so no transaction block.

@@ -6,7 +6,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from django import forms
 
-from affiliates.models import Affiliate, Program
+from affiliates.models import Affiliate, Program, validate_paypal_email
 
 PROMOTION_MAX = 1000  # the join data travels signed in the verification URL: keep it short
 
@@ -57,7 +57,7 @@ class JoinForm(forms.Form):
 
 
 class PayoutSettingsForm(forms.Form):
-    paypal_email = forms.EmailField(label="PayPal email", max_length=254)
+    paypal_email = forms.EmailField(label="PayPal email", max_length=254, validators=[validate_paypal_email])
 
     def clean_paypal_email(self) -> str:
         return self.cleaned_data["paypal_email"].strip().lower()

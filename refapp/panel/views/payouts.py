@@ -16,6 +16,7 @@ from payouts.services import PayoutStateError, payout_mark_paid, payout_plan, pa
 from refapp.htmx import render_page
 from refapp.models import AuditLog
 from refapp.money import to_decimal
+from tracking.csv_export import safe_cell
 
 from ..access import actor, get_program_for_staff, staff_required
 from ..forms import MarkPaidForm
@@ -146,13 +147,14 @@ def payout_export(request: HttpRequest, slug: str) -> StreamingHttpResponse:
 
     def lines():
         for destination, cents, currency, public_id, period in rows.iterator(chunk_size=2000):
+            # safe_cell like every export: the email and the program's name are typed by people.
             yield writer.writerow(
                 [
-                    destination,
+                    safe_cell(destination),
                     str(to_decimal(cents, currency)),
                     currency,
                     public_id,
-                    f"{program.name} affiliate payout {period}",
+                    safe_cell(f"{program.name} affiliate payout {period}"),
                     "PAYPAL",
                 ]
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
+from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
@@ -14,16 +14,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from affiliates import services
 from affiliates.models import ApiKey
-from refapp import lockout
-from refapp.hashing import client_ip
 from refapp.htmx import render_page
+from refapp.lockout import LOCKOUT_SECONDS, staff_sign_in
 from refapp.tracker import tracker_snippet
 
 from ..access import actor, get_program_for_staff, programs_for_staff, staff_required
 from ..forms import ApiKeyForm, ProgramForm, SetupForm
-
-LOCKOUT_FAILURES = 5
-LOCKOUT_SECONDS = 15 * 60
 
 
 @require_http_methods(["GET"])
@@ -59,10 +55,6 @@ def setup(request: HttpRequest) -> HttpResponse:
     return render_page(request, "panel/setup.html", {"form": form})
 
 
-def _lock_keys(request: HttpRequest, username: str) -> list[str]:
-    return [f"login-fail:user:{username.strip().lower()}", f"login-fail:ip:{client_ip(request)}"]
-
-
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
     if not User.objects.filter(is_staff=True).exists():
@@ -70,27 +62,24 @@ def login_view(request: HttpRequest) -> HttpResponse:
     next_url = request.POST.get("next") or request.GET.get("next") or ""
     if not url_has_allowed_host_and_scheme(
         next_url, allowed_hosts={request.get_host()}
-    ) or not next_url.startswith("/panel/"):
+    ) or not next_url.startswith(("/panel/", "/admin/")):  # the admin signs in here too (refapp/urls.py)
         next_url = "/panel/"
     form = AuthenticationForm(request, data=request.POST or None)
     locked = False
     if request.method == "POST":
-        keys = _lock_keys(request, request.POST.get("username", ""))
-        locked = lockout.locked(keys, limit=LOCKOUT_FAILURES)
+        attempt = staff_sign_in(
+            request, username=request.POST.get("username", ""), password=request.POST.get("password", "")
+        )
+        locked = attempt.locked
         if locked:
             form = AuthenticationForm(request)
             form.errors.clear()
+        elif attempt.ok:
+            login(request, attempt.user)
+            return redirect(next_url)
         else:
-            user = authenticate(
-                request, username=request.POST.get("username", ""), password=request.POST.get("password", "")
-            )
-            if user is not None and user.is_active and user.is_staff:
-                lockout.failures_clear(keys)
-                login(request, user)
-                return redirect(next_url)
-            lockout.failure_record(keys, window=LOCKOUT_SECONDS)
             form.is_valid()  # fills the "please enter a correct username and password" error
-            if user is not None and not user.is_staff:
+            if attempt.user is not None and not attempt.user.is_staff:
                 form.add_error(None, "This account has no access to the panel.")
     status = 429 if locked else 200
     return render_page(
