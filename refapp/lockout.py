@@ -14,6 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.http import HttpRequest
 
+from . import ratelimit
 from .hashing import client_ip
 
 LOCKOUT_FAILURES = 5
@@ -36,7 +37,31 @@ def _keys(request: HttpRequest, username: str) -> list[str]:
 
 
 def is_locked(request: HttpRequest, username: str) -> bool:
-    return any((cache.get(key) or 0) >= LOCKOUT_FAILURES for key in _keys(request, username))
+    if ratelimit.redis_down():
+        return False
+    try:
+        return any((cache.get(key) or 0) >= LOCKOUT_FAILURES for key in _keys(request, username))
+    except ratelimit.UNREACHABLE as exc:
+        # The counters live in the cache (Redis in production). Without it the password is still
+        # checked; only the counting pauses, as the rate limits fail open (refapp/ratelimit.py),
+        # rather than locking every admin out of the panel while Redis is down.
+        ratelimit.redis_failed(exc)
+        return False
+
+
+def _count(keys: list[str], *, success: bool) -> None:
+    if ratelimit.redis_down():
+        return
+    try:
+        if success:
+            cache.delete_many(keys)
+            return
+        for key in keys:
+            # add() creates the counter with its expiry; later failures count within that window.
+            if not cache.add(key, 1, timeout=LOCKOUT_SECONDS):
+                cache.incr(key)
+    except ratelimit.UNREACHABLE as exc:
+        ratelimit.redis_failed(exc)
 
 
 def staff_sign_in(request: HttpRequest, *, username: str, password: str) -> StaffSignIn:
@@ -48,12 +73,5 @@ def staff_sign_in(request: HttpRequest, *, username: str, password: str) -> Staf
         return StaffSignIn(user=None, locked=True)
     user = authenticate(request, username=username, password=password)
     attempt = StaffSignIn(user=user, locked=False)
-    if attempt.ok:
-        for key in keys:
-            cache.delete(key)
-        return attempt
-    for key in keys:
-        # add() creates the counter with its expiry; later failures count within that window.
-        if not cache.add(key, 1, timeout=LOCKOUT_SECONDS):
-            cache.incr(key)
+    _count(keys, success=attempt.ok)
     return attempt

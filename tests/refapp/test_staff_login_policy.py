@@ -60,3 +60,30 @@ def test_the_admin_login_is_the_panels_and_leads_back_to_the_admin(staff_user):
     signed = client.post("/panel/login/", {"username": "admin", "password": RIGHT, "next": "/admin/"})
     assert signed.status_code == 302 and signed["Location"] == "/admin/"
     assert client.get("/admin/").status_code == 200
+
+
+def test_the_panel_login_still_checks_passwords_while_the_cache_is_unreachable(
+    staff_user, settings, monkeypatch
+):
+    """The lockout's counters live in the cache (Redis in production). Without it, sign-in is not a
+    500: the password is still checked, only the counting pauses."""
+    import socket
+
+    from refapp import ratelimit
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setattr(ratelimit, "_down_until", 0.0)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+            "OPTIONS": ratelimit.redis_options(),
+        }
+    }
+    client = Client()
+    assert client.post("/panel/login/", {"username": "admin", "password": "wrong"}).status_code == 200
+    assert not signed_in(client)
+    assert client.post("/panel/login/", {"username": "admin", "password": RIGHT}).status_code == 302
+    assert signed_in(client)
