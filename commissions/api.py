@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from affiliates.auth import authenticate_meta, check_program
-from refapp.api import Fields, read_json_stream
+from refapp.api import Fields, parse_timestamp, read_json_stream
 from refapp.hashing import email_hash
 from refapp.money import MAX_AMOUNT_MINOR, MoneyError, is_currency, parse_amount
 from tracking.services import VISITOR_RE
@@ -161,15 +160,13 @@ def parse_event(data: dict[str, Any], *, program_currency: str, now: datetime) -
     occurred_at = None
     raw_time = data.get("occurred_at")
     if raw_time is not None:
-        parsed = parse_datetime(raw_time) if isinstance(raw_time, str) else None
+        parsed, problem = parse_timestamp(raw_time)
         if parsed is None:
-            f.add("occurred_at", "Use an ISO 8601 time such as 2026-11-20T10:00:00Z.")
-        elif parsed.tzinfo is None:
-            f.add("occurred_at", "Include a time zone, e.g. a trailing Z for UTC.")
+            f.add("occurred_at", problem or "Is not a time.")
         elif parsed > now + FUTURE_TOLERANCE:
             f.add("occurred_at", "Is in the future.")
         else:
-            occurred_at = parsed.astimezone(UTC)
+            occurred_at = parsed
     f.raise_if_any()
     return EventInput(
         name=name or "",

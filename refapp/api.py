@@ -9,12 +9,16 @@ import base64
 import functools
 import json
 import logging
-from collections.abc import Callable
+import math
+import re
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.dateparse import parse_datetime
 
 logger = logging.getLogger(__name__)
 
@@ -103,13 +107,169 @@ def read_json_stream(content_length: str | None, read: Callable[[int], bytes]) -
         raise ApiError(413, "payload_too_large", f"Request body is larger than {limit // 1024} KiB.")
     if not raw.strip():
         raise invalid("Request body must be a JSON object.")
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "malformed_json", f"Request body is not valid JSON: {exc}") from None
+    data = loads_json(raw)
     if not isinstance(data, dict):
         raise invalid("Request body must be a JSON object.")
     return data
+
+
+# --- the input gate (DESIGN.md 7) ------------------------------------------------------------
+#
+# Every public entry point refuses, with a 4xx before any of it reaches the ORM, what no database
+# column can hold or no calendar has: NUL characters and unpaired surrogates in any string (PostgreSQL
+# refuses both in text, and a lone surrogate cannot even be encoded to UTF-8), JSON nested deeper
+# than MAX_JSON_DEPTH, integers beyond a bigint, non-finite numbers, and impossible timestamps.
+# JSON bodies pass through loads_json(); paths, query strings and forms through InputGateMiddleware
+# (refapp/middleware.py) and, for the two endpoints answered before Django, refapp/fastpath.py.
+
+MAX_JSON_DEPTH = 32
+BIGINT_MAX = 2**63 - 1
+BIGINT_MIN = -(2**63)
+# After a strict UTF-8 decode, a JSON string can only hold these through a \u escape.
+_BAD_TEXT_RE = re.compile("[\x00\ud800-\udfff]")
+
+
+def text_problem(value: str) -> str | None:
+    """Why a string cannot be accepted anywhere (a NUL or an unpaired surrogate), or None."""
+    match = _BAD_TEXT_RE.search(value)
+    if match is None:
+        return None
+    if match.group() == "\x00":
+        return "Must not contain a NUL character."
+    return "Must not contain an unpaired surrogate (not valid Unicode)."
+
+
+def pairs_problem(pairs: Iterable[tuple[str, str]]) -> tuple[str, str] | None:
+    """(name, reason) of the first key or value of a query string or form that text_problem()
+    refuses, or None. The name is made printable, as it goes back in the error."""
+    for key, value in pairs:
+        reason = text_problem(key) or text_problem(value)
+        if reason:
+            return _printable(key), reason
+    return None
+
+
+def query_problem(query_string: str) -> tuple[str, str] | None:
+    """pairs_problem() of a raw query string, decoded the way Django decodes request.GET."""
+    if not query_string or ("%" not in query_string and not _BAD_TEXT_RE.search(query_string)):
+        return None  # nothing percent-encoded: the raw string is what the view would see
+    from urllib.parse import parse_qsl
+
+    return pairs_problem(parse_qsl(query_string, keep_blank_values=True, errors="replace"))
+
+
+def _printable(name: str) -> str:
+    return _BAD_TEXT_RE.sub("\ufffd", name)[:100] or "(empty)"
+
+
+def _bad_json_constant(name: str) -> Any:
+    raise invalid(f"{name} is not a JSON number.")
+
+
+def _json_int(text: str) -> int:
+    value = int(text)
+    if not BIGINT_MIN <= value <= BIGINT_MAX:
+        raise invalid("Integers must fit in 64 bits.")
+    return value
+
+
+def _json_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise invalid("Numbers must be finite.")
+    return value
+
+
+def loads_json(raw: bytes) -> Any:
+    """Parse a JSON body through the input gate: strict UTF-8, no NUL or lone surrogate in any key
+    or string, nesting at most MAX_JSON_DEPTH, integers within a bigint, finite numbers. ApiError
+    400 otherwise."""
+    try:
+        # Strict: json.loads(bytes) would decode with surrogatepass and let encoded surrogates in.
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "malformed_json", f"Request body is not valid UTF-8: {exc}") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        data = json.loads(
+            text, parse_int=_json_int, parse_float=_json_float, parse_constant=_bad_json_constant
+        )
+    except RecursionError:
+        # The C scanner's own limit (about 1000 levels) reached before the depth check below could.
+        raise _too_deep() from None
+    except ValueError as exc:
+        raise ApiError(400, "malformed_json", f"Request body is not valid JSON: {exc}") from None
+    # The walk is only needed when a string may hold an escaped NUL or surrogate, or when there
+    # are enough brackets to nest too deep: neither is true of an ordinary click or event, so the
+    # hot paths pay two substring scans, not a walk.
+    if "\\u" in text or text.count("{") + text.count("[") > MAX_JSON_DEPTH:
+        _check_json_value(data)
+    return data
+
+
+def _too_deep() -> ApiError:
+    return invalid(f"JSON nested deeper than {MAX_JSON_DEPTH} levels.")
+
+
+def _check_json_value(data: Any) -> None:
+    """Walk a parsed JSON value without recursion; raise the first problem, named by its top-level key."""
+    stack: list[tuple[Any, int, str]] = [(data, 1, "")]
+    while stack:
+        value, depth, top = stack.pop()
+        if isinstance(value, str):
+            reason = text_problem(value)
+            if reason:
+                raise _field_error(top, reason)
+        elif isinstance(value, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise _too_deep()
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    name = top or _printable(key)
+                    reason = text_problem(key)
+                    if reason:
+                        raise _field_error(name, f"Key: {reason}")
+                    stack.append((item, depth + 1, name))
+            else:
+                stack.extend((item, depth + 1, top) for item in value)
+
+
+def _field_error(name: str, reason: str) -> ApiError:
+    if not name:
+        return invalid(reason)
+    return invalid("Some fields are invalid.", {name: [reason]})
+
+
+# Timestamps the API accepts: the product's lifetime with room on both sides; anything else is a
+# typo or a probe, and the bound keeps every conversion and interval computation far from overflow.
+TIMESTAMP_MIN_YEAR = 2000
+TIMESTAMP_MAX_YEAR = 2100
+
+
+def parse_timestamp(value: Any) -> tuple[datetime | None, str | None]:
+    """The one parser of timestamp input: (aware UTC datetime, None) or (None, a field message).
+
+    Refuses what is not ISO 8601, impossible dates and times (February 30, minute 99, hour 25),
+    a missing time zone, and years outside TIMESTAMP_MIN_YEAR..TIMESTAMP_MAX_YEAR (which also keeps
+    the conversion to UTC from overflowing at year 1 or 9999)."""
+    hint = "Use an ISO 8601 time such as 2026-11-20T10:00:00Z."
+    if not isinstance(value, str) or text_problem(value):
+        return None, hint
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:  # well formed, but no such moment
+        return None, f"Is not a real date and time. {hint}"
+    if parsed is None:
+        return None, hint
+    if parsed.tzinfo is None:
+        return None, "Include a time zone, e.g. a trailing Z for UTC."
+    if not TIMESTAMP_MIN_YEAR <= parsed.year <= TIMESTAMP_MAX_YEAR:
+        return None, f"Use a year from {TIMESTAMP_MIN_YEAR} to {TIMESTAMP_MAX_YEAR}."
+    try:
+        return parsed.astimezone(UTC), None
+    except (OverflowError, ValueError):  # pragma: no cover - the year bounds keep this away
+        return None, f"Is not a real date and time. {hint}"
 
 
 def api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -171,6 +331,9 @@ class Fields:
         if isinstance(value, bool) or not isinstance(value, int):
             self.add(name, "Must be an integer.")
             return None
+        # Every integer the API takes lands in a bigint column at most.
+        min_value = BIGINT_MIN if min_value is None else min_value
+        max_value = BIGINT_MAX if max_value is None else max_value
         if min_value is not None and value < min_value:
             self.add(name, f"Must be at least {min_value}.")
             return None

@@ -26,7 +26,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from commissions.api import event_answer
-from refapp.api import ApiError, error_body, read_json_stream, server_error_body
+from refapp.api import ApiError, error_body, invalid, query_problem, read_json_stream, server_error_body
 from refapp.hashing import client_ip
 from tracking.services import click_ingest
 
@@ -75,6 +75,12 @@ class TrackingFastPath:
     def answer(self, environ, start_response, core, *, cors: bool):
         """Run one endpoint's core and answer its (status, body) as JSON, errors in the API shape."""
         try:
+            # The input gate, as InputGateMiddleware applies it to requests Django answers (the
+            # path is one of ours exactly; the JSON body is gated by read_json_stream).
+            problem = query_problem(environ.get("QUERY_STRING", ""))
+            if problem:
+                name, reason = problem
+                raise invalid(f"{name}: {reason}", {name: [reason]})
             status, body = core(environ)
         except ApiError as exc:
             status, body = exc.status, error_body(exc.code, exc.message, exc.fields)

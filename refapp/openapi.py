@@ -40,7 +40,8 @@ class Response:
 @dataclass(frozen=True)
 class Operation:
     """One method on one path, and every status it can answer: successes with their body's schema,
-    errors as status codes (all in the error shape). 500 is added to every operation."""
+    errors as status codes (all in the error shape). 400 and 500 are added to every operation: the
+    input gate (refapp/middleware.py) refuses a NUL or lone surrogate in any path or query with 400."""
 
     path: str
     method: str
@@ -53,7 +54,7 @@ class Operation:
 
     def statuses(self) -> dict[int, Response]:
         out = dict(self.responses)
-        for code in (*self.errors, 500):
+        for code in sorted({*self.errors, 400, 500}):
             out[code] = Response(ERROR_DESCRIPTIONS[code], ERROR_REF)
         return out
 

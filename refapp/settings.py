@@ -102,6 +102,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the path, query or form: a NUL or lone surrogate answers 400 here.
+    "refapp.middleware.InputGateMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "refapp.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

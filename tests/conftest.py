@@ -86,10 +86,36 @@ def production_application():
     return wsgi_application()
 
 
-def wsgi_call(method: str, path: str, body: bytes = b"", content_type: str = "", **headers) -> WsgiResponse:
-    """One request through the production WSGI application, checked against the API contract."""
+def keep_test_connection(app):
+    """`app` as a WSGI callable that answers in full (one body chunk) and leaves the connection
+    that holds the test's transaction open.
+
+    What Django's test client does around a request: Django's request signals would close that
+    connection (close_old_connections), and so would the fast path's direct call of it; both are
+    what production runs otherwise."""
     from refapp import fastpath
 
+    def call(environ, start_response):
+        signals.request_started.disconnect(close_old_connections)
+        signals.request_finished.disconnect(close_old_connections)
+        closer, fastpath.close_old_connections = fastpath.close_old_connections, lambda: None
+        try:
+            result = app(environ, start_response)
+            try:
+                return [b"".join(result)]
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        finally:
+            fastpath.close_old_connections = closer
+            signals.request_started.connect(close_old_connections)
+            signals.request_finished.connect(close_old_connections)
+
+    return call
+
+
+def wsgi_call(method: str, path: str, body: bytes = b"", content_type: str = "", **headers) -> WsgiResponse:
+    """One request through the production WSGI application, checked against the API contract."""
     path, _, query = path.partition("?")
     environ = {
         "REQUEST_METHOD": method.upper(),
@@ -115,23 +141,7 @@ def wsgi_call(method: str, path: str, body: bytes = b"", content_type: str = "",
     def start_response(status, response_headers, exc_info=None):
         captured["status"], captured["headers"] = status, response_headers
 
-    # What Django's test client does around a request: a request must not close the connection
-    # that holds the test's transaction. Django's request signals would (close_old_connections),
-    # and so would the fast path's direct call of it; both are what production runs otherwise.
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    closer, fastpath.close_old_connections = fastpath.close_old_connections, lambda: None
-    try:
-        result = production_application()(environ, start_response)
-        try:
-            content = b"".join(result)
-        finally:
-            if hasattr(result, "close"):
-                result.close()
-    finally:
-        fastpath.close_old_connections = closer
-        signals.request_started.connect(close_old_connections)
-        signals.request_finished.connect(close_old_connections)
+    content = keep_test_connection(production_application())(environ, start_response)[0]
     response = WsgiResponse(captured["status"], captured["headers"], content)
     if path.startswith("/api/v1/"):
         contract.check(method, path, response.status_code, response.get("Content-Type"), content)
@@ -270,3 +280,16 @@ def other_portal_client(program):
     """Another affiliate of the same program: must never see John's rows."""
     other = AffiliateFactory(program=program, code="MARY", email="mary@partner.example", name="Mary")
     return portal_login(Client(), other)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """What the API fuzz test sent and got (tests/refapp/test_api_fuzz.py), when it ran."""
+    import sys
+
+    fuzz = sys.modules.get("tests.refapp.test_api_fuzz")
+    if fuzz is not None and fuzz.FUZZ_STATS["cases"]:
+        stats = fuzz.FUZZ_STATS
+        statuses = ", ".join(f"{k[7:]}: {v}" for k, v in sorted(stats.items()) if k.startswith("status "))
+        terminalreporter.write_line(
+            f"API fuzz: {stats['cases']} cases, {stats['5xx']} answered 5xx ({statuses})"
+        )
