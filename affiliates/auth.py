@@ -56,10 +56,6 @@ def authenticate(request: HttpRequest) -> KeyContext:
     return authenticate_meta(request.META)
 
 
-# Where a throttled request's Retry-After travels to the response (refapp/middleware.py sets the header).
-RETRY_AFTER_META = "refapp.retry_after"
-
-
 def authenticate_meta(meta: Mapping[str, Any]) -> KeyContext:
     """The key context of a request's headers (a Django request's META or a WSGI environ).
 
@@ -76,12 +72,11 @@ def authenticate_meta(meta: Mapping[str, Any]) -> KeyContext:
             raise
         window = 60
         retry_after = window - int(time.time()) % window
-        if isinstance(meta, dict):
-            meta[RETRY_AFTER_META] = retry_after
         raise ApiError(
             429,
             "rate_limited",
             f"Too many failed authentications from this address; retry in {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
         ) from exc
 
 

@@ -24,12 +24,21 @@ logger = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, fields: dict[str, list[str]] | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        fields: dict[str, list[str]] | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.fields = fields or {}
+        self.headers = headers or {}  # e.g. Retry-After of a 429; both the views and the fast path send them
 
 
 def invalid(message: str, fields: dict[str, list[str]] | None = None) -> ApiError:
@@ -280,7 +289,10 @@ def api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         try:
             return view(request, *args, **kwargs)
         except ApiError as exc:
-            return error_response(exc.status, exc.code, exc.message, exc.fields)
+            response = error_response(exc.status, exc.code, exc.message, exc.fields)
+            for name, value in exc.headers.items():
+                response[name] = value
+            return response
         except Exception:
             # Django would answer its HTML 500 page; an API client gets the error shape, and the
             # traceback goes to the log (Django's own 500 logging never sees a caught exception).

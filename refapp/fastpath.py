@@ -82,11 +82,13 @@ class TrackingFastPath:
                 name, reason = problem
                 raise invalid(f"{name}: {reason}", {name: [reason]})
             status, body = core(environ)
+            extra = ()
         except ApiError as exc:
             status, body = exc.status, error_body(exc.code, exc.message, exc.fields)
+            extra = tuple(exc.headers.items())
         except Exception:
             logger.exception("fast path failed: %s", environ.get("PATH_INFO"))
-            status, body = 500, server_error_body()
+            status, body, extra = 500, server_error_body(), ()
         finally:
             # What Django's request_started and request_finished receivers do that matters here:
             # close a connection this request left broken or that outlived CONN_MAX_AGE. Called
@@ -100,6 +102,7 @@ class TrackingFastPath:
             ("Content-Length", str(len(payload))),
             ("X-Content-Type-Options", "nosniff"),
             ("Cache-Control", "no-store"),
+            *extra,
         ]
         origin = environ.get("HTTP_ORIGIN", "")
         if cors and origin:

@@ -21,10 +21,6 @@ class SecurityHeadersMiddleware:
         if response.get("Content-Type", "").startswith("text/html"):
             response.setdefault("Content-Security-Policy", self.CSP)
         response.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        # A throttled API authentication says when to come back (affiliates/auth.py).
-        retry_after = request.META.get("refapp.retry_after")
-        if response.status_code == 429 and retry_after:
-            response.setdefault("Retry-After", str(retry_after))
         return response
 
 

@@ -66,3 +66,15 @@ def test_the_throttle_fails_open_while_redis_is_down(program, settings, monkeypa
     monkeypatch.setattr(ratelimit, "_down_until", 0.0, raising=False)
     client = Client()
     assert {wrong(client).status_code for _ in range(30)} == {401}
+
+
+def test_the_fast_path_says_when_to_come_back_too(program):
+    """POST /api/v1/events is answered by the WSGI fast path; its 429 carries Retry-After as well."""
+    from tests.conftest import ApiClient
+
+    client = ApiClient("sk_live_wrong-guess")  # the production WSGI application, fast path included
+    body = {"event": "sale", "order_id": "ORD-1", "amount_cents": 100}
+    assert [client.post("/api/v1/events", body).status_code for _ in range(20)] == [401] * 20
+    throttled = client.post("/api/v1/events", body)
+    assert throttled.status_code == 429
+    assert 1 <= int(throttled["Retry-After"]) <= 60
