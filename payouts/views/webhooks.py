@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 import stripe
@@ -13,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from commissions.stripe_intake import StripePayloadError
-from refapp.api import error_response
+from refapp.api import ApiError, error_response, loads_json
 
 from ..stripe_events import stripe_event_receive
 
@@ -40,13 +39,14 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         stripe.WebhookSignature.verify_header(
             payload, request.headers.get("Stripe-Signature", ""), secret, stripe.Webhook.DEFAULT_TOLERANCE
         )
-        event = json.loads(payload)
+        # The input gate of every JSON body: strict UTF-8, no NUL or lone surrogate, bounded depth.
+        event = loads_json(payload)
     except stripe.SignatureVerificationError:
         return error_response(
             400, "invalid_signature", "The Stripe-Signature header does not match this payload."
         )
-    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past the parser's depth
-        return error_response(400, "malformed_json", "The webhook body is not a Stripe event.")
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, exc.fields)
     # A correctly signed body is still checked: a handler must never meet a list for an event or a
     # string for an object, which used to answer 500 (and Stripe retried it for days).
     if not isinstance(event, dict):
