@@ -15,6 +15,8 @@ class CommissionRule(models.Model):
 
     public_id = models.CharField(max_length=32, unique=True, editable=False)
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="commission_rules")
+    # A test rule (made by a sk_test_ key) pays test events only; a live rule, live events only.
+    livemode = models.BooleanField(default=True, db_default=True)
     event_name = models.CharField(max_length=64, default="sale")
     type = models.CharField(max_length=10, choices=Type.choices)
     rate_bp = models.PositiveIntegerField(null=True, blank=True, help_text="Basis points: 2000 = 20.00 %.")

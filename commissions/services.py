@@ -112,7 +112,9 @@ def _event_ingest(
                 event=event,
                 affiliate=affiliate,
                 referral=referral,
-                rules=active_rules(program=program, affiliate=affiliate, event_name=event.name),
+                rules=active_rules(
+                    program=program, livemode=livemode, affiliate=affiliate, event_name=event.name
+                ),
                 method=found.method,
                 ip_seen=lambda: _portal_ip_seen(event, affiliate, click),
                 actor=actor,
