@@ -187,10 +187,12 @@ class Refund(models.Model):
 
     class Meta:
         constraints = [
+            # Merchants number refunds per order ("1", "2", "R1" on every order), so an id names a
+            # refund of one order only: the same id on another order is another refund.
             models.UniqueConstraint(
-                fields=["program", "livemode", "refund_id"],
+                fields=["program", "livemode", "event", "refund_id"],
                 condition=Q(refund_id__isnull=False),
-                name="refund_unique_id",
+                name="refund_unique_id_per_order",
             ),
             models.CheckConstraint(condition=Q(amount_cents__gte=0), name="refund_amount_not_negative"),
         ]
