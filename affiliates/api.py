@@ -23,6 +23,7 @@ AFFILIATE_SCHEMA: dict[str, Any] = {
         "status": {"type": "string", "enum": list(Affiliate.Status.values)},
         "status_reason": _STR,
         "group": {"type": ["string", "null"]},
+        "livemode": {"type": "boolean"},
         "links": {
             "type": "object",
             "required": ["referral", "go"],
@@ -44,6 +45,7 @@ def affiliate_json(affiliate: Affiliate) -> dict[str, Any]:
         "status": affiliate.status,
         "status_reason": affiliate.status_reason,
         "group": affiliate.group.public_id if affiliate.group_id else None,
+        "livemode": affiliate.livemode,
         "links": affiliate.links(),
         "created_at": affiliate.created_at.isoformat().replace("+00:00", "Z"),
     }

@@ -90,7 +90,7 @@ def login_link_deliver(*, email: str, now: datetime, next_path: str = "") -> boo
     """
     email = email.strip().lower()
     memberships = list(
-        Affiliate.objects.filter(email=email)
+        Affiliate.objects.filter(email=email, livemode=True)  # test affiliates never sign in
         .exclude(status=Affiliate.Status.REJECTED)
         .select_related("program")
     )

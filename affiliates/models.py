@@ -128,6 +128,10 @@ class Affiliate(models.Model):
     code = models.CharField(max_length=64, validators=[validate_code])
     # Codes match case-insensitively; the lowercased copy carries the unique index that lookups use.
     code_key = models.CharField(max_length=64, editable=False)
+    # A test-mode affiliate is made by a sk_test_ key: only test keys see it, only test events are
+    # attributed to it, and it is never paid. Code and email stay unique across both modes, so a
+    # /go/ link or ?ref= code always names one affiliate (docs/decisions.md, "Test mode").
+    livemode = models.BooleanField(default=True, db_default=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     status_reason = models.CharField(max_length=500, blank=True)
     website = models.CharField(max_length=500, blank=True)

@@ -59,7 +59,7 @@ def portal_sessions_record(*, email: str, ip: str, now: datetime) -> int:
     ip_hash = salted_hash("ip", ip) if ip else ""
     if not ip_hash:
         return 0
-    memberships = Affiliate.objects.filter(email=email.strip().lower()).exclude(
+    memberships = Affiliate.objects.filter(email=email.strip().lower(), livemode=True).exclude(
         status=Affiliate.Status.REJECTED
     )
     rows = [PortalSession(affiliate=a, ip_hash=ip_hash, created_at=now) for a in memberships]

@@ -282,6 +282,7 @@ RULE_SCHEMA: dict[str, Any] = {
         "max_events": _INT_OR_NULL,
         "tiers": {"type": "array", "items": {"type": "object"}},
         "active": {"type": "boolean"},
+        "livemode": {"type": "boolean"},
         "description": _STR,
         "created_at": _TIME,
     },
@@ -304,6 +305,7 @@ def rule_json(rule: CommissionRule) -> dict[str, Any]:
         "max_events": rule.max_events,
         "tiers": rule.tiers,
         "active": rule.is_active,
+        "livemode": rule.livemode,
         "description": rule.describe(),
         "created_at": iso(rule.created_at),
     }

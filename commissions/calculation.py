@@ -53,8 +53,9 @@ def month_bounds(moment: datetime) -> tuple[datetime, datetime]:
     return start, add_months(start, 1)
 
 
-def active_rules(*, program: Program, affiliate: Affiliate, event_name: str):
-    """The active rules of an event name, program-wide or the affiliate's own, in primary-key order.
+def active_rules(*, program: Program, livemode: bool, affiliate: Affiliate, event_name: str):
+    """The active rules of an event name and mode, program-wide or the affiliate's own, in
+    primary-key order: a test rule never pays a live event, nor a live rule a test event.
 
     Runs for every conversion, so it is one plain query on the (program, event name, active) index,
     without joins; `choose_scope` sorts its rows into scopes.
@@ -62,15 +63,18 @@ def active_rules(*, program: Program, affiliate: Affiliate, event_name: str):
     return CommissionRule.objects.filter(
         Q(affiliate__isnull=True) | Q(affiliate=affiliate),
         program=program,
+        livemode=livemode,
         event_name=event_name,
         is_active=True,
     ).order_by("pk")
 
 
-def rules_for(*, program: Program, affiliate: Affiliate, event_name: str) -> tuple[str, list[CommissionRule]]:
+def rules_for(
+    *, program: Program, affiliate: Affiliate, event_name: str, livemode: bool = True
+) -> tuple[str, list[CommissionRule]]:
     """The most specific scope with active rules for this event name, and all its rules (they stack);
     the group's state is read only when the affiliate's group has rules."""
-    rows = active_rules(program=program, affiliate=affiliate, event_name=event_name)
+    rows = active_rules(program=program, livemode=livemode, affiliate=affiliate, event_name=event_name)
     return choose_scope(rows, affiliate_id=affiliate.pk, group_id=affiliate.group_id)
 
 

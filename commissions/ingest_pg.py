@@ -6,9 +6,10 @@ of `commissions.pipeline`) is taken from two statements:
 
 1. one read that answers, for the event's program, everything the decision needs: the attribution
    (an existing customer referral, then an active affiliate's code, then the visitor's click inside
-   the cookie window, in that order), the affiliate, the visitor's open referral to reuse, whether
+   the cookie window, in that order; a code or click only of an affiliate of the event's mode), the
+   affiliate, the visitor's open referral to reuse, whether
    the affiliate signs in to the portal from the event's or the click's address, and the active
-   rules of the event name for that affiliate (an event with no customer id, code or visitor id
+   rules of the event name and mode for that affiliate (an event with no customer id, code or visitor id
    has nothing to attribute it by and skips the read);
 2. in Python, `pipeline.conversion_rows` and `pipeline.response_body`, as for the ORM writer,
    choose the scope, apply each rule's limits (reading the referral's history only for a rule that
@@ -63,6 +64,7 @@ _CANDIDATES = {
             NULL::timestamptz AS referral_created_at, NULL::bigint AS click_id, ''::text AS click_ip
        FROM affiliates_affiliate a
       WHERE a.program_id = %(program)s AND a.code_key = %(code)s AND a.status = 'active'
+        AND a.livemode = %(livemode)s
       LIMIT 1)""",
     "visitor": """
     (SELECT 3 AS pri, c.affiliate_id, NULL::bigint AS referral_id, NULL::text AS referral_public_id,
@@ -70,7 +72,7 @@ _CANDIDATES = {
        FROM tracking_click c JOIN affiliates_affiliate a ON a.id = c.affiliate_id
       WHERE c.program_id = %(program)s AND c.visitor_id = %(visitor)s
         AND c.created_at >= %(window_start)s AND c.created_at <= %(window_end)s
-        AND a.status = 'active'
+        AND a.status = 'active' AND a.livemode = %(livemode)s
       ORDER BY c.created_at {order}, c.id {order}
       LIMIT 1)""",
 }
@@ -100,7 +102,8 @@ SELECT pick.pri, pick.affiliate_id, pick.referral_id, pick.referral_public_id,
                  'duration_months', r.duration_months, 'max_events', r.max_events,
                  'tiers', r.tiers) ORDER BY r.id)
           FROM commissions_commissionrule r
-         WHERE r.program_id = %(program)s AND r.event_name = %(name)s AND r.is_active
+         WHERE r.program_id = %(program)s AND r.livemode = %(livemode)s
+           AND r.event_name = %(name)s AND r.is_active
            AND (r.affiliate_id IS NULL OR r.affiliate_id = a.id))
   FROM pick
   JOIN affiliates_affiliate a ON a.id = pick.affiliate_id{open_join}

@@ -15,6 +15,8 @@ class CommissionRule(models.Model):
 
     public_id = models.CharField(max_length=32, unique=True, editable=False)
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="commission_rules")
+    # A test rule (made by a sk_test_ key) pays test events only; a live rule, live events only.
+    livemode = models.BooleanField(default=True, db_default=True)
     event_name = models.CharField(max_length=64, default="sale")
     type = models.CharField(max_length=10, choices=Type.choices)
     rate_bp = models.PositiveIntegerField(null=True, blank=True, help_text="Basis points: 2000 = 20.00 %.")
@@ -185,10 +187,12 @@ class Refund(models.Model):
 
     class Meta:
         constraints = [
+            # Merchants number refunds per order ("1", "2", "R1" on every order), so an id names a
+            # refund of one order only: the same id on another order is another refund.
             models.UniqueConstraint(
-                fields=["program", "livemode", "refund_id"],
+                fields=["program", "livemode", "event", "refund_id"],
                 condition=Q(refund_id__isnull=False),
-                name="refund_unique_id",
+                name="refund_unique_id_per_order",
             ),
             models.CheckConstraint(condition=Q(amount_cents__gte=0), name="refund_amount_not_negative"),
         ]

@@ -91,7 +91,9 @@ def rule_create(
     tiers: list[dict[str, int]] | None = None,
     currency: str | None = None,
     actor: Actor | None = None,
+    livemode: bool = True,
 ) -> CommissionRule:
+    """A new active rule. A test rule (livemode=False, made by a sk_test_ key) pays test events only."""
     errors = validate_rule(
         event_name=event_name,
         type=type,
@@ -103,11 +105,14 @@ def rule_create(
     )
     if group is not None and affiliate is not None:
         errors.setdefault("group", []).append("A rule is scoped to a group or to an affiliate, not both.")
+    if affiliate is not None and affiliate.livemode != livemode:
+        errors.setdefault("affiliate", []).append("The affiliate is of the other mode.")
     if errors:
         raise RuleInvalid(errors)
     with transaction.atomic():
         rule = CommissionRule.objects.create(
             program=program,
+            livemode=livemode,
             event_name=event_name,
             type=type,
             rate_bp=rate_bp,
@@ -172,7 +177,7 @@ def rule_replace(*, rule: CommissionRule, actor: Actor | None, **fields: Any) ->
         if rule_unchanged(locked, fields):
             return locked
         # Create first: an invalid successor raises before the old rule is touched.
-        successor = rule_create(program=locked.program, actor=actor, **fields)
+        successor = rule_create(program=locked.program, livemode=locked.livemode, actor=actor, **fields)
         rule_deactivate(rule=locked, actor=actor)
         audit_log(
             actor=actor,

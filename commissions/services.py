@@ -112,7 +112,9 @@ def _event_ingest(
                 event=event,
                 affiliate=affiliate,
                 referral=referral,
-                rules=active_rules(program=program, affiliate=affiliate, event_name=event.name),
+                rules=active_rules(
+                    program=program, livemode=livemode, affiliate=affiliate, event_name=event.name
+                ),
                 method=found.method,
                 ip_seen=lambda: _portal_ip_seen(event, affiliate, click),
                 actor=actor,
@@ -161,15 +163,13 @@ def refund_apply(
 
     Pending and approved commissions of a fully refunded order become rejected; a partial refund
     adds a negative reversal row beside each; a paid commission gets a negative approved clawback
-    that the next payout nets off. Never reverses more than was earned. A replayed refund_id, or a
-    full refund of an order already fully refunded, changes nothing and returns the stored body.
+    that the next payout nets off. Never reverses more than was earned. A replayed refund_id of the
+    same order, or a full refund of an order already fully refunded, changes nothing and returns the
+    stored body. Refund ids are unique per order, not per program: merchants number refunds per
+    order ("1", "2", "R1" on every order), so the same id on another order is a new refund of it.
     """
     if refund_id:
-        stored = (
-            Refund.objects.filter(program=program, livemode=livemode, refund_id=refund_id)
-            .values_list("response", flat=True)
-            .first()
-        )
+        stored = _stored_refund(program, livemode, order_id, refund_id)
         if stored is not None:
             return stored, False
     try:
@@ -186,14 +186,21 @@ def refund_apply(
             )
     except IntegrityError:
         if refund_id:  # the same refund raced in concurrently and committed first
-            stored = (
-                Refund.objects.filter(program=program, livemode=livemode, refund_id=refund_id)
-                .values_list("response", flat=True)
-                .first()
-            )
+            stored = _stored_refund(program, livemode, order_id, refund_id)
             if stored is not None:
                 return stored, False
         raise
+
+
+def _stored_refund(program: Program, livemode: bool, order_id: str, refund_id: str) -> dict[str, Any] | None:
+    """The answer stored for this refund id of this order, if it was applied before."""
+    return (
+        Refund.objects.filter(
+            program=program, livemode=livemode, event__order_id=order_id, refund_id=refund_id
+        )
+        .values_list("response", flat=True)
+        .first()
+    )
 
 
 def _refund_apply(
@@ -213,11 +220,7 @@ def _refund_apply(
             )
         raise RefundError(404, "not_found", f"No order {order_id!r} in this program.")
     if refund_id:
-        stored = (
-            Refund.objects.filter(program=program, livemode=livemode, refund_id=refund_id)
-            .values_list("response", flat=True)
-            .first()
-        )
+        stored = event.refunds.filter(refund_id=refund_id).values_list("response", flat=True).first()
         if stored is not None:
             return stored, False
     remaining = event.amount_cents - event.refunded_cents

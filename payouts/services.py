@@ -35,9 +35,14 @@ def period_of(moment: datetime) -> str:
 
 
 def payable_commissions(program: Program):
-    """Approved live commissions not in any payout, minus those of orders under dispute."""
+    """Approved live commissions of live affiliates not in any payout, minus those of orders under
+    dispute. A test affiliate is never paid, whatever its rows say."""
     return Commission.objects.filter(
-        program=program, livemode=True, status=Commission.Status.APPROVED, event__disputed=False
+        program=program,
+        livemode=True,
+        affiliate__livemode=True,
+        status=Commission.Status.APPROVED,
+        event__disputed=False,
     )
 
 

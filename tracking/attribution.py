@@ -3,6 +3,10 @@
 In order: (1) a customer already tied to a referral stays with that affiliate; (2) a referral code
 on the event; (3) the visitor's click inside the program's cookie window, last click by default,
 first click as a program option. Inactive affiliates earn nothing new.
+
+Live and test are separate worlds: a code or a click attributes an event only to an affiliate of
+the event's mode (a live affiliate's code in a test event is unattributed, and the other way
+round). A customer's referral is already per mode.
 """
 
 from __future__ import annotations
@@ -55,7 +59,10 @@ def attribute(
 
     if referral_code:
         affiliate = Affiliate.objects.filter(
-            program=program, code_key=referral_code.lower(), status=Affiliate.Status.ACTIVE
+            program=program,
+            code_key=referral_code.lower(),
+            livemode=livemode,
+            status=Affiliate.Status.ACTIVE,
         ).first()
         if affiliate is not None:
             return Attribution(Event.Attribution.CODE, affiliate)
@@ -69,6 +76,7 @@ def attribute(
             created_at__gte=window_start,
             created_at__lte=max(occurred_at, received_at),
             affiliate__status=Affiliate.Status.ACTIVE,
+            affiliate__livemode=livemode,
         )
         order = (
             "created_at" if program.attribution_model == Program.Attribution.FIRST_CLICK else "-created_at"

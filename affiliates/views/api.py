@@ -1,6 +1,8 @@
 """Automation API for affiliates (DESIGN.md 4.8): create, list, read and change status or group.
 
-Thin: the JSON and its schemas live in affiliates/api.py.
+Live and test are separate worlds: a key sees and changes only affiliates of its own mode, and an
+affiliate of the other mode answers 404, as if it did not exist. Thin: the JSON and its schemas
+live in affiliates/api.py.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ def _group(ctx, public_id: str | None) -> PartnerGroup | None:
 def affiliates(request: HttpRequest) -> HttpResponse:
     ctx = authenticate(request)
     if request.method == "GET":
-        qs = Affiliate.objects.filter(program=ctx.program).select_related("program", "group")
+        qs = Affiliate.objects.filter(program=ctx.program, livemode=ctx.livemode).select_related(
+            "program", "group"
+        )
         status = request.GET.get("status")
         if status:
             if status not in Affiliate.Status.values:
@@ -82,6 +86,7 @@ def affiliates(request: HttpRequest) -> HttpResponse:
             status=status or "active",
             group=group,
             actor=ctx.actor,
+            livemode=ctx.livemode,
         )
     except Conflict as exc:
         raise ApiError(409, f"{exc.field}_taken", exc.message, {exc.field: [exc.message]}) from None
@@ -96,6 +101,8 @@ def affiliate_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         raise ApiError(404, "not_found", "No such affiliate.")
     if affiliate.program_id != ctx.program.pk:
         raise ApiError(403, "wrong_program", "This affiliate belongs to another program.")
+    if affiliate.livemode != ctx.livemode:
+        raise ApiError(404, "not_found", "No such affiliate.")
     if request.method == "GET":
         return JsonResponse(affiliate_json(affiliate))
     if request.method != "PATCH":

@@ -76,10 +76,14 @@ def refunds(request: HttpRequest) -> HttpResponse:
 
 
 def _owned(ctx: KeyContext, obj: Any, kind: str) -> Any:
+    """The object if the key's program holds it in the key's mode. Another mode's object answers
+    404 as if it did not exist: a test key never reads or changes live rules or affiliates."""
     if obj is None:
         raise ApiError(404, "not_found", f"No such {kind}.")
     if obj.program_id != ctx.program.pk:
         raise ApiError(403, "wrong_program", f"This {kind} belongs to another program.")
+    if getattr(obj, "livemode", ctx.livemode) != ctx.livemode:
+        raise ApiError(404, "not_found", f"No such {kind}.")
     return obj
 
 
@@ -87,7 +91,7 @@ def _owned(ctx: KeyContext, obj: Any, kind: str) -> Any:
 def commission_rules(request: HttpRequest) -> HttpResponse:
     ctx = authenticate(request)
     if request.method == "GET":
-        qs = CommissionRule.objects.filter(program=ctx.program).select_related(
+        qs = CommissionRule.objects.filter(program=ctx.program, livemode=ctx.livemode).select_related(
             "program", "group", "affiliate"
         )
         if request.GET.get("active") in ("true", "false"):
@@ -132,6 +136,7 @@ def commission_rules(request: HttpRequest) -> HttpResponse:
             tiers=tiers,
             currency=currency,
             actor=ctx.actor,
+            livemode=ctx.livemode,
         )
     except RuleInvalid as exc:
         raise invalid("The rule is not valid.", exc.errors) from None

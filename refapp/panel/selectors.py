@@ -90,7 +90,7 @@ def _sort_key(sort: str, livemode: bool) -> dict[str, Any]:
 
 
 def _matching(program: Program, q: str, status: str) -> QuerySet[Affiliate]:
-    affiliates = Affiliate.objects.filter(program=program)
+    affiliates = Affiliate.objects.filter(program=program, livemode=True)
     if q:
         q = q.strip()
         affiliates = affiliates.filter(
@@ -232,7 +232,7 @@ def affiliate_by_reference(program: Program, reference: str) -> Affiliate | None
     if not reference:
         return None
     return (
-        Affiliate.objects.filter(program=program)
+        Affiliate.objects.filter(program=program, livemode=True)
         .filter(Q(public_id=reference) | Q(code_key=reference.lower()))
         .first()
     )
@@ -256,7 +256,7 @@ def affiliate_audit_trail(affiliate: Affiliate, *, limit: int = 50) -> list[Audi
 
 def rules_for_affiliate(affiliate: Affiliate) -> QuerySet[CommissionRule]:
     return (
-        CommissionRule.objects.filter(affiliate=affiliate)
+        CommissionRule.objects.filter(affiliate=affiliate, livemode=True)
         .select_related("program")
         .order_by("-is_active", "-pk")
     )
@@ -266,17 +266,18 @@ def groups_with_counts(program: Program) -> QuerySet[PartnerGroup]:
     return (
         PartnerGroup.objects.filter(program=program)
         .annotate(
-            members=Count("affiliates", distinct=True),
-            active_rules=Count("rules", filter=Q(rules__is_active=True), distinct=True),
+            members=Count("affiliates", filter=Q(affiliates__livemode=True), distinct=True),
+            active_rules=Count("rules", filter=Q(rules__is_active=True, rules__livemode=True), distinct=True),
         )
         .order_by("-is_active", "name")
     )
 
 
 def rules_for_program(program: Program) -> list[CommissionRule]:
-    """Every rule of the program, active first, each with `commission_count` and `tier_summary`."""
+    """Every live rule of the program, active first, each with `commission_count` and `tier_summary`
+    (test rules are the API's test mode, which the panel does not show)."""
     rules = list(
-        CommissionRule.objects.filter(program=program)
+        CommissionRule.objects.filter(program=program, livemode=True)
         .select_related("program", "group", "affiliate")
         .annotate(commission_count=Count("commissions"))
         .order_by("-is_active", "event_name", "pk")
@@ -468,7 +469,7 @@ def _attach_commissions(program: Program, flags: list[FraudFlag]) -> None:
 def flagged_affiliates(program: Program) -> QuerySet[Affiliate]:
     """Affiliates with open fraud flags, the most flagged first."""
     return (
-        Affiliate.objects.filter(program=program, fraud_flags__status=FraudFlag.Status.OPEN)
+        Affiliate.objects.filter(program=program, livemode=True, fraud_flags__status=FraudFlag.Status.OPEN)
         .annotate(open_flags=Count("fraud_flags"))
         .order_by("-open_flags", "name")
     )

@@ -21,12 +21,13 @@ class PortalRequest(HttpRequest):
 
 
 def portal_affiliates(request: HttpRequest) -> QuerySet[Affiliate]:
-    """Every program membership of the signed-in email (an affiliate can be in several programs)."""
+    """Every program membership of the signed-in email (an affiliate can be in several programs).
+    Live affiliates only: a test affiliate is API test data, not a person who joined."""
     email = request.session.get(PORTAL_EMAIL)
     if not email:
         return Affiliate.objects.none()
     return (
-        Affiliate.objects.filter(email=email)
+        Affiliate.objects.filter(email=email, livemode=True)
         .exclude(status=Affiliate.Status.REJECTED)
         .select_related("program")
     )

@@ -238,3 +238,10 @@ def test_link_consumption_is_rate_limited_per_ip(affiliate):
     for _ in range(30):
         client.post("/portal/login/nope/")
     assert client.post("/portal/login/nope/").status_code == 429
+
+
+def test_a_test_mode_affiliate_gets_no_sign_in_link(client, program, request_link):
+    """Test affiliates are API test data whose address may be anyone's: the portal ignores them."""
+    AffiliateFactory(program=program, email="testy@partner.example", livemode=False)
+    request_link(client, "testy@partner.example")
+    assert mail.outbox == []

@@ -145,9 +145,12 @@ def test_self_referral_by_email_is_not_payable_and_flags(api_client, affiliate, 
     assert event.customer_email_hash and "john" not in event.customer_email_hash
 
 
-def test_test_mode_keys_keep_data_apart(api_client, test_api_client, affiliate, sale_rule):
+def test_test_mode_keys_keep_data_apart(api_client, test_api_client, program, affiliate, sale_rule):
+    # A test event is attributed to test affiliates only and paid by test rules only.
+    AffiliateFactory(program=program, code="TESTY", livemode=False)
+    CommissionRuleFactory(program=program, rate_bp=1000, livemode=False)
     live = api_client.post("/api/v1/events", sale(referral_code="JOHN")).json()
-    test = test_api_client.post("/api/v1/events", sale(referral_code="JOHN")).json()
+    test = test_api_client.post("/api/v1/events", sale(referral_code="TESTY")).json()
     assert live["id"] != test["id"]  # the same order id is a different order in each mode
     assert live["livemode"] is True and test["livemode"] is False
     assert not Commission.objects.get(public_id=test["commissions"][0]["id"]).livemode

@@ -41,7 +41,7 @@ class Rollback(Exception):
     pass
 
 
-def outcome(program, data: EventInput, *, sql: bool, settings, now) -> dict:
+def outcome(program, data: EventInput, *, sql: bool, settings, now, livemode: bool = True) -> dict:
     """Ingest one event through one path and describe what it answered and wrote."""
     settings.REFAPP_EVENT_SQL_PATH = sql
     result = {}
@@ -50,7 +50,7 @@ def outcome(program, data: EventInput, *, sql: bool, settings, now) -> dict:
             before = set(Commission.objects.values_list("pk", flat=True))
             referrals_before = Referral.objects.count()
             body, created = event_ingest(
-                program=program, livemode=True, data=data, actor=Actor("api:test"), now=now
+                program=program, livemode=livemode, data=data, actor=Actor("api:test"), now=now
             )
             event = Event.objects.get(public_id=body["id"])
             commissions = Commission.objects.exclude(pk__in=before).order_by("rule_id")
@@ -95,11 +95,11 @@ def outcome(program, data: EventInput, *, sql: bool, settings, now) -> dict:
     return result
 
 
-def same_both_ways(program, settings, **fields) -> dict:
+def same_both_ways(program, settings, *, livemode: bool = True, **fields) -> dict:
     data = EventInput(**{"name": "sale", "amount_cents": 10000, "currency": "USD", **fields})
     now = timezone.now()
-    via_sql = outcome(program, data, sql=True, settings=settings, now=now)
-    via_orm = outcome(program, data, sql=False, settings=settings, now=now)
+    via_sql = outcome(program, data, sql=True, settings=settings, now=now, livemode=livemode)
+    via_orm = outcome(program, data, sql=False, settings=settings, now=now, livemode=livemode)
     assert via_sql == via_orm
     return via_sql
 
@@ -422,3 +422,33 @@ def test_a_connection_the_server_dropped_fails_one_conversion_and_is_replaced(in
     assert ingest_john("K-11")["attributed"] is True
     assert connection.connection.info.backend_pid != pid
     assert sorted(Event.objects.values_list("order_id", flat=True)) == ["K-10", "K-11"]
+
+
+@pytest.mark.parametrize("livemode", [True, False], ids=["live", "test"])
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        {"referral_code": "LIVE"},
+        {"referral_code": "TEST"},
+        {"visitor_id": "visitor-mode"},
+        {"customer_id": "cus_mode", "visitor_id": "visitor-mode"},
+    ],
+    ids=lambda inputs: "+".join(inputs),
+)
+def test_live_and_test_events_are_attributed_and_paid_in_their_own_mode(program, settings, livemode, inputs):
+    """A code or a click attributes an event only to an affiliate of its mode, and only the rules of
+    its mode pay: the 777.00 test rule never reaches a live sale, the live 15 % never a test one."""
+    live = AffiliateFactory(program=program, code="LIVE")
+    test = AffiliateFactory(program=program, code="TEST", livemode=False)
+    CommissionRuleFactory(program=program, rate_bp=1500)
+    CommissionRuleFactory(program=program, type="fixed", rate_bp=None, amount_cents=77700, livemode=False)
+    click(program, test, "visitor-mode", timedelta(days=2))
+    click(program, live, "visitor-mode", timedelta(days=1))
+    got = same_both_ways(program, settings, livemode=livemode, order_id="O-mode", **inputs)
+    own = live if livemode else test
+    code = inputs.get("referral_code")
+    if code and code != own.code:
+        assert got["event"][0] is None and got["amounts"] == []
+    else:
+        assert got["event"][0] == own.pk
+        assert got["amounts"] == ([1500] if livemode else [77700])

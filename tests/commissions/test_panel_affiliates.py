@@ -370,3 +370,13 @@ def test_list_figures_are_read_for_the_shown_page_only(
         AffiliateFactory(program=program, name=f"Extra {i}", code=f"EXTRA{i}")
     with django_assert_max_num_queries(few):
         staff_client.get(LIST, {"sort": "-earnings", "page": "2"})
+
+
+def test_test_mode_affiliates_stay_out_of_the_panel(staff_client, program, affiliate):
+    """Affiliates made by a sk_test_ key are the API's test world: the panel shows live ones only."""
+    testy = AffiliateFactory(
+        program=program, name="Testy", email="testy@x.example", code="TESTY", livemode=False
+    )
+    listed = staff_client.get(LIST)
+    assert "John" in listed.text and "Testy" not in listed.text
+    assert staff_client.get(detail(testy)).status_code == 404

@@ -253,3 +253,13 @@ def test_deactivate(staff_client, sale_rule):
     assert not sale_rule.is_active
     assert AuditLog.objects.filter(action="rule.deactivated", object_id=sale_rule.public_id).exists()
     assert staff_client.get(deactivate(sale_rule)).status_code == 405
+
+
+def test_test_mode_rules_stay_out_of_the_panel(staff_client, program, sale_rule):
+    test_rule = CommissionRuleFactory(
+        program=program, type="fixed", rate_bp=None, amount_cents=77700, livemode=False
+    )
+    listed = staff_client.get(LIST)
+    assert sale_rule.public_id in listed.text and test_rule.public_id not in listed.text
+    assert "777.00" not in listed.text
+    assert staff_client.get(edit(test_rule)).status_code == 404

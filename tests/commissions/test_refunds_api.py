@@ -66,6 +66,31 @@ def test_partial_refund_replay_by_refund_id(api_client, order):
     assert Commission.objects.filter(kind="reversal").count() == 1
 
 
+def test_a_refund_id_reused_on_another_order_refunds_that_order(api_client, order):
+    """Merchants number refunds per order: "1" on ORD-2 is not a replay of "1" on ORD-1. It used to
+    answer 200 with ORD-1's body and reverse nothing, so the merchant never learned."""
+    second = api_client.post(
+        "/api/v1/events",
+        {"event": "sale", "order_id": "ORD-2", "referral_code": "JOHN", "amount_cents": 10000},
+    ).json()
+    first = api_client.post("/api/v1/refunds", {"order_id": "ORD-1", "refund_id": "1", "amount_cents": 2500})
+    assert first.status_code == 201
+    other = api_client.post("/api/v1/refunds", {"order_id": "ORD-2", "refund_id": "1"})
+    assert other.status_code == 201
+    body = other.json()
+    assert body["order_id"] == "ORD-2" and body["event"] == second["id"] and body["fully_refunded"] is True
+    commission = Commission.objects.get(public_id=second["commissions"][0]["id"])
+    assert commission.status == "rejected"
+    assert Event.objects.get(order_id="ORD-2").refunded_cents == 10000
+    assert Event.objects.get(order_id="ORD-1").refunded_cents == 2500
+    # A replay of either is still a replay: the same body, nothing changed.
+    again = api_client.post("/api/v1/refunds", {"order_id": "ORD-2", "refund_id": "1"})
+    assert again.status_code == 200 and again.json() == body
+    replay = api_client.post("/api/v1/refunds", {"order_id": "ORD-1", "refund_id": "1", "amount_cents": 2500})
+    assert replay.status_code == 200 and replay.json() == first.json()
+    assert Event.objects.get(order_id="ORD-1").refunded_cents == 2500
+
+
 def test_partials_then_full_refund_net_to_zero(api_client, order):
     api_client.post("/api/v1/refunds", {"order_id": "ORD-1", "refund_id": "re_1", "amount_cents": 3333})
     api_client.post("/api/v1/refunds", {"order_id": "ORD-1", "refund_id": "re_2", "amount_cents": 3333})

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
+from affiliates.models import Affiliate
 from commissions.models import Commission
 from payouts.models import Payout, PayoutItem
 from payouts.services import payout_plan, payout_retry, payout_send, payouts_create
@@ -181,6 +182,14 @@ def test_test_mode_commissions_are_never_paid(program, connected, approved, fake
     commission = approved(connected, 9000)
     Commission.objects.filter(pk=commission.pk).update(livemode=False)
     assert payouts_create(program=program, now=timezone.now()) == []
+
+
+def test_a_test_mode_affiliate_is_never_paid(program, connected, approved, fake_stripe):
+    approved(connected, 9000)
+    Affiliate.objects.filter(pk=connected.pk).update(livemode=False)
+    assert payout_plan(program=program, now=timezone.now()).lines == []
+    assert payouts_create(program=program, now=timezone.now()) == []
+    assert fake_stripe.transfers == []
 
 
 def test_disputed_order_is_held_from_payout(program, connected, approved, fake_stripe):

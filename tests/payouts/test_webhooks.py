@@ -44,8 +44,10 @@ def deliver(fake_stripe):
 
 @pytest.fixture
 def referred_visitor(program):
-    affiliate = AffiliateFactory(program=program, code="JOHN")
-    CommissionRuleFactory(program=program, rate_bp=2000)
+    # The fake Stripe sends test-mode events (livemode false): they are test events, attributed to
+    # test affiliates only and paid by test rules only.
+    affiliate = AffiliateFactory(program=program, code="JOHN", livemode=False)
+    CommissionRuleFactory(program=program, rate_bp=2000, livemode=False)
     ClickFactory(
         affiliate=affiliate, visitor_id="visitor-stripe-1", created_at=timezone.now() - timedelta(hours=1)
     )

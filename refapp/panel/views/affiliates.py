@@ -27,7 +27,10 @@ from ..forms import AffiliateFilterForm, AffiliateGroupForm, AffiliateInviteForm
 
 def _get_affiliate_for_program(program: Program, public_id: str) -> Affiliate:
     return get_object_or_404(
-        Affiliate.objects.select_related("program", "group"), program=program, public_id=public_id
+        Affiliate.objects.select_related("program", "group"),
+        program=program,
+        livemode=True,  # test affiliates belong to the API's test mode, not to the panel
+        public_id=public_id,
     )
 
 

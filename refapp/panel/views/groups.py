@@ -81,8 +81,8 @@ def group_edit(request: HttpRequest, slug: str, public_id: str) -> HttpResponse:
         "program": program,
         "form": form,
         "group": group,
-        "members": group.affiliates.order_by("name")[:50],
-        "member_count": group.affiliates.count(),
-        "rules": group.rules.select_related("program").order_by("-is_active", "-pk"),
+        "members": group.affiliates.filter(livemode=True).order_by("name")[:50],
+        "member_count": group.affiliates.filter(livemode=True).count(),
+        "rules": group.rules.filter(livemode=True).select_related("program").order_by("-is_active", "-pk"),
     }
     return render_page(request, "panel/group_form.html", context)

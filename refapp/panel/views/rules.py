@@ -27,6 +27,7 @@ def _get_rule_for_program(program: Program, public_id: str) -> CommissionRule:
     return get_object_or_404(
         CommissionRule.objects.select_related("program", "group", "affiliate"),
         program=program,
+        livemode=True,  # test rules belong to the API's test mode, not to the panel
         public_id=public_id,
     )
 

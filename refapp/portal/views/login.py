@@ -89,7 +89,9 @@ def magic(request: HttpRequest, token: str) -> HttpResponse:
     # The account may have been rejected since the link was sent.
     if (
         link is None
-        or not Affiliate.objects.filter(email=link.email).exclude(status=Affiliate.Status.REJECTED).exists()
+        or not Affiliate.objects.filter(email=link.email, livemode=True)
+        .exclude(status=Affiliate.Status.REJECTED)
+        .exists()
     ):
         return _link_invalid(request)
     portal_sign_in(request, email=link.email, now=now)
