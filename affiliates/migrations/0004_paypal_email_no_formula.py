@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("affiliates", "0002_auth_and_sessions"),
+        ("affiliates", "0003_livemode"),
     ]
 
     operations = [
