@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -444,14 +445,17 @@ def test_bench_end_to_end(tmp_path):
         pytest.skip(f"the end-to-end bench needs Redis at {redis_host}:{redis_port}")
     # A Redis database apart from the suite's, so the bench's rate-limit counters never meet its tests.
     redis_db = 4 if redis.path.strip("/") == "3" else 3
+    # The bench drops and recreates its databases: named after the suite's own, so that two suites
+    # on one PostgreSQL (two checkouts, or CI beside a developer's run) never drop each other's.
+    suffix = re.sub(r"[^a-z0-9_]", "_", db.path.strip("/").lower()) or "default"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", "clicks,events,pages,csv,payouts",
          "--affiliates", "10", "--clicks", "100", "--duration", "1", "--unbuffered-conc", "", "--pause", "0.1",
-         "--pg-url", f"postgresql://{db.netloc}", "--db-name", "refapp_bench_smoke",
-         "--scale-db", "refapp_bench_smoke_scale", "--scale-affiliates", "20", "--scale-clicks", "2000",
+         "--pg-url", f"postgresql://{db.netloc}", "--db-name", f"refapp_bench_smoke_{suffix}",
+         "--scale-db", f"refapp_bench_smoke_scale_{suffix}", "--scale-affiliates", "20", "--scale-clicks", "2000",
          "--scale-events", "200", "--csv-rows", "50", "--page-requests", "2", "--page-warmups", "1",
          "--no-explain", "--redis-url", f"redis://{redis_host}:{redis_port}/{redis_db}",
-         "--payout-affiliates", "15", "--payout-db", "refapp_bench_smoke_payouts",
+         "--payout-affiliates", "15", "--payout-db", f"refapp_bench_smoke_payouts_{suffix}",
          "--out-dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip
