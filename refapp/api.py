@@ -480,3 +480,11 @@ def method_not_allowed(allowed: str) -> JsonResponse:
     response = error_response(405, "method_not_allowed", f"Use {allowed}.")
     response["Allow"] = allowed
     return response
+
+
+def query_range(request: HttpRequest, *, max_days: int = MAX_RANGE_DAYS) -> tuple[date, date]:
+    """The required `from` and `to` days of a report, at most max_days apart, or a 400."""
+    first, last = query_dates(request, required=True, max_days=max_days)
+    if first is None or last is None:  # pragma: no cover - required=True raised already
+        raise invalid("from and to are required.")
+    return first, last

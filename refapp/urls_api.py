@@ -16,10 +16,11 @@ from django.urls import path
 from affiliates import api as affiliates_api
 from affiliates.views import api as affiliates_views
 from commissions import api as commissions_api
+from commissions import reports as commissions_reports
 from commissions.views import api as commissions_views
 from payouts import api as payouts_api
 from payouts.views import api as payouts_views
-from refapp.api import DATE_RANGE_PARAMETERS, LIST_PARAMETERS, list_schema
+from refapp.api import DATE_RANGE_PARAMETERS, LIST_PARAMETERS, MAX_RANGE_DAYS, list_schema
 from tracking import api as tracking_api
 from tracking.services import CLICK_REQUEST_SCHEMA, CLICK_RESPONSE_SCHEMA
 from tracking.views import api as tracking_views
@@ -39,6 +40,7 @@ SCHEMAS: dict[str, Any] = {
     "Event": tracking_api.EVENT_SCHEMA,
     "Click": tracking_api.CLICK_SCHEMA,
     "Payout": payouts_api.PAYOUT_SCHEMA,
+    "ReportSummary": commissions_reports.REPORT_SCHEMA,
 }
 
 
@@ -214,6 +216,24 @@ OPERATIONS: list[Operation] = [
         {200: Response("The payout", _ref("Payout"))},
         errors=(*KEYED_READ, 403, 404),
     ),
+    Operation(
+        "/api/v1/reports/summary",
+        "get",
+        "Clicks, unique visitors, conversions, revenue and commissions by status over a range of "
+        f"UTC days (at most {MAX_RANGE_DAYS}), per day, affiliate, campaign, sub id or source.",
+        {200: Response("The report", _ref("ReportSummary"))},
+        errors=(400, *KEYED_READ),
+        parameters=[
+            {**DATE_RANGE_PARAMETERS[0], "required": True},
+            {**DATE_RANGE_PARAMETERS[1], "required": True},
+            {
+                "name": "group_by",
+                "in": "query",
+                "schema": {"type": "string", "enum": list(commissions_reports.GROUP_BY), "default": "day"},
+                "description": "source is utm_source, else the referrer's host.",
+            },
+        ],
+    ),
     # --- end of reads and reports ---
     Operation(
         "/api/v1/openapi.json",
@@ -255,6 +275,7 @@ urlpatterns = [
     path("api/v1/clicks", tracking_views.clicks, name="api-clicks"),
     path("api/v1/payouts", payouts_views.payouts, name="api-payouts"),
     path("api/v1/payouts/<str:public_id>", payouts_views.payout_detail, name="api-payout-detail"),
+    path("api/v1/reports/summary", commissions_views.report_summary, name="api-report-summary"),
     # --- end of reads and reports ---
     path("api/v1/openapi.json", views.openapi_json, _DOC, name="api-openapi"),
     path("api/v1/docs", views.api_docs, _DOC, name="api-docs"),

@@ -17,12 +17,14 @@ from refapp.api import (
     ApiError,
     Fields,
     api_view,
+    choice_param,
     day_end,
     day_start,
     error_response,
     invalid,
     paginate,
     query_dates,
+    query_range,
     read_json_object,
 )
 from refapp.money import MAX_AMOUNT_MINOR
@@ -30,8 +32,10 @@ from tracking.views.api import event_list
 
 from ..api import commission_json, event_answer, rule_json
 from ..models import Commission, CommissionRule
+from ..reports import GROUP_BY, summary
 from ..rules import RuleInvalid, rule_create, rule_deactivate
 from ..services import RefundError, refund_apply
+from ..stats import DateRange
 
 
 def _method_not_allowed(allowed: str) -> JsonResponse:
@@ -198,3 +202,19 @@ def commissions(request: HttpRequest) -> HttpResponse:
     if last:
         qs = qs.filter(created_at__lt=day_end(last))
     return paginate(request, qs, commission_json)
+
+
+# --- reports (issue 17 part B) -------------------------------------------------------------------
+
+
+@api_view
+def report_summary(request: HttpRequest) -> HttpResponse:
+    if request.method != "GET":
+        return _method_not_allowed("GET")
+    ctx = authenticate(request)
+    first, last = query_range(request)
+    group_by = choice_param(request, "group_by", GROUP_BY) or "day"
+    body = summary(
+        program=ctx.program, livemode=ctx.livemode, period=DateRange(first, last), group_by=group_by
+    )
+    return JsonResponse(body)

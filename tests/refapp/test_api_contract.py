@@ -159,6 +159,10 @@ def _exercise_every_operation(api, affiliate):
     assert api.get("/api/v1/payouts/po_nope").status_code == 404
     other_payout = PayoutFactory(affiliate__program__slug="initech")
     assert api.get(f"/api/v1/payouts/{other_payout.public_id}").status_code == 403
+    report = "/api/v1/reports/summary?from=2026-01-01&to=2026-01-31"
+    for group_by in ("day", "affiliate", "campaign", "sub_id", "source"):
+        assert api.get(f"{report}&group_by={group_by}").status_code == 200
+    assert api.get("/api/v1/reports/summary?from=2026-01-01").status_code == 400
 
     assert api.get("/api/v1/openapi.json").status_code == 200
     assert api.get("/api/v1/docs").status_code == 200
