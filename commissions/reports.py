@@ -98,7 +98,7 @@ def _empty() -> dict[str, Any]:
 
 
 def _source(prefix: str) -> Combinable:
-    """utm_source, else the referrer's host (lowercased, without the port's path), else "".
+    """utm_source, else the referrer's host (lowercased; scheme and path cut off), else "".
     NULL when the row has no click at `prefix`."""
     referrer = F(f"{prefix}referrer")
     scheme = StrIndex(referrer, Value("://"))
