@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import Affiliate
+from django.http import HttpRequest
+
+from refapp.api import invalid
+
+from .models import Affiliate, Program
 
 _STR = {"type": "string"}
 
@@ -24,6 +28,8 @@ AFFILIATE_SCHEMA: dict[str, Any] = {
         "status_reason": _STR,
         "group": {"type": ["string", "null"]},
         "livemode": {"type": "boolean"},
+        "payout_method": {"type": "string", "enum": list(Affiliate.PayoutMethod.values)},
+        "paypal_email": _STR,
         "links": {
             "type": "object",
             "required": ["referral", "go"],
@@ -46,6 +52,8 @@ def affiliate_json(affiliate: Affiliate) -> dict[str, Any]:
         "status_reason": affiliate.status_reason,
         "group": affiliate.group.public_id if affiliate.group_id else None,
         "livemode": affiliate.livemode,
+        "payout_method": affiliate.payout_method,
+        "paypal_email": affiliate.paypal_email,
         "links": affiliate.links(),
         "created_at": affiliate.created_at.isoformat().replace("+00:00", "Z"),
     }
@@ -73,10 +81,49 @@ AFFILIATE_UPDATE_SCHEMA: dict[str, Any] = {
         },
         "reason": {"type": "string", "maxLength": 500},
         "group": {"type": ["string", "null"]},
+        "code": {"type": "string", "maxLength": 64},
+        "paypal_email": {"type": ["string", "null"], "maxLength": 254},
     },
 }
 
 AFFILIATE_LIST_PARAMETERS: list[dict[str, Any]] = [
     {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(Affiliate.Status.values)}},
     {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "Search email, name, code."},
+    {"name": "code", "in": "query", "schema": {"type": "string"}, "description": "Exact code, any case."},
+    {"name": "email", "in": "query", "schema": {"type": "string"}, "description": "Exact email, any case."},
 ]
+
+# The `affiliate` filter of every list and report.
+AFFILIATE_FILTER_PARAMETER: dict[str, Any] = {
+    "name": "affiliate",
+    "in": "query",
+    "schema": {"type": "string"},
+    "description": "An affiliate's id (aff_…) or code.",
+}
+
+
+def affiliate_named(*, program: Program, livemode: bool, value: str) -> Affiliate | None:
+    """The affiliate of a program and mode named by its public id or by its code (any case).
+
+    Codes are unique per program across both modes (docs/decisions.md, "Test mode"), so a value
+    names at most one affiliate; one of the other mode is None, as if it did not exist."""
+    qs = Affiliate.objects.filter(program=program, livemode=livemode).select_related("program", "group")
+    if value.startswith("aff_"):
+        found = qs.filter(public_id=value).first()
+        if found is not None:
+            return found
+    return qs.filter(code_key=value.lower()).first()
+
+
+def affiliate_param(request: HttpRequest, *, program: Program, livemode: bool) -> Affiliate | None:
+    """The `affiliate` query filter resolved, or a 400: an unknown affiliate never reads as an
+    empty list, which a client could not tell from an affiliate with nothing yet."""
+    value = request.GET.get("affiliate", "")
+    if not value:
+        return None
+    affiliate = affiliate_named(program=program, livemode=livemode, value=value)
+    if affiliate is None:
+        raise invalid(
+            "Unknown affiliate.", {"affiliate": ["No affiliate of this program has this id or code."]}
+        )
+    return affiliate

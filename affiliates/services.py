@@ -241,6 +241,92 @@ def affiliate_set_group(
     return affiliate
 
 
+def affiliate_set_code(*, affiliate: Affiliate, code: str, actor: Actor | None = None) -> Affiliate:
+    """Give an affiliate a new referral code. The old code stops naming them at once (the click
+    path's lookup cache may still know it for its few seconds); links already shared with the old
+    code then land without attribution, which is what the merchant asks for by changing it.
+    A code taken by another affiliate of the program, in either mode, raises Conflict."""
+    with transaction.atomic():
+        locked = Affiliate.objects.select_for_update().get(pk=affiliate.pk)
+        if locked.code == code:
+            return locked
+        taken = Affiliate.objects.filter(program_id=locked.program_id, code_key=code.lower()).exclude(
+            pk=locked.pk
+        )
+        if taken.exists():
+            raise Conflict("code", f"The code {code!r} is already taken in this program.")
+        previous = locked.code
+        locked.code = code
+        try:
+            with transaction.atomic():
+                locked.save(update_fields=["code", "code_key"])
+        except IntegrityError as exc:  # a concurrent request took the code first
+            raise Conflict("code", "The code was taken by a concurrent request.") from exc
+        audit_log(
+            actor=actor, action="affiliate.code_changed", obj=locked, data={"from": previous, "to": code}
+        )
+    return locked
+
+
+def affiliate_set_paypal_email(
+    *, affiliate: Affiliate, paypal_email: str | None, actor: Actor | None = None
+) -> Affiliate:
+    """Pay an affiliate by PayPal to this address, or (None) stop paying them by PayPal. The
+    caller validates the address with validate_paypal_email. Audited: it decides where money goes."""
+    email = (paypal_email or "").strip().lower()
+    with transaction.atomic():
+        locked = Affiliate.objects.select_for_update().get(pk=affiliate.pk)
+        previous = {"method": locked.payout_method, "paypal_email": locked.paypal_email}
+        if email:
+            target = {"method": Affiliate.PayoutMethod.PAYPAL, "paypal_email": email}
+        elif locked.payout_method == Affiliate.PayoutMethod.PAYPAL:
+            target = {"method": Affiliate.PayoutMethod.NONE, "paypal_email": ""}
+        else:
+            target = {"method": locked.payout_method, "paypal_email": ""}
+        if previous == target:
+            return locked
+        locked.payout_method = target["method"]
+        locked.paypal_email = target["paypal_email"]
+        locked.save(update_fields=["payout_method", "paypal_email"])
+        audit_log(
+            actor=actor,
+            action="affiliate.payout_method_changed",
+            obj=locked,
+            data={"from": previous, "to": target},
+        )
+    return locked
+
+
+UNCHANGED: Any = object()  # affiliate_update's default: leave the field as it is
+
+
+def affiliate_update(
+    *,
+    affiliate: Affiliate,
+    actor: Actor | None,
+    status: str | None = None,
+    reason: str = "",
+    group: PartnerGroup | None = UNCHANGED,
+    code: str | None = None,
+    paypal_email: str | None = UNCHANGED,
+) -> Affiliate:
+    """Change several things of an affiliate at once, all or nothing: a taken code (Conflict) or a
+    refused status change (InvalidTransition) undoes the other changes of the same request. Each
+    change writes its own audit row, through the single-purpose services above."""
+    with transaction.atomic():
+        if code is not None:
+            affiliate = affiliate_set_code(affiliate=affiliate, code=code, actor=actor)
+        if group is not UNCHANGED:
+            affiliate = affiliate_set_group(affiliate=affiliate, group=group, actor=actor)
+        if paypal_email is not UNCHANGED:
+            affiliate = affiliate_set_paypal_email(
+                affiliate=affiliate, paypal_email=paypal_email, actor=actor
+            )
+        if status:
+            affiliate = affiliate_set_status(affiliate=affiliate, status=status, reason=reason, actor=actor)
+    return affiliate
+
+
 def _notify_decision(affiliate: Affiliate, status: str, reason: str) -> None:
     """Tell an applicant the outcome of their application (queued after commit)."""
     from refapp.emails import send_templated

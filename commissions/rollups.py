@@ -297,3 +297,17 @@ def affiliate_totals(affiliate_ids: list[int], livemode: bool) -> dict[int, dict
         [*affiliate_ids, livemode],
     )
     return {affiliate_id: _figures(values) for affiliate_id, *values in rows}
+
+
+def affiliates_in_range(
+    program_id: int, livemode: bool, first: date, last: date
+) -> dict[int, dict[str, int]]:
+    """{affiliate id: figures} of a program's affiliates with any figure in [first, last]: the
+    reports' per-affiliate rows, read from the covering (program, livemode, day) index."""
+    rows = _live_rows(
+        AFFILIATE_DAILY,
+        "affiliate_id",
+        "program_id = %s AND livemode = %s AND day >= %s AND day <= %s",
+        [program_id, livemode, first, last],
+    )
+    return {affiliate_id: _figures(values) for affiliate_id, *values in rows}

@@ -12,7 +12,7 @@ import logging
 import math
 import re
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -403,3 +403,88 @@ def paginate(request: HttpRequest, queryset: QuerySet, render: Callable[[Any], d
         rows = rows[:limit]
         next_cursor = base64.urlsafe_b64encode(str(rows[-1].pk).encode()).decode().rstrip("=")
     return JsonResponse({"data": [render(row) for row in rows], "next_cursor": next_cursor})
+
+
+# --- list filters --------------------------------------------------------------------------------
+
+# Reports read at most this many days at once (a year, leap day included).
+MAX_RANGE_DAYS = 366
+
+# The `from`/`to` query parameters of the lists and reports, as OpenAPI parameter objects.
+DATE_RANGE_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": name,
+        "in": "query",
+        "schema": {"type": "string", "format": "date"},
+        "description": f"{label} UTC day (YYYY-MM-DD), inclusive.",
+    }
+    for name, label in (("from", "First"), ("to", "Last"))
+]
+
+
+def query_dates(
+    request: HttpRequest, *, required: bool = False, max_days: int | None = None
+) -> tuple[date | None, date | None]:
+    """The `from` and `to` UTC days of a query, inclusive, or an ApiError 400 naming each bad one.
+
+    A list takes either bound alone; a report (required=True) needs both and at most max_days."""
+    errors: dict[str, list[str]] = {}
+    bounds: dict[str, date | None] = {}
+    for name in ("from", "to"):
+        raw = request.GET.get(name, "")
+        bounds[name] = None
+        if not raw:
+            if required:
+                errors[name] = ["This parameter is required (YYYY-MM-DD)."]
+            continue
+        try:
+            day = date.fromisoformat(raw) if len(raw) == 10 else None
+        except ValueError:
+            day = None
+        if day is None or not TIMESTAMP_MIN_YEAR <= day.year <= TIMESTAMP_MAX_YEAR:
+            errors[name] = [f"Use a date YYYY-MM-DD from {TIMESTAMP_MIN_YEAR} to {TIMESTAMP_MAX_YEAR}."]
+            continue
+        bounds[name] = day
+    first, last = bounds["from"], bounds["to"]
+    if first and last and last < first:
+        errors["to"] = ["Must not be before from."]
+    elif first and last and max_days and (last - first).days >= max_days:
+        errors["to"] = [f"The range may span at most {max_days} days."]
+    if errors:
+        raise invalid("Some query parameters are invalid.", errors)
+    return first, last
+
+
+def day_start(day: date) -> datetime:
+    """Midnight UTC opening `day`."""
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def day_end(day: date) -> datetime:
+    """Exclusive bound: midnight UTC after `day`."""
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def choice_param(request: HttpRequest, name: str, choices: Iterable[str]) -> str | None:
+    """An optional enum query parameter, or a 400 that lists what it takes."""
+    value = request.GET.get(name)
+    if not value:
+        return None
+    allowed = list(choices)
+    if value not in allowed:
+        raise invalid(f"Unknown {name}.", {name: [f"Use one of {', '.join(allowed)}."]})
+    return value
+
+
+def method_not_allowed(allowed: str) -> JsonResponse:
+    response = error_response(405, "method_not_allowed", f"Use {allowed}.")
+    response["Allow"] = allowed
+    return response
+
+
+def query_range(request: HttpRequest, *, max_days: int = MAX_RANGE_DAYS) -> tuple[date, date]:
+    """The required `from` and `to` days of a report, at most max_days apart, or a 400."""
+    first, last = query_dates(request, required=True, max_days=max_days)
+    if first is None or last is None:  # pragma: no cover - required=True raised already
+        raise invalid("from and to are required.")
+    return first, last

@@ -16,9 +16,14 @@ from django.urls import path
 from affiliates import api as affiliates_api
 from affiliates.views import api as affiliates_views
 from commissions import api as commissions_api
+from commissions import reports as commissions_reports
 from commissions.views import api as commissions_views
-from refapp.api import LIST_PARAMETERS, list_schema
+from payouts import api as payouts_api
+from payouts.views import api as payouts_views
+from refapp.api import DATE_RANGE_PARAMETERS, LIST_PARAMETERS, MAX_RANGE_DAYS, list_schema
+from tracking import api as tracking_api
 from tracking.services import CLICK_REQUEST_SCHEMA, CLICK_RESPONSE_SCHEMA
+from tracking.views import api as tracking_views
 from tracking.views import public as tracking_public
 
 from . import views
@@ -30,6 +35,12 @@ SCHEMAS: dict[str, Any] = {
     "Commission": commissions_api.COMMISSION_SCHEMA,
     "EventResult": commissions_api.EVENT_RESPONSE_SCHEMA,
     "RefundResult": commissions_api.REFUND_RESPONSE_SCHEMA,
+    # --- reads and reports (issue 17 part B) ---
+    "Referral": tracking_api.REFERRAL_SCHEMA,
+    "Event": tracking_api.EVENT_SCHEMA,
+    "Click": tracking_api.CLICK_SCHEMA,
+    "Payout": payouts_api.PAYOUT_SCHEMA,
+    "ReportSummary": commissions_reports.REPORT_SCHEMA,
 }
 
 
@@ -46,9 +57,12 @@ KEYED_BODY = (400, 401, 413, 429)
 KEYED_READ = (401, 429)
 COMMISSIONS_FILTERS = [
     commissions_api.COMMISSION_STATUS_PARAMETER,
-    {"name": "affiliate", "in": "query", "schema": {"type": "string"}, "description": "An affiliate id."},
+    affiliates_api.AFFILIATE_FILTER_PARAMETER,
     {"name": "order_id", "in": "query", "schema": {"type": "string"}},
+    *DATE_RANGE_PARAMETERS,
 ]
+
+READ_FILTERS = [affiliates_api.AFFILIATE_FILTER_PARAMETER, *DATE_RANGE_PARAMETERS]
 
 OPERATIONS: list[Operation] = [
     Operation(
@@ -108,14 +122,14 @@ OPERATIONS: list[Operation] = [
     Operation(
         "/api/v1/affiliates/{id}",
         "get",
-        "Read one affiliate.",
+        "Read one affiliate, by its id or its code.",
         {200: Response("The affiliate", _ref("Affiliate"))},
         errors=(*KEYED_READ, 403, 404),
     ),
     Operation(
         "/api/v1/affiliates/{id}",
         "patch",
-        "Change an affiliate's status (with a reason) or group.",
+        "Change an affiliate's status (with a reason), group, code or PayPal payout email, all or nothing.",
         {200: Response("Updated", _ref("Affiliate"))},
         errors=(*KEYED_BODY, 403, 404, 409),
         request=affiliates_api.AFFILIATE_UPDATE_SCHEMA,
@@ -161,6 +175,66 @@ OPERATIONS: list[Operation] = [
         errors=(400, *KEYED_READ),
         parameters=[*LIST_PARAMETERS, *COMMISSIONS_FILTERS],
     ),
+    # --- reads and reports (issue 17 part B): every list filters by affiliate id or code and by
+    # from/to days; an unknown filter value is a 400 -----------------------------------------
+    Operation(
+        "/api/v1/referrals",
+        "get",
+        "List referrals (customers tied to an affiliate), newest first.",
+        {200: Response("A page", _list("Referral"))},
+        errors=(400, *KEYED_READ),
+        parameters=[*LIST_PARAMETERS, *READ_FILTERS, *tracking_api.REFERRAL_FILTERS],
+    ),
+    Operation(
+        "/api/v1/events",
+        "get",
+        "List reported events (conversions), attributed or not, newest first.",
+        {200: Response("A page", _list("Event"))},
+        errors=(400, *KEYED_READ),
+        parameters=[*LIST_PARAMETERS, *READ_FILTERS, *tracking_api.EVENT_FILTERS],
+    ),
+    Operation(
+        "/api/v1/clicks",
+        "get",
+        "List clicks of the key's mode's affiliates, newest first (no address or its hash).",
+        {200: Response("A page", _list("Click"))},
+        errors=(400, *KEYED_READ),
+        parameters=[*LIST_PARAMETERS, *READ_FILTERS, *tracking_api.CLICK_FILTERS],
+    ),
+    Operation(
+        "/api/v1/payouts",
+        "get",
+        "List payouts, newest first.",
+        {200: Response("A page", _list("Payout"))},
+        errors=(400, *KEYED_READ),
+        parameters=[*LIST_PARAMETERS, *READ_FILTERS, payouts_api.PAYOUT_STATUS_PARAMETER],
+    ),
+    Operation(
+        "/api/v1/payouts/{id}",
+        "get",
+        "Read one payout.",
+        {200: Response("The payout", _ref("Payout"))},
+        errors=(*KEYED_READ, 403, 404),
+    ),
+    Operation(
+        "/api/v1/reports/summary",
+        "get",
+        "Clicks, unique visitors, conversions, revenue and commissions by status over a range of "
+        f"UTC days (at most {MAX_RANGE_DAYS}), per day, affiliate, campaign, sub id or source.",
+        {200: Response("The report", _ref("ReportSummary"))},
+        errors=(400, *KEYED_READ),
+        parameters=[
+            {**DATE_RANGE_PARAMETERS[0], "required": True},
+            {**DATE_RANGE_PARAMETERS[1], "required": True},
+            {
+                "name": "group_by",
+                "in": "query",
+                "schema": {"type": "string", "enum": list(commissions_reports.GROUP_BY), "default": "day"},
+                "description": "source is utm_source, else the referrer's host.",
+            },
+        ],
+    ),
+    # --- end of reads and reports ---
     Operation(
         "/api/v1/openapi.json",
         "get",
@@ -196,6 +270,13 @@ urlpatterns = [
         name="api-commission-rule-detail",
     ),
     path("api/v1/commissions", commissions_views.commissions, name="api-commissions"),
+    # --- reads and reports (issue 17 part B) ---
+    path("api/v1/referrals", tracking_views.referrals, name="api-referrals"),
+    path("api/v1/clicks", tracking_views.clicks, name="api-clicks"),
+    path("api/v1/payouts", payouts_views.payouts, name="api-payouts"),
+    path("api/v1/payouts/<str:public_id>", payouts_views.payout_detail, name="api-payout-detail"),
+    path("api/v1/reports/summary", commissions_views.report_summary, name="api-report-summary"),
+    # --- end of reads and reports ---
     path("api/v1/openapi.json", views.openapi_json, _DOC, name="api-openapi"),
     path("api/v1/docs", views.api_docs, _DOC, name="api-docs"),
 ]

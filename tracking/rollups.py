@@ -181,3 +181,29 @@ def click_totals(
         "days": {d: tuple(v) for d, v in days.items()},
         "affiliates": {a: tuple(v) for a, v in per_affiliate.items()},
     }
+
+
+def click_totals_by_affiliate(period_start: datetime, period_end: datetime, *, program_id: int) -> dict:
+    """{affiliate id: (clicks, visitors)} of a program's affiliates in [start, end): the rollups
+    below the watermark, read by their (program, day) index, plus the live tail above it.
+    Visitors are the sum of each day's distinct visitors, as everywhere on the dashboards."""
+    high = watermark()
+    first, last = period_start.date(), (period_end - timedelta(microseconds=1)).date()
+    totals: dict[int, list[int]] = {}
+    rolled = ClickDaily.objects.filter(program_id=program_id, day__gte=first, day__lte=last)
+    for row in rolled.values("affiliate_id").annotate(c=Sum("clicks"), v=Sum("visitors")).order_by():
+        totals[row["affiliate_id"]] = [row["c"], row["v"]]
+    tail = (
+        Click.objects.filter(
+            pk__gt=high, program_id=program_id, created_at__gte=period_start, created_at__lt=period_end
+        )
+        .annotate(day=TruncDate("created_at"))
+        .values("day", "affiliate_id")
+        .annotate(c=Count("pk"), v=Count("visitor_id", distinct=True))
+        .order_by()
+    )
+    for row in tail:
+        bucket = totals.setdefault(row["affiliate_id"], [0, 0])
+        bucket[0] += row["c"]
+        bucket[1] += row["v"]
+    return {affiliate_id: tuple(v) for affiliate_id, v in totals.items()}

@@ -1,4 +1,5 @@
-"""Automation API for affiliates (DESIGN.md 4.8): create, list, read and change status or group.
+"""Automation API for affiliates (DESIGN.md 4.8): create, list and look up, read, and change
+status, group, code or PayPal payout email.
 
 Live and test are separate worlds: a key sees and changes only affiliates of its own mode, and an
 affiliate of the other mode answers 404, as if it did not exist. Thin: the JSON and its schemas
@@ -14,16 +15,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from refapp.api import ApiError, Fields, api_view, error_response, invalid, paginate, read_json_object
 
-from ..api import affiliate_json
+from ..api import affiliate_json, affiliate_named
 from ..auth import authenticate
-from ..models import CODE_RE, Affiliate, PartnerGroup
-from ..services import (
-    Conflict,
-    InvalidTransition,
-    affiliate_create,
-    affiliate_set_group,
-    affiliate_set_status,
-)
+from ..models import CODE_RE, Affiliate, PartnerGroup, validate_paypal_email
+from ..services import UNCHANGED, Conflict, InvalidTransition, affiliate_create, affiliate_update
 
 
 def _group(ctx, public_id: str | None) -> PartnerGroup | None:
@@ -54,6 +49,11 @@ def affiliates(request: HttpRequest) -> HttpResponse:
         q = request.GET.get("q", "").strip()
         if q:
             qs = qs.filter(Q(email__icontains=q) | Q(name__icontains=q) | Q(code_key__icontains=q.lower()))
+        # Exact look-ups, any case: codes match by their lowercased key, emails are stored lowercased.
+        if request.GET.get("code"):
+            qs = qs.filter(code_key=request.GET["code"].lower())
+        if request.GET.get("email"):
+            qs = qs.filter(email=request.GET["email"].strip().lower())
         return paginate(request, qs, affiliate_json)
     if request.method != "POST":
         response = error_response(405, "method_not_allowed", "Use GET or POST.")
@@ -93,10 +93,17 @@ def affiliates(request: HttpRequest) -> HttpResponse:
     return JsonResponse(affiliate_json(affiliate), status=201)
 
 
+_CHANGEABLE = {"status", "reason", "group", "code", "paypal_email"}
+
+
 @api_view
 def affiliate_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+    """`public_id` is the aff_ id or, as a convenience, the code (codes never start with aff_
+    in practice, and the id wins when both could match)."""
     ctx = authenticate(request)
     affiliate = Affiliate.objects.select_related("program", "group").filter(public_id=public_id).first()
+    if affiliate is None:
+        affiliate = affiliate_named(program=ctx.program, livemode=ctx.livemode, value=public_id)
     if affiliate is None:
         raise ApiError(404, "not_found", "No such affiliate.")
     if affiliate.program_id != ctx.program.pk:
@@ -113,27 +120,46 @@ def affiliate_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     f = Fields(data)
     status = f.str("status", max_length=20)
     reason = f.str("reason", max_length=500, default="") or ""
+    code = f.str("code", max_length=64)
     if status and status not in (
         Affiliate.Status.ACTIVE,
         Affiliate.Status.SUSPENDED,
         Affiliate.Status.REJECTED,
     ):
         f.add("status", "Use 'active', 'suspended' or 'rejected'.")
-    unknown = set(data) - {"status", "reason", "group"}
-    for name in sorted(unknown):
+    if "code" in data and not code and "code" not in f.errors:
+        f.add("code", "An affiliate always has a code.")
+    if code and not CODE_RE.match(code):
+        f.add("code", "Use 1 to 64 letters, digits, '-' or '_', starting with a letter or digit.")
+    paypal_email = UNCHANGED
+    if "paypal_email" in data:
+        paypal_email = f.str("paypal_email", max_length=254)  # None or "" clears it
+        if paypal_email:
+            try:
+                validate_paypal_email(paypal_email.strip().lower())
+            except ValidationError as exc:
+                for message in exc.messages:
+                    f.add("paypal_email", message)
+    group_value = data.get("group")
+    if group_value is not None and not isinstance(group_value, str):
+        f.add("group", "Must be a group id or null.")
+    for name in sorted(set(data) - _CHANGEABLE):
         f.add(name, "Cannot be changed through this endpoint.")
     f.raise_if_any()
-    if "group" in data:
-        group_value = data["group"]
-        if group_value is not None and not isinstance(group_value, str):
-            raise invalid("group must be a group id or null.", {"group": ["Must be a group id or null."]})
-        affiliate = affiliate_set_group(affiliate=affiliate, group=_group(ctx, group_value), actor=ctx.actor)
-    if status:
-        try:
-            affiliate = affiliate_set_status(
-                affiliate=affiliate, status=status, reason=reason, actor=ctx.actor
-            )
-        except InvalidTransition as exc:
-            raise ApiError(409, "invalid_transition", str(exc), {"status": [str(exc)]}) from None
+    group = _group(ctx, group_value) if "group" in data else UNCHANGED
+    try:
+        affiliate = affiliate_update(
+            affiliate=affiliate,
+            actor=ctx.actor,
+            status=status,
+            reason=reason,
+            group=group,
+            code=code,
+            paypal_email=paypal_email,
+        )
+    except Conflict as exc:
+        raise ApiError(409, f"{exc.field}_taken", exc.message, {exc.field: [exc.message]}) from None
+    except InvalidTransition as exc:
+        raise ApiError(409, "invalid_transition", str(exc), {"status": [str(exc)]}) from None
     affiliate = Affiliate.objects.select_related("program", "group").get(pk=affiliate.pk)
     return JsonResponse(affiliate_json(affiliate))

@@ -10,23 +10,32 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 
+from affiliates.api import affiliate_param
 from affiliates.auth import KeyContext, authenticate, check_program
 from affiliates.models import Affiliate, PartnerGroup
 from refapp.api import (
     ApiError,
     Fields,
     api_view,
+    choice_param,
+    day_end,
+    day_start,
     error_response,
     invalid,
     paginate,
+    query_dates,
+    query_range,
     read_json_object,
 )
 from refapp.money import MAX_AMOUNT_MINOR
+from tracking.views.api import event_list
 
 from ..api import commission_json, event_answer, rule_json
 from ..models import Commission, CommissionRule
+from ..reports import GROUP_BY, summary
 from ..rules import RuleInvalid, rule_create, rule_deactivate
 from ..services import RefundError, refund_apply
+from ..stats import DateRange
 
 
 def _method_not_allowed(allowed: str) -> JsonResponse:
@@ -37,8 +46,10 @@ def _method_not_allowed(allowed: str) -> JsonResponse:
 
 @api_view
 def events(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return event_list(request)  # the events log is tracking's read
     if request.method != "POST":
-        return _method_not_allowed("POST")
+        return _method_not_allowed("GET, POST")
     status, body = event_answer(request.META, request.read)
     return JsonResponse(body, status=status)
 
@@ -179,8 +190,31 @@ def commissions(request: HttpRequest) -> HttpResponse:
                 "Unknown status.", {"status": [f"Use one of {', '.join(Commission.Status.values)}."]}
             )
         qs = qs.filter(status=status)
-    if request.GET.get("affiliate"):
-        qs = qs.filter(affiliate__public_id=request.GET["affiliate"])
+    # An id or a code; an unknown one is a 400, not the empty list it used to be.
+    affiliate = affiliate_param(request, program=ctx.program, livemode=ctx.livemode)
+    if affiliate is not None:
+        qs = qs.filter(affiliate=affiliate)
     if request.GET.get("order_id"):
         qs = qs.filter(event__order_id=request.GET["order_id"])
+    first, last = query_dates(request)
+    if first:
+        qs = qs.filter(created_at__gte=day_start(first))
+    if last:
+        qs = qs.filter(created_at__lt=day_end(last))
     return paginate(request, qs, commission_json)
+
+
+# --- reports (issue 17 part B) -------------------------------------------------------------------
+
+
+@api_view
+def report_summary(request: HttpRequest) -> HttpResponse:
+    if request.method != "GET":
+        return _method_not_allowed("GET")
+    ctx = authenticate(request)
+    first, last = query_range(request)
+    group_by = choice_param(request, "group_by", GROUP_BY) or "day"
+    body = summary(
+        program=ctx.program, livemode=ctx.livemode, period=DateRange(first, last), group_by=group_by
+    )
+    return JsonResponse(body)

@@ -12,6 +12,7 @@ PANEL_SECTIONS = [
     ("panel:commission-list", "Commissions"),
     ("panel:event-list", "Events"),
     ("panel:click-list", "Clicks"),
+    ("panel:reports", "Reports"),
     ("panel:fraud-queue", "Fraud"),
     ("panel:payout-list", "Payouts"),
 ]

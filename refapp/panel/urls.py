@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import affiliates, commissions, dashboard, fraud, groups, logs, payouts, programs, rules
+from .views import affiliates, commissions, dashboard, fraud, groups, logs, payouts, programs, reports, rules
 
 app_name = "panel"
 
@@ -47,6 +47,9 @@ urlpatterns = [
     path("p/<slug:slug>/events/", logs.event_list, name="event-list"),
     path("p/<slug:slug>/events/export.csv", logs.event_export, name="event-export"),
     path("p/<slug:slug>/clicks/", logs.click_list, name="click-list"),
+    # reports by campaign, sub id, source
+    path("p/<slug:slug>/reports/", reports.report_page, name="reports"),
+    path("p/<slug:slug>/reports/export.csv", reports.report_export, name="report-export"),
     # payouts
     path("p/<slug:slug>/payouts/", payouts.payout_list, name="payout-list"),
     path("p/<slug:slug>/payouts/run/", payouts.payout_run, name="payout-run"),

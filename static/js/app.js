@@ -24,7 +24,8 @@
     }
   });
 
-  // <canvas data-chart="#json-script-id"> draws a line chart from {labels, series: [{label, data}]}.
+  // <canvas data-chart="#json-script-id"> draws a line chart from {labels, series: [{label, data}]};
+  // a series with "type": "bar" is drawn as bars (counts per group), "axis": "y2" on the right.
   var palette = ["#0172ad", "#2e7d32", "#c77700", "#8e24aa"];
   function drawCharts(root) {
     if (!window.Chart) return;
@@ -38,7 +39,7 @@
         data: {
           labels: data.labels,
           datasets: data.series.map(function (s, i) {
-            return { label: s.label, data: s.data, borderColor: palette[i % palette.length], backgroundColor: palette[i % palette.length], tension: 0.2, pointRadius: 0, yAxisID: s.axis || "y" };
+            return { type: s.type || "line", label: s.label, data: s.data, borderColor: palette[i % palette.length], backgroundColor: palette[i % palette.length], tension: 0.2, pointRadius: 0, yAxisID: s.axis || "y" };
           })
         },
         options: {

@@ -136,3 +136,79 @@ def test_a_key_over_its_rate_limit_gets_429_in_the_error_shape(api_client, setti
     assert statuses == [200] * 5 + [429]
     body = api_client.get("/api/v1/affiliates").json()
     assert body["error"]["code"] == "rate_limited"
+
+
+# --- issue 17 part B: change code and PayPal email, look up by code or email ------------------
+
+
+def test_patch_code_and_paypal_email_are_audited(api_client, affiliate):
+    response = api_client.patch(
+        f"/api/v1/affiliates/{affiliate.public_id}", {"code": "johnny", "paypal_email": "Pay@John.example"}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["code"] == "johnny" and body["links"]["go"].endswith("/johnny")
+    assert body["paypal_email"] == "pay@john.example" and body["payout_method"] == "paypal"
+    actions = set(AuditLog.objects.filter(object_id=affiliate.public_id).values_list("action", flat=True))
+    assert {"affiliate.code_changed", "affiliate.payout_method_changed"} <= actions
+    cleared = api_client.patch(f"/api/v1/affiliates/{affiliate.public_id}", {"paypal_email": None})
+    assert cleared.json()["paypal_email"] == "" and cleared.json()["payout_method"] == ""
+
+
+def test_patch_taken_code_is_409_and_changes_nothing(api_client, program, affiliate):
+    AffiliateFactory(program=program, code="TAKEN")
+    response = api_client.patch(
+        f"/api/v1/affiliates/{affiliate.public_id}", {"code": "taken", "paypal_email": "pay@john.example"}
+    )
+    assert response.status_code == 409 and response.json()["error"]["code"] == "code_taken"
+    affiliate.refresh_from_db()
+    assert affiliate.code == "JOHN" and affiliate.paypal_email == ""
+
+
+def test_patch_refused_transition_undoes_the_other_changes(api_client, program):
+    pending = AffiliateFactory(program=program, status="pending", code="PEND")
+    response = api_client.patch(
+        f"/api/v1/affiliates/{pending.public_id}", {"code": "pend2", "status": "suspended"}
+    )
+    assert response.status_code == 409
+    pending.refresh_from_db()
+    assert pending.code == "PEND"
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"code": "no spaces"}, "code"),
+        ({"code": ""}, "code"),
+        ({"code": 7}, "code"),
+        ({"paypal_email": "not-an-email"}, "paypal_email"),
+        ({"paypal_email": "=1+1@csv.example"}, "paypal_email"),
+        ({"group": 5}, "group"),
+    ],
+)
+def test_patch_validation_errors_name_the_field(api_client, affiliate, payload, field):
+    response = api_client.patch(f"/api/v1/affiliates/{affiliate.public_id}", payload)
+    assert response.status_code == 400 and field in response.json()["error"]["fields"]
+    affiliate.refresh_from_db()
+    assert affiliate.code == "JOHN" and affiliate.paypal_email == ""
+
+
+def test_test_key_cannot_patch_a_live_affiliate(test_api_client, affiliate):
+    response = test_api_client.patch(f"/api/v1/affiliates/{affiliate.public_id}", {"code": "stolen"})
+    assert response.status_code == 404
+    affiliate.refresh_from_db()
+    assert affiliate.code == "JOHN"
+
+
+def test_look_up_by_code_or_email_any_case(api_client, program, affiliate):
+    AffiliateFactory(program=program, code="JOHNNY", email="johnny@partner.example")
+    by_code = api_client.get("/api/v1/affiliates?code=john").json()["data"]
+    by_email = api_client.get("/api/v1/affiliates?email=JOHN@Partner.example").json()["data"]
+    assert [a["id"] for a in by_code] == [a["id"] for a in by_email] == [affiliate.public_id]
+    assert api_client.get("/api/v1/affiliates?code=nobody").json()["data"] == []
+
+
+def test_read_one_by_code(api_client, test_api_client, affiliate):
+    response = api_client.get("/api/v1/affiliates/john")
+    assert response.status_code == 200 and response.json()["id"] == affiliate.public_id
+    assert test_api_client.get("/api/v1/affiliates/JOHN").status_code == 404

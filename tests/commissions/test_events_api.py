@@ -252,9 +252,11 @@ def test_revoked_key_is_401(api_client, program):
     assert api_client.post("/api/v1/events", sale()).status_code == 401
 
 
-def test_get_is_405_json(api_client):
-    response = api_client.get("/api/v1/events")
+def test_delete_is_405_json(api_client):
+    """GET lists the events (tests/tracking/test_reads_api.py); other methods are refused as JSON."""
+    response = api_client.delete("/api/v1/events")
     assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
+    assert response["Allow"] == "GET, POST"
 
 
 def test_self_referral_by_portal_ip_is_flagged(api_client, affiliate, sale_rule):

@@ -12,7 +12,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from tests import contract
-from tests.factories import CommissionRuleFactory
+from tests.factories import CommissionRuleFactory, PayoutFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -150,6 +150,19 @@ def _exercise_every_operation(api, affiliate):
 
     assert api.get("/api/v1/commissions").status_code == 200
     assert api.get("/api/v1/commissions?status=nope").status_code == 400
+
+    for read in ("/api/v1/referrals", "/api/v1/events", "/api/v1/clicks", "/api/v1/payouts"):
+        assert api.get(f"{read}?affiliate=JOHN&from=2026-01-01").status_code == 200
+        assert api.get(f"{read}?affiliate=NOBODY").status_code == 400
+    payout = PayoutFactory(affiliate=affiliate)
+    assert api.get(f"/api/v1/payouts/{payout.public_id}").status_code == 200
+    assert api.get("/api/v1/payouts/po_nope").status_code == 404
+    other_payout = PayoutFactory(affiliate__program__slug="initech")
+    assert api.get(f"/api/v1/payouts/{other_payout.public_id}").status_code == 403
+    report = "/api/v1/reports/summary?from=2026-01-01&to=2026-01-31"
+    for group_by in ("day", "affiliate", "campaign", "sub_id", "source"):
+        assert api.get(f"{report}&group_by={group_by}").status_code == 200
+    assert api.get("/api/v1/reports/summary?from=2026-01-01").status_code == 400
 
     assert api.get("/api/v1/openapi.json").status_code == 200
     assert api.get("/api/v1/docs").status_code == 200

@@ -25,6 +25,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tests import contract
 from tests.conftest import keep_test_connection, production_application
+from tests.factories import PayoutFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -86,7 +87,11 @@ def test_no_generated_input_answers_5xx_or_leaves_the_document(
     operation = schema[path][method.upper()]
     app = _counting(keep_test_connection(production_application()))
     headers = {"Authorization": f"Bearer {api_client.secret}", "User-Agent": "Mozilla/5.0 fuzz"}
-    known = {"affiliates": affiliate.public_id, "commission-rules": sale_rule.public_id}
+    known = {
+        "affiliates": affiliate.public_id,
+        "commission-rules": sale_rule.public_id,
+        "payouts": PayoutFactory(affiliate=affiliate).public_id,
+    }
 
     def aim(drawn):
         """Half the valid cases name the program's real objects, so they get past the lookups to
