@@ -11,12 +11,17 @@ class Receiver:
     def __init__(self):
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.answers: list[int] = []
+        self.arrived = threading.Event()  # set when a request has come in
+        self.hold: threading.Event | None = None  # when set, answers wait for it
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                receiver.arrived.set()
+                if receiver.hold is not None:
+                    receiver.hold.wait(30)
                 status = receiver.answers.pop(0) if receiver.answers else 200
                 payload = b"ok" if status < 300 else b"boom " * 400
                 self.send_response(status)
