@@ -88,14 +88,25 @@ def _claim(message_id: int, now: datetime, force: bool) -> WebhookMessage | None
             return None
         if not message.endpoint.is_active:
             return None
-        earlier = WebhookMessage.objects.filter(
-            endpoint_id=message.endpoint_id,
-            object_id=message.object_id,
-            status=WebhookMessage.Status.PENDING,
-            pk__lt=message.pk,
-        ).exists()
-        if earlier:
-            return None  # sent when the earlier one is done (deliver_message queues it)
+        earlier = (
+            WebhookMessage.objects.filter(
+                endpoint_id=message.endpoint_id,
+                object_id=message.object_id,
+                status=WebhookMessage.Status.PENDING,
+                pk__lt=message.pk,
+            )
+            .order_by("pk")
+            .values("next_attempt_at")
+            .first()
+        )
+        if earlier is not None:
+            # Sent when the earlier one is done (deliver_message queues it); until then the sweep
+            # need not look at it before the earlier one's next attempt.
+            wait = max(earlier["next_attempt_at"] or now, now)
+            if message.next_attempt_at is None or message.next_attempt_at < wait:
+                message.next_attempt_at = wait
+                message.save(update_fields=["next_attempt_at"])
+            return None
         message.attempts += 1
         message.claimed_until = now + LEASE
         message.save(update_fields=["attempts", "claimed_until"])

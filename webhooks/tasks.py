@@ -25,7 +25,9 @@ def sweep_due_messages() -> int:
     queue messages lost before a worker took them, and deliveries of a worker killed mid-way."""
     now = timezone.now()
     due = list(
-        WebhookMessage.objects.filter(status=WebhookMessage.Status.PENDING, next_attempt_at__lte=now)
+        WebhookMessage.objects.filter(
+            status=WebhookMessage.Status.PENDING, next_attempt_at__lte=now, endpoint__is_active=True
+        )
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
         .order_by("next_attempt_at", "pk")
         .values_list("pk", flat=True)[:SWEEP_BATCH]
