@@ -144,3 +144,25 @@ def test_retry_of_a_delivery_queues_its_message_again(api_client, program, setti
     answer = api_client.post(f"/api/v1/webhook-deliveries/{attempt.public_id}/retry")
     assert answer.status_code == 202 and answer.json()["id"] == message.public_id
     assert api_client.post("/api/v1/webhook-deliveries/whd_nope/retry").status_code == 404
+
+
+def test_a_program_without_endpoints_pays_no_query_per_conversion(
+    api_client, program, affiliate, sale_rule, event_write_path, monkeypatch
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from refapp import models as audit
+
+    def queries_of(order_id):
+        sale = {"event": "sale", "order_id": order_id, "referral_code": "JOHN", "amount_cents": 5000}
+        with CaptureQueriesContext(connection) as captured:
+            assert api_client.post("/api/v1/events", sale).status_code == 201
+        return len(captured)
+
+    queries_of("warm-up")  # the key, the program and the watched check are cached from here on
+    with_webhooks = queries_of("O-1")
+    monkeypatch.setattr(audit, "_watchers", [])  # as if the webhooks app were not installed
+    without_webhooks = queries_of("O-2")
+    assert with_webhooks == without_webhooks
+    assert not WebhookMessage.objects.exists()
