@@ -6,9 +6,8 @@ interested endpoint in that same transaction, so a rolled-back change sends noth
 delivery once the transaction commits. The sweep (`tasks.sweep_due_messages`) picks up whatever a
 lost queue message or a killed worker left behind.
 
-A program with no active endpoint costs one cached check per change (`program_watched`); the
-cache entry is dropped when an endpoint of the program changes (now, and again at commit, so a
-concurrent reader cannot put the old answer back for longer than CACHE_SECONDS).
+A program with no active endpoint never reaches this module: `refapp.models.audit_announce` asks
+the cached check of `watch.py` first.
 """
 
 from __future__ import annotations
