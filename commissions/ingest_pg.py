@@ -42,7 +42,7 @@ from psycopg.types.json import Jsonb
 from affiliates.models import Affiliate, Program
 from refapp.ids import new_public_id
 from refapp.instances import unsaved
-from refapp.models import Actor
+from refapp.models import Actor, AuditLog, audit_announce, audit_entry, audit_watched
 from refapp.pgdirect import numbered as _numbered
 from refapp.pgdirect import run as _run
 from tracking.models import Event, Referral
@@ -254,7 +254,19 @@ def event_ingest_pg(
 
     body = response_body(event=event, affiliate=affiliate, referral=referral, commissions=commissions)
     event.response = body
-    return body if _write(db, event, new_referral, [*commissions, *extra]) else None
+    rows = [*commissions, *extra]
+    if not audit_watched(program.pk):
+        return body if _write(db, event, new_referral, rows) else None
+    # A listener of the program's changes (webhooks) writes its rows in the same transaction as the
+    # statement, told of what the statement wrote as the ORM writer tells it.
+    with transaction.atomic(using=db.alias):
+        if not _write(db, event, new_referral, rows):
+            return None
+        announced = [row for row in extra if isinstance(row, AuditLog)]
+        if new_referral is not None:
+            announced.insert(0, audit_entry(actor=None, action="referral.created", obj=new_referral))
+        audit_announce(announced)
+    return body
 
 
 def _rules(rules_json: list[dict] | None) -> list[CommissionRule]:

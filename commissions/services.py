@@ -13,7 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 
 from affiliates.models import PortalSession, Program
-from refapp.models import Actor, AuditLog, audit_log
+from refapp.models import Actor, AuditLog, audit_announce, audit_log
 from refapp.money import round_half_up
 from tracking.attribution import attribute, referral_for
 from tracking.models import Event
@@ -88,6 +88,7 @@ def _event_ingest(
         received_at=now,
     )
     commissions: list[Commission] = []
+    extra: list[Any] = []
     referral = None
     affiliate = None
     if found.attributed:
@@ -129,6 +130,8 @@ def _event_ingest(
     body = response_body(event=event, affiliate=affiliate, referral=referral, commissions=commissions)
     event.response = body
     event.save(update_fields=["affiliate", "referral", "click", "attribution", "response"])
+    # Listeners (webhooks) read the event with its answer: told last, still inside the transaction.
+    audit_announce(row for row in extra if isinstance(row, AuditLog))
     return body
 
 
@@ -382,16 +385,20 @@ def approve_due_commissions(*, now: datetime, batch_size: int = 1000) -> int:
                 status=Commission.Status.APPROVED, approved_at=now
             )
             rows = Commission.objects.filter(pk__in=ids).values_list("public_id", "program_id")
-            AuditLog.objects.bulk_create(
-                AuditLog(
-                    actor_label="system",
-                    action="commission.approved",
-                    program_id=program_id,
-                    object_type="commissions.commission",
-                    object_id=public_id,
-                    data={"reason": "hold period ended"},
+            audit_announce(
+                AuditLog.objects.bulk_create(
+                    [
+                        AuditLog(
+                            actor_label="system",
+                            action="commission.approved",
+                            program_id=program_id,
+                            object_type="commissions.commission",
+                            object_id=public_id,
+                            data={"reason": "hold period ended"},
+                        )
+                        for public_id, program_id in rows
+                    ]
                 )
-                for public_id, program_id in rows
             )
             approved += count
         if len(ids) < batch_size:

@@ -9,6 +9,7 @@ it already made.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -24,7 +25,7 @@ from affiliates.models import Affiliate, Program, ProgramStaff
 from commissions.models import Commission
 from refapp.emails import send_templated
 from refapp.ids import new_public_id
-from refapp.models import Actor, AuditLog, audit_entry, audit_log
+from refapp.models import Actor, AuditLog, audit_announce, audit_entry, audit_log, audit_watched
 from refapp.money import format_amount
 
 from .models import Payout, PayoutItem
@@ -216,14 +217,22 @@ def _create_payouts(
         ).update(status=Commission.Status.PROCESSING)
         if moved != len(items):  # cannot happen under the lock; refuse rather than pay a wrong sum
             raise IntegrityError("commissions changed under the payout lock")
-        AuditLog.objects.bulk_create(
-            audit_entry(
-                actor=actor,
-                action="payout.created",
-                obj=payout,
-                data={"amount_cents": payout.amount_cents, "commissions": len(rows), "period": period},
+        audit_announce(
+            AuditLog.objects.bulk_create(
+                [
+                    audit_entry(
+                        actor=actor,
+                        action="payout.created",
+                        obj=payout,
+                        data={
+                            "amount_cents": payout.amount_cents,
+                            "commissions": len(rows),
+                            "period": period,
+                        },
+                    )
+                    for payout, rows in payouts
+                ]
             )
-            for payout, rows in payouts
         )
         send = [payout.pk for payout, _ in payouts if payout.method == Payout.Method.STRIPE]
         if send:
@@ -349,26 +358,31 @@ def payout_mark_paid(
         data={"transfer_id": transfer_id, "reference": reference, "amount_cents": payout.amount_cents},
     )
     if connection.vendor == "postgresql":
-        # One statement is one transaction: no BEGIN and COMMIT around it unless the caller has one.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _MARK_PAID_SQL,
-                {
-                    "payout": payout.pk,
-                    "now": now,
-                    "transfer_id": transfer_id,
-                    "reference": reference,
-                    "audit_at": timezone.now(),
-                    "actor_id": audit.actor_id,
-                    "actor_label": audit.actor_label,
-                    "action": audit.action,
-                    "program_id": audit.program_id,
-                    "object_type": audit.object_type,
-                    "object_id": audit.object_id,
-                    "data": connection.ops.adapt_json_value(audit.data, None),
-                },
-            )
-            marked = cursor.fetchone()[0]
+        # One statement is one transaction: no BEGIN and COMMIT around it unless the caller has one,
+        # or a listener of the program's changes (webhooks) writes its rows with it.
+        watched = audit_watched(payout.program_id)
+        with transaction.atomic() if watched else nullcontext():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _MARK_PAID_SQL,
+                    {
+                        "payout": payout.pk,
+                        "now": now,
+                        "transfer_id": transfer_id,
+                        "reference": reference,
+                        "audit_at": timezone.now(),
+                        "actor_id": audit.actor_id,
+                        "actor_label": audit.actor_label,
+                        "action": audit.action,
+                        "program_id": audit.program_id,
+                        "object_type": audit.object_type,
+                        "object_id": audit.object_id,
+                        "data": connection.ops.adapt_json_value(audit.data, None),
+                    },
+                )
+                marked = cursor.fetchone()[0]
+            if marked and watched:
+                audit_announce([audit])
     else:
         with transaction.atomic():
             marked = Payout.objects.filter(
@@ -380,6 +394,7 @@ def payout_mark_paid(
                     status=Commission.Status.PROCESSING,
                 ).update(status=Commission.Status.PAID, paid_at=now)
                 audit.save()
+                audit_announce([audit])
     if not marked:
         with transaction.atomic():
             locked = _locked(payout)

@@ -43,6 +43,11 @@ app.conf.beat_schedule = {
         "task": "payouts.tasks.resume_processing_payouts",
         "schedule": crontab(minute="*/15"),
     },
+    # Webhook messages due for a retry, or left behind by a lost queue message or a killed worker.
+    "sweep-webhook-messages": {
+        "task": "webhooks.tasks.sweep_due_messages",
+        "schedule": 30.0,  # seconds
+    },
     "approval-digests": {
         "task": "commissions.tasks.send_approval_digests",
         "schedule": crontab(hour=7, minute=0),

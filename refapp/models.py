@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.dispatch import Signal
 
 from .instances import unsaved
 
@@ -45,11 +47,44 @@ class Actor:
         return cls(f"user:{user.pk}", user)
 
 
+# Listeners of the domain's changes (the webhooks app, above every domain app) learn of each audit
+# row inside the transaction that writes it, so what they record commits or rolls back with the
+# change, and the domain never imports them. A writer that saves audit rows without audit_log
+# (bulk_create, one SQL statement) announces them itself. A listener registers a "watched" check:
+# a program nobody watches costs one cached check per change and nothing else.
+audit_recorded = Signal()  # sender=AuditLog, entries=list[AuditLog] (saved, or announced only)
+_watchers: list[Callable[[int], bool]] = []
+
+
+def watch_programs(is_watched: Callable[[int], bool]) -> None:
+    if is_watched not in _watchers:
+        _watchers.append(is_watched)
+
+
+def audit_watched(program_id: int | None) -> bool:
+    """Does any listener care about changes of this program? (A writer that must open a
+    transaction to let listeners write with it asks first.)"""
+    return program_id is not None and any(is_watched(program_id) for is_watched in _watchers)
+
+
+def audit_announce(entries: Iterable[AuditLog]) -> None:
+    """Tell the listeners of these audit rows; call inside the transaction that wrote the change."""
+    if not _watchers:
+        return
+    entries = list(entries)
+    programs = {entry.program_id for entry in entries}
+    watched_programs = {program_id for program_id in programs if audit_watched(program_id)}
+    watched = [entry for entry in entries if entry.program_id in watched_programs]
+    if watched:
+        audit_recorded.send(sender=AuditLog, entries=watched)
+
+
 def audit_log(
     *, actor: Actor | None, action: str, obj: models.Model, data: dict[str, Any] | None = None
 ) -> AuditLog:
     entry = audit_entry(actor=actor, action=action, obj=obj, data=data)
     entry.save()
+    audit_announce([entry])
     return entry
 
 

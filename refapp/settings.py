@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "tracking",
     "commissions",
     "payouts",
+    "webhooks",
     "refapp.panel",
     "refapp.portal",
 ]
@@ -282,6 +283,8 @@ REFAPP_EVENTS_FAST_PATH = env_bool("REFAPP_EVENTS_FAST_PATH", True)
 # On PostgreSQL a conversion is decided from one read and written with one statement
 # (commissions/ingest_pg.py); off, every database takes the ORM path.
 REFAPP_EVENT_SQL_PATH = env_bool("REFAPP_EVENT_SQL_PATH", True)
+# Outgoing webhooks may target loopback and private addresses (development, tests) only with this.
+REFAPP_WEBHOOKS_ALLOW_PRIVATE = env_bool("REFAPP_WEBHOOKS_ALLOW_PRIVATE", False)
 # Accept clicks into Redis and copy them into PostgreSQL in batches (tracking/buffer.py). Needs
 # REDIS_URL; use Redis with appendonly if a Redis crash must not lose the last second of clicks.
 REFAPP_CLICK_BUFFER = env_bool("REFAPP_CLICK_BUFFER", False)

@@ -25,6 +25,8 @@ from tracking import api as tracking_api
 from tracking.services import CLICK_REQUEST_SCHEMA, CLICK_RESPONSE_SCHEMA
 from tracking.views import api as tracking_views
 from tracking.views import public as tracking_public
+from webhooks import api as webhooks_api
+from webhooks.views import api as webhooks_views
 
 from . import views
 from .openapi import Operation, Response, build_document
@@ -252,6 +254,79 @@ OPERATIONS: list[Operation] = [
 ]
 
 
+# --- outgoing webhooks (DESIGN.md 4.7) ---------------------------------------------------------
+SCHEMAS.update(
+    {
+        "WebhookEndpoint": webhooks_api.ENDPOINT_SCHEMA,
+        "WebhookEndpointWithSecret": webhooks_api.ENDPOINT_WITH_SECRET_SCHEMA,
+        "WebhookDelivery": webhooks_api.DELIVERY_SCHEMA,
+        "WebhookMessage": webhooks_api.MESSAGE_SCHEMA,
+    }
+)
+OPERATIONS += [
+    Operation(
+        "/api/v1/webhook-endpoints",
+        "get",
+        "List the webhook endpoints of the key's program and mode.",
+        {200: Response("A page", _list("WebhookEndpoint"))},
+        errors=(400, *KEYED_READ),
+        parameters=LIST_PARAMETERS,
+    ),
+    Operation(
+        "/api/v1/webhook-endpoints",
+        "post",
+        "Create a webhook endpoint; its signing secret is in this answer only.",
+        {201: Response("Created", _ref("WebhookEndpointWithSecret"))},
+        errors=KEYED_BODY,
+        request=webhooks_api.ENDPOINT_CREATE_SCHEMA,
+    ),
+    Operation(
+        "/api/v1/webhook-endpoints/{id}",
+        "get",
+        "Read one webhook endpoint.",
+        {200: Response("The endpoint", _ref("WebhookEndpoint"))},
+        errors=(*KEYED_READ, 403, 404),
+    ),
+    Operation(
+        "/api/v1/webhook-endpoints/{id}",
+        "patch",
+        "Change an endpoint's URL, events, description, or turn it on or off.",
+        {200: Response("Updated", _ref("WebhookEndpoint"))},
+        errors=(*KEYED_BODY, 403, 404),
+        request=webhooks_api.ENDPOINT_UPDATE_SCHEMA,
+    ),
+    Operation(
+        "/api/v1/webhook-endpoints/{id}",
+        "delete",
+        "Delete an endpoint with its messages and delivery log.",
+        {200: Response("Deleted", _ref("WebhookEndpoint"))},
+        errors=(*KEYED_READ, 403, 404),
+    ),
+    Operation(
+        "/api/v1/webhook-endpoints/{id}/rotate-secret",
+        "post",
+        "A new signing secret, shown in this answer only; the previous one also signs for 24 hours.",
+        {200: Response("Rotated", _ref("WebhookEndpointWithSecret"))},
+        errors=(*KEYED_READ, 403, 404),
+    ),
+    Operation(
+        "/api/v1/webhook-deliveries",
+        "get",
+        "The delivery log: every attempt, newest first.",
+        {200: Response("A page", _list("WebhookDelivery"))},
+        errors=(400, *KEYED_READ),
+        parameters=[*LIST_PARAMETERS, *webhooks_api.DELIVERY_LIST_PARAMETERS],
+    ),
+    Operation(
+        "/api/v1/webhook-deliveries/{id}/retry",
+        "post",
+        "Send the message of this delivery again (same webhook-id, fresh retry schedule).",
+        {202: Response("Queued", _ref("WebhookMessage"))},
+        errors=(*KEYED_READ, 403, 404),
+    ),
+]
+
+
 def openapi_document(base_url: str | None = None) -> dict[str, Any]:
     return build_document(base_url or settings.BASE_URL, OPERATIONS, SCHEMAS)
 
@@ -279,4 +354,23 @@ urlpatterns = [
     # --- end of reads and reports ---
     path("api/v1/openapi.json", views.openapi_json, _DOC, name="api-openapi"),
     path("api/v1/docs", views.api_docs, _DOC, name="api-docs"),
+]
+urlpatterns += [
+    path("api/v1/webhook-endpoints", webhooks_views.endpoints, name="api-webhook-endpoints"),
+    path(
+        "api/v1/webhook-endpoints/<str:public_id>",
+        webhooks_views.endpoint_detail,
+        name="api-webhook-endpoint-detail",
+    ),
+    path(
+        "api/v1/webhook-endpoints/<str:public_id>/rotate-secret",
+        webhooks_views.endpoint_rotate_secret,
+        name="api-webhook-endpoint-rotate-secret",
+    ),
+    path("api/v1/webhook-deliveries", webhooks_views.deliveries, name="api-webhook-deliveries"),
+    path(
+        "api/v1/webhook-deliveries/<str:public_id>/retry",
+        webhooks_views.delivery_retry,
+        name="api-webhook-delivery-retry",
+    ),
 ]

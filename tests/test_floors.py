@@ -30,4 +30,4 @@ def test_every_module_of_the_refapp_package_is_on_exactly_one_floor():
 def test_the_apps_are_floors_in_their_order():
     floors = _floors()
     apps = [next(iter(floor)) for floor in floors if len(floor) == 1]
-    assert apps == ["payouts", "commissions", "tracking", "affiliates"]
+    assert apps == ["webhooks", "payouts", "commissions", "tracking", "affiliates"]

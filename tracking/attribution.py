@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 
 from affiliates.models import Affiliate, Program
+from refapp.models import audit_announce, audit_entry
 
 from .models import Click, Event, Referral
 
@@ -132,4 +133,11 @@ def referral_for(
             referral.save()
     except IntegrityError:
         return Referral.objects.get(program=program, livemode=livemode, customer_id=customer_id)
+    announce_referral(referral)
     return referral
+
+
+def announce_referral(referral: Referral) -> None:
+    """A new referral is told to the listeners of the domain's changes (the webhooks app) like an
+    audited change, without an audit row: the conversion that created it writes one already."""
+    audit_announce([audit_entry(actor=None, action="referral.created", obj=referral)])

@@ -18,6 +18,7 @@ from commissions.models import Commission, CommissionRule
 from commissions.rules import validate_rule
 from refapp.money import CURRENCY_CHOICES, MoneyError, format_amount, is_currency, parse_amount
 from tracking.csv_export import decimal_amount
+from webhooks.models import EVENT_TYPES
 
 from .selectors import affiliate_by_reference
 
@@ -664,4 +665,37 @@ class RuleForm(forms.Form):
 class MarkPaidForm(forms.Form):
     reference = forms.CharField(
         max_length=255, help_text="The PayPal transaction or bank transfer reference."
+    )
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+class WebhookEndpointForm(forms.Form):
+    url = forms.URLField(max_length=2000, label="URL", assume_scheme="https")
+    description = forms.CharField(max_length=500, required=False)
+    events = forms.MultipleChoiceField(
+        choices=[(name, name) for name in EVENT_TYPES], widget=forms.CheckboxSelectMultiple
+    )
+    livemode = forms.TypedChoiceField(
+        choices=[("live", "Live events"), ("test", "Test-mode events (made with a test key)")],
+        coerce=lambda value: value == "live",
+        initial="live",
+        label="Mode",
+    )
+    is_active = forms.BooleanField(required=False, initial=True, label="Active")
+
+    def __init__(self, *args: Any, editing: bool = False, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if editing:
+            del self.fields["livemode"]  # an endpoint stays in the mode it was made for
+        else:
+            del self.fields["is_active"]
+
+
+class ReplaySinceForm(forms.Form):
+    since = forms.DateTimeField(
+        label="Replay every failed message since",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        help_text="UTC.",
     )

@@ -2,7 +2,19 @@
 
 from django.urls import path
 
-from .views import affiliates, commissions, dashboard, fraud, groups, logs, payouts, programs, reports, rules
+from .views import (
+    affiliates,
+    commissions,
+    dashboard,
+    fraud,
+    groups,
+    logs,
+    payouts,
+    programs,
+    reports,
+    rules,
+    webhooks,
+)
 
 app_name = "panel"
 
@@ -61,4 +73,22 @@ urlpatterns = [
         name="payout-mark-paid",
     ),
     path("p/<slug:slug>/payouts/<str:public_id>/retry/", payouts.payout_retry_view, name="payout-retry"),
+    # webhooks
+    path("p/<slug:slug>/webhooks/", webhooks.webhook_list, name="webhook-list"),
+    path("p/<slug:slug>/webhooks/new/", webhooks.webhook_create, name="webhook-create"),
+    path("p/<slug:slug>/webhooks/<str:public_id>/", webhooks.webhook_detail, name="webhook-detail"),
+    path("p/<slug:slug>/webhooks/<str:public_id>/edit/", webhooks.webhook_edit, name="webhook-edit"),
+    path("p/<slug:slug>/webhooks/<str:public_id>/delete/", webhooks.webhook_delete, name="webhook-delete"),
+    path("p/<slug:slug>/webhooks/<str:public_id>/rotate/", webhooks.webhook_rotate, name="webhook-rotate"),
+    path("p/<slug:slug>/webhooks/<str:public_id>/test/", webhooks.webhook_send_test, name="webhook-test"),
+    path(
+        "p/<slug:slug>/webhooks/<str:public_id>/replay-failed/",
+        webhooks.webhook_replay_failed,
+        name="webhook-replay-failed",
+    ),
+    path(
+        "p/<slug:slug>/webhooks/<str:public_id>/deliveries/<str:delivery_id>/replay/",
+        webhooks.webhook_delivery_replay,
+        name="webhook-delivery-replay",
+    ),
 ]

@@ -166,6 +166,51 @@ def _exercise_every_operation(api, affiliate):
 
     assert api.get("/api/v1/openapi.json").status_code == 200
     assert api.get("/api/v1/docs").status_code == 200
+    _exercise_webhooks(api)
+
+
+def _exercise_webhooks(api):
+    from django.utils import timezone
+
+    from webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
+
+    endpoints = "/api/v1/webhook-endpoints"
+    body = _valid(endpoints, "post", {"url": "https://93.184.215.14/hook", "events": ["commission.created"]})
+    created = api.post(endpoints, body)
+    assert created.status_code == 201
+    assert (
+        api.post(endpoints, {"url": "http://127.0.0.1/hook", "events": ["commission.created"]}).status_code
+        == 400
+    )
+    assert api.get(endpoints).status_code == 200
+    assert api.get(endpoints + "?limit=0").status_code == 400
+    one = f"{endpoints}/{created.json()['id']}"
+    assert api.get(one).status_code == 200
+    assert api.get(f"{endpoints}/we_nope").status_code == 404
+    assert (
+        api.patch(one, _valid("/api/v1/webhook-endpoints/{id}", "patch", {"description": "CRM"})).status_code
+        == 200
+    )
+    assert api.patch(one, {"events": []}).status_code == 400
+    assert api.post(f"{one}/rotate-secret").status_code == 200
+    assert api.post(f"{endpoints}/we_nope/rotate-secret").status_code == 404
+    deliveries = "/api/v1/webhook-deliveries"
+    assert api.get(deliveries).status_code == 200
+    assert api.get(deliveries + "?status=nope").status_code == 400
+    message = WebhookMessage.objects.create(
+        endpoint=WebhookEndpoint.objects.get(),
+        event_type="webhook.test",
+        object_id="x",
+        payload={},
+        created_at=timezone.now(),
+    )
+    attempt = WebhookDelivery.objects.create(
+        message=message, endpoint=message.endpoint, attempt=1, status="failed", attempted_at=timezone.now()
+    )
+    assert api.post(f"{deliveries}/{attempt.public_id}/retry").status_code == 202
+    assert api.post(f"{deliveries}/whd_nope/retry").status_code == 404
+    assert api.delete(one).status_code == 200
+    assert api.delete(one).status_code == 404
 
 
 def test_an_answer_the_document_does_not_list_fails_the_check():

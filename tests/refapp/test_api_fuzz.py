@@ -80,6 +80,32 @@ def _counting(app):
     return call
 
 
+def _webhook_objects(program) -> dict[str, str]:
+    """A webhook endpoint (on a public address: nothing resolves a name) and a delivery of it."""
+    from django.utils import timezone
+
+    from refapp.models import Actor
+    from webhooks.models import WebhookDelivery
+    from webhooks.outbox import test_message_create
+    from webhooks.services import endpoint_create
+
+    now = timezone.now()
+    endpoint = endpoint_create(
+        program=program,
+        livemode=True,
+        url="https://93.184.215.14/hook",
+        events=["commission.created"],
+        description="",
+        actor=Actor.system(),
+        now=now,
+    )
+    message = test_message_create(endpoint=endpoint, now=now)
+    attempt = WebhookDelivery.objects.create(
+        message=message, endpoint=endpoint, attempt=1, status="failed", attempted_at=now
+    )
+    return {"webhook-endpoints": endpoint.public_id, "webhook-deliveries": attempt.public_id}
+
+
 @pytest.mark.parametrize(("path", "method"), sorted(contract.operations()))
 def test_no_generated_input_answers_5xx_or_leaves_the_document(
     schema, path, method, api_client, affiliate, sale_rule
@@ -91,6 +117,7 @@ def test_no_generated_input_answers_5xx_or_leaves_the_document(
         "affiliates": affiliate.public_id,
         "commission-rules": sale_rule.public_id,
         "payouts": PayoutFactory(affiliate=affiliate).public_id,
+        **_webhook_objects(affiliate.program),
     }
 
     def aim(drawn):

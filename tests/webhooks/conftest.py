@@ -1,0 +1,50 @@
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+
+class Receiver:
+    """A loopback HTTP server on a port the OS picks: records every request, answers the statuses
+    queued in `answers` (then 200)."""
+
+    def __init__(self):
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.answers: list[int] = []
+        self.arrived = threading.Event()  # set when a request has come in
+        self.hold: threading.Event | None = None  # when set, answers wait for it
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                receiver.arrived.set()
+                if receiver.hold is not None:
+                    receiver.hold.wait(30)
+                status = receiver.answers.pop(0) if receiver.answers else 200
+                payload = b"ok" if status < 300 else b"boom " * 400
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver(settings):
+    settings.REFAPP_WEBHOOKS_ALLOW_PRIVATE = True
+    server = Receiver()
+    yield server
+    server.close()

@@ -1,0 +1,120 @@
+"""From a change of the domain to the messages of the endpoints that want it.
+
+The domain writes an audit row for every change of state inside the change's transaction and
+announces it (`refapp.models.audit_recorded`); this receiver turns it into one message row per
+interested endpoint in that same transaction, so a rolled-back change sends nothing, and queues the
+delivery once the transaction commits. The sweep (`tasks.sweep_due_messages`) picks up whatever a
+lost queue message or a killed worker left behind.
+
+A program with no active endpoint never reaches this module: `refapp.models.audit_announce` asks
+the cached check of `watch.py` first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from refapp.ids import new_public_id
+from refapp.models import AuditLog
+
+from . import payloads
+from .models import TEST_EVENT, WebhookEndpoint, WebhookMessage
+from .tasks import deliver_message
+
+_STATUS_ACTIONS = {"affiliate.active", "affiliate.suspended", "affiliate.rejected", "affiliate.pending"}
+_SIMPLE = {
+    "affiliate.created": ("affiliate.created", "affiliate"),
+    "commission.approved": ("commission.approved", "commission"),
+    "commission.reversed": ("commission.reversed", "commission"),
+    # A refund or a reviewer rejecting an unpaid commission takes it back as surely as a clawback.
+    "commission.rejected": ("commission.reversed", "commission"),
+    "payout.created": ("payout.created", "payout"),
+    "payout.paid": ("payout.paid", "payout"),
+    "payout.failed": ("payout.failed", "payout"),
+    "referral.created": ("referral.created", "referral"),
+}
+
+
+def changes_of(entry: AuditLog) -> list[tuple[str, str, str]]:
+    """(event type, kind of object, public id) of each webhook event an audit row stands for."""
+    action, object_id = entry.action, entry.object_id
+    if action in _SIMPLE:
+        event_type, kind = _SIMPLE[action]
+        return [(event_type, kind, object_id)]
+    if action in _STATUS_ACTIONS:
+        changes = [("affiliate.status_changed", "affiliate", object_id)]
+        if action == "affiliate.active" and (entry.data or {}).get("from") == "pending":
+            changes.insert(0, ("affiliate.approved", "affiliate", object_id))
+        return changes
+    if action == "commission.created":  # one audit row per conversion, naming its commissions
+        commissions = (entry.data or {}).get("commissions", [])
+        return [("conversion.created", "conversion", object_id)] + [
+            ("commission.created", "commission", public_id) for public_id in commissions
+        ]
+    return []
+
+
+def on_audit_recorded(sender: Any, entries: Iterable[AuditLog], **kwargs: Any) -> None:
+    now = timezone.now()
+    endpoints: dict[int, list[WebhookEndpoint]] = {}
+    for entry in entries:
+        changes = changes_of(entry)
+        if not changes:
+            continue
+        if entry.program_id not in endpoints:
+            endpoints[entry.program_id] = list(
+                WebhookEndpoint.objects.filter(program_id=entry.program_id, is_active=True).order_by("pk")
+            )
+        for event_type, kind, public_id in changes:
+            wanting = [e for e in endpoints[entry.program_id] if event_type in e.events]
+            if not wanting:
+                continue
+            loaded = payloads.load(kind, public_id)
+            if loaded is None:
+                continue
+            livemode, data = loaded
+            for endpoint in wanting:
+                if endpoint.livemode == livemode:
+                    message_create(
+                        endpoint=endpoint, event_type=event_type, object_id=public_id, data=data, now=now
+                    )
+
+
+def message_create(
+    *, endpoint: WebhookEndpoint, event_type: str, object_id: str, data: dict[str, Any], now: datetime
+) -> WebhookMessage:
+    """Write one message in the caller's transaction and deliver it after commit."""
+    message = WebhookMessage(
+        endpoint=endpoint,
+        event_type=event_type,
+        object_id=object_id,
+        payload={},
+        next_attempt_at=now,
+        created_at=now,
+    )
+    message.public_id = new_public_id("msg")
+    message.payload = {
+        "id": message.public_id,
+        "type": event_type,
+        "created": now.isoformat().replace("+00:00", "Z"),
+        "data": data,
+    }
+    message.save(force_insert=True)
+    message_pk = message.pk
+    transaction.on_commit(lambda: deliver_message.delay(message_pk))
+    return message
+
+
+def test_message_create(*, endpoint: WebhookEndpoint, now: datetime) -> WebhookMessage:
+    return message_create(
+        endpoint=endpoint,
+        event_type=TEST_EVENT,
+        object_id=endpoint.public_id,
+        data={"endpoint": endpoint.public_id, "message": "A test event sent from refapp."},
+        now=now,
+    )
