@@ -1,7 +1,7 @@
 """The `data` of a webhook message: the API's JSON of the object it is about.
 
-Affiliates and commissions reuse their API serializers; a conversion is the answer the events API
-gave for it. Payouts and referrals have no API serializer yet, so their JSON is written here.
+Every object is serialized by its API serializer, so a message's `data` is what the API answers
+for the object; a conversion is the answer the events API gave for it.
 """
 
 from __future__ import annotations
@@ -12,41 +12,10 @@ from affiliates.api import affiliate_json
 from affiliates.models import Affiliate
 from commissions.api import commission_json
 from commissions.models import Commission
+from payouts.api import payout_json
 from payouts.models import Payout
+from tracking.api import referral_json
 from tracking.models import Event, Referral
-
-
-def _iso(moment) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
-
-
-def payout_json(payout: Payout) -> dict[str, Any]:
-    return {
-        "id": payout.public_id,
-        "affiliate": payout.affiliate.public_id,
-        "period": payout.period,
-        "method": payout.method,
-        "amount_cents": payout.amount_cents,
-        "currency": payout.currency,
-        "status": payout.status,
-        "transfer_id": payout.transfer_id,
-        "reference": payout.reference,
-        "failure_reason": payout.failure_reason,
-        "livemode": True,
-        "created_at": _iso(payout.created_at),
-        "paid_at": _iso(payout.paid_at),
-    }
-
-
-def referral_json(referral: Referral) -> dict[str, Any]:
-    return {
-        "id": referral.public_id,
-        "affiliate": referral.affiliate.public_id,
-        "customer_id": referral.customer_id,
-        "method": referral.method,
-        "livemode": referral.livemode,
-        "created_at": _iso(referral.created_at),
-    }
 
 
 def load(kind: str, public_id: str) -> tuple[bool, dict[str, Any]] | None:
