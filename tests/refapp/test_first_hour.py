@@ -12,6 +12,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.test import override_settings
 
 from affiliates.models import Program
 from tests.conftest import portal_login
@@ -52,20 +53,26 @@ def test_make_run_port_points_the_tag_the_portal_and_the_api_at_that_port(affili
         check=True,
     ).stdout.strip()
     assert base_url == f"http://127.0.0.1:{PORT}"
-    settings.BASE_URL = base_url
+    with override_settings(BASE_URL=base_url):
+        out = io.StringIO()
+        call_command(
+            "createprogram",
+            "--name",
+            "Beta",
+            "--slug",
+            "beta",
+            "--website",
+            "https://beta.example",
+            stdout=out,
+        )
+        assert f'src="http://127.0.0.1:{PORT}/t.js' in out.getvalue()
 
-    out = io.StringIO()
-    call_command(
-        "createprogram", "--name", "Beta", "--slug", "beta", "--website", "https://beta.example", stdout=out
-    )
-    assert f'src="http://127.0.0.1:{PORT}/t.js' in out.getvalue()
+        links = api_client.get(f"/api/v1/affiliates/{affiliate.public_id}").json()["links"]
+        assert links["go"].startswith(f"http://127.0.0.1:{PORT}/go/acme/JOHN")
 
-    links = api_client.get(f"/api/v1/affiliates/{affiliate.public_id}").json()["links"]
-    assert links["go"].startswith(f"http://127.0.0.1:{PORT}/go/acme/JOHN")
-
-    portal = portal_login(client, affiliate).get("/portal/")
-    assert f"http://127.0.0.1:{PORT}/go/acme/JOHN" in portal.text
-    assert "http://127.0.0.1:8000" not in portal.text
+        portal = portal_login(client, affiliate).get("/portal/")
+        assert f"http://127.0.0.1:{PORT}/go/acme/JOHN" in portal.text
+        assert "http://127.0.0.1:8000" not in portal.text
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
