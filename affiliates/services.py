@@ -416,3 +416,119 @@ def group_update(*, group: PartnerGroup, name: str, is_active: bool, actor: Acto
     except IntegrityError as exc:
         raise Conflict("name", "Another group of this program already has this name.") from exc
     return locked
+
+
+# --- the program's team (panel staff) -------------------------------------------------------------
+
+
+class LastAdmin(Exception):
+    """The change would leave the program without an admin."""
+
+
+def _other_admins(member: ProgramStaff) -> bool:
+    return (
+        ProgramStaff.objects.filter(program_id=member.program_id, role=ProgramStaff.Role.ADMIN)
+        .exclude(pk=member.pk)
+        .exists()
+    )
+
+
+def staff_invite(*, program: Program, email: str, role: str, actor: Actor | None = None) -> ProgramStaff:
+    """Add a person to the program's team with a role, creating their staff account if needed.
+
+    A new account has no password: the email carries a link to set one (Django's password reset
+    token, which stops working once a password is set). Someone who already has an account is told
+    they were added. Raises Conflict if they are already on the team."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    from refapp.emails import send_templated
+
+    email = User.objects.normalize_email(email).strip()
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(email__iexact=email).order_by("pk").first()
+        created = user is None
+        if created:
+            if User.objects.filter(username__iexact=email).exists():
+                raise Conflict("email", "An account with this user name already exists.")
+            user = User(username=email, email=email, is_staff=True)
+            user.set_unusable_password()
+            user.save()
+            audit_log(actor=actor, action="user.created", obj=user, data={"invited_to": program.slug})
+        elif not user.is_staff:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
+        if ProgramStaff.objects.filter(program=program, user=user).exists():
+            raise Conflict("email", "This person is already on the team.")
+        member = ProgramStaff.objects.create(program=program, user=user, role=role)
+        audit_log(actor=actor, action="staff.invited", obj=member, data={"email": email, "role": role})
+        context = {
+            "program": program.name,
+            "role": member.get_role_display(),
+            "inviter": actor.label if actor else "",
+        }
+        if user.has_usable_password():
+            context["url"] = settings.BASE_URL + reverse("panel:dashboard", args=[program.slug])
+            context["set_password"] = False
+        else:
+            token = default_token_generator.make_token(user)
+            uid = urlsafe_base64_encode(force_bytes(user.pk))
+            context["url"] = settings.BASE_URL + reverse("panel:welcome", args=[uid, token])
+            context["set_password"] = True
+        send_templated("staff_invited", to=[email], context=context)
+    return member
+
+
+def staff_set_role(*, member: ProgramStaff, role: str, actor: Actor | None = None) -> ProgramStaff:
+    """Change a team member's role. Raises LastAdmin rather than leave the program without one."""
+    with transaction.atomic():
+        locked = ProgramStaff.objects.select_for_update().get(pk=member.pk)
+        if locked.role == role:
+            return locked
+        if locked.role == ProgramStaff.Role.ADMIN and not _other_admins(locked):
+            raise LastAdmin
+        old = locked.role
+        locked.role = role
+        locked.save(update_fields=["role"])
+        audit_log(actor=actor, action="staff.role_changed", obj=locked, data={"from": old, "to": role})
+    return locked
+
+
+def staff_remove(*, member: ProgramStaff, actor: Actor | None = None) -> None:
+    """Take a person off the program's team and end their sessions, so that a browser they are
+    signed in with loses access at once. Someone left on no team loses panel access altogether.
+    Raises LastAdmin rather than leave the program without an admin."""
+    with transaction.atomic():
+        locked = ProgramStaff.objects.select_for_update().filter(pk=member.pk).first()
+        if locked is None:
+            return  # already removed
+        if locked.role == ProgramStaff.Role.ADMIN and not _other_admins(locked):
+            raise LastAdmin
+        user = locked.user
+        audit_log(
+            actor=actor,
+            action="staff.removed",
+            obj=locked,
+            data={"user": user.pk, "email": user.email, "role": locked.role},
+        )
+        locked.delete()
+        if not user.is_superuser and not ProgramStaff.objects.filter(user=user).exists():
+            user.is_staff = False
+            user.save(update_fields=["is_staff"])
+        sessions_end(user=user)
+
+
+def sessions_end(*, user: User) -> int:
+    """Delete every stored session signed in as this user. The session store is the database (one
+    row per session, the user id inside the signed data), so this reads the unexpired sessions; a
+    team change is rare and sessions are few beside clicks."""
+    from django.contrib.sessions.models import Session
+
+    ended = [
+        session.pk
+        for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+        if str(session.get_decoded().get("_auth_user_id")) == str(user.pk)
+    ]
+    Session.objects.filter(pk__in=ended).delete()
+    return len(ended)

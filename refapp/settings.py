@@ -168,6 +168,10 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Covering indexes (INCLUDE columns) serve PostgreSQL's index-only scans; SQLite builds the same
+    # index on its key columns alone, which is all it needs, so its warning about them says nothing.
+    SILENCED_SYSTEM_CHECKS = ["models.W040"]
 
 # --- Cache, broker ----------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -188,9 +192,15 @@ if REDIS_URL:
         }
     }
     CELERY_BROKER_URL = REDIS_URL
+    # A prefix on every broker key keeps two sets of processes on one Redis apart (the test suite
+    # sets one per test process, so a running instance's worker never takes the tests' tasks).
+    if os.environ.get("REFAPP_BROKER_KEY_PREFIX"):
+        CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": os.environ["REFAPP_BROKER_KEY_PREFIX"]}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    _broker_dir = VAR_DIR / "broker"
+    # The queue folder is the instance's: the test suite gives each test process its own, so a
+    # running `make run` worker never takes the tests' tasks.
+    _broker_dir = Path(os.environ.get("REFAPP_BROKER_DIR", VAR_DIR / "broker"))
     for sub in ("out", "processed", "control"):
         (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"

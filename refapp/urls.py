@@ -9,6 +9,8 @@ from . import urls_api, views
 from .portal import urls as portal_urls
 
 urlpatterns = [
+    # The root is the panel: its sign-in, or the first-run setup on a fresh install.
+    path("", RedirectView.as_view(pattern_name="panel:home"), name="root"),
     path("healthz", views.healthz, name="healthz"),
     path("t.js", tracking_public.tracker_js, name="tracker-js"),
     re_path(

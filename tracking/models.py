@@ -215,3 +215,27 @@ class RollupState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} up to {self.last_id}"
+
+
+class DroppedClickDaily(models.Model):
+    """Clicks the click endpoint refused, per program, UTC day and reason, so that a site owner
+    learns their tag is blocked by an origin list, rate limited or mostly sees bots. A counter,
+    not rows per click: counting costs one upsert (or a Redis HINCRBY) on the refused path only."""
+
+    class Reason(models.TextChoices):
+        BOT = "bot", "bots"
+        RATE_LIMIT = "rate_limit", "rate limit"
+        ORIGIN = "origin", "origin"
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["program", "day", "reason"], name="dropped_click_daily_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.program_id} {self.day} {self.reason}: {self.count}"

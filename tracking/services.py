@@ -5,14 +5,16 @@ from __future__ import annotations
 import functools
 import re
 import secrets
-from datetime import datetime
+from datetime import UTC, date, datetime
 from urllib.parse import parse_qs, urlsplit
+
+from django.db import transaction
 
 from affiliates.models import Program
 from refapp.hashing import ip_prefix_and_hash
 
 from . import buffer
-from .models import Click
+from .models import Click, DroppedClickDaily
 
 VISITOR_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 _BOT_RE = re.compile(
@@ -107,6 +109,72 @@ def click_record(*, limit: str = "", **kwargs) -> bool:
     return True
 
 
+# Dropped clicks, buffered mode: one Redis hash of "program_id:day:reason" -> count, folded into
+# DroppedClickDaily by dropped_clicks_fold() with every drain of the click buffer.
+DROPPED_KEY = "refapp:clicks:dropped"
+DROPPED_FOLDING_KEY = "refapp:clicks:dropped:folding"
+
+
+def _dropped_upsert(rows: list[tuple[int, date, str, int]]) -> None:
+    """Add counts to their (program, day, reason) rows: INSERT … ON CONFLICT, one statement per row,
+    on PostgreSQL and SQLite alike (no read, no lock held across statements)."""
+    from django.db import connection
+
+    table = DroppedClickDaily._meta.db_table
+    sql = (
+        f"INSERT INTO {table} (program_id, day, reason, count) VALUES (%s, %s, %s, %s) "
+        f"ON CONFLICT (program_id, day, reason) DO UPDATE SET count = {table}.count + excluded.count"
+    )
+    with connection.cursor() as cursor:
+        for program_id, day, reason, n in rows:
+            cursor.execute(sql, [program_id, connection.ops.adapt_datefield_value(day), reason, n])
+
+
+def dropped_click_count(*, program_id: int, reason: str, now: datetime) -> None:
+    """Count one click the click endpoint refused (a bot, the rate limit, a disallowed origin).
+
+    On the refused path only, so an accepted click pays nothing: with the click buffer on, one
+    HINCRBY on Redis (folded in later by dropped_clicks_fold); otherwise, or when Redis cannot be
+    reached, one upsert in autocommit. A counter, not an audit: a count lost to a crash is acceptable.
+    """
+    from refapp import ratelimit
+
+    day = now.astimezone(UTC).date()
+    if buffer.enabled() and not ratelimit.redis_down():
+        try:
+            ratelimit._redis().hincrby(DROPPED_KEY, f"{program_id}:{day.isoformat()}:{reason}", 1)
+            return
+        except ratelimit.UNREACHABLE as exc:
+            ratelimit.redis_failed(exc)  # then count it in the database below
+    _dropped_upsert([(program_id, day, reason, 1)])
+
+
+def dropped_clicks_fold() -> int:
+    """Move the buffered dropped-click counts from Redis into DroppedClickDaily. Returns how many
+    counts were folded. The hash is renamed first, so counts made meanwhile wait for the next fold;
+    a fold that died after its commit but before deleting the renamed hash counts it again next time
+    (at most one second of dropped clicks counted twice: acceptable for a counter)."""
+    import redis
+
+    if not buffer.enabled():
+        return 0
+    conn = buffer.client()
+    if not conn.exists(DROPPED_FOLDING_KEY):
+        try:
+            conn.rename(DROPPED_KEY, DROPPED_FOLDING_KEY)
+        except redis.ResponseError:  # no such key: nothing was dropped since the last fold
+            return 0
+    rows = []
+    for field, n in conn.hgetall(DROPPED_FOLDING_KEY).items():
+        program_id, day, reason = field.decode().split(":")
+        rows.append((int(program_id), date.fromisoformat(day), reason, int(n)))
+    live = set(Program.objects.filter(pk__in={row[0] for row in rows}).values_list("pk", flat=True))
+    with transaction.atomic():
+        _dropped_upsert([row for row in rows if row[0] in live])  # a deleted program's counts go
+    conn.delete(DROPPED_FOLDING_KEY)
+    return sum(row[3] for row in rows)
+
+
 # The JSON click_ingest reads and answers (POST /api/v1/track/click, DESIGN.md 4.2).
 CLICK_REQUEST_SCHEMA: dict = {
     "type": "object",
@@ -142,8 +210,12 @@ def click_ingest(
     def limited() -> ApiError:
         return ApiError(429, "rate_limited", "Too many clicks from this address; slow down.")
 
-    def count_or_refuse() -> None:
+    def count_or_refuse(program: Program | None = None) -> None:
         if not ratelimit.hit("click", ip):
+            if program is not None:
+                dropped_click_count(
+                    program_id=program.pk, reason=DroppedClickDaily.Reason.RATE_LIMIT, now=now
+                )
             raise limited()
 
     fields = Fields(data)
@@ -165,12 +237,15 @@ def click_ingest(
         count_or_refuse()
         raise ApiError(404, "unknown_program", f"No program {slug!r}.")
     if origin and not program.origin_allowed(origin):
-        count_or_refuse()
+        count_or_refuse(program)
+        dropped_click_count(program_id=program.pk, reason=DroppedClickDaily.Reason.ORIGIN, now=now)
         raise ApiError(403, "origin_not_allowed", "This origin may not report clicks for this program.")
     visitor_id = visitor_id or new_visitor_id()
     affiliate = lookup.active_affiliate_by_code(program, code or "")
     if affiliate is None or is_bot(user_agent):
-        count_or_refuse()
+        count_or_refuse(program)
+        if affiliate is not None:  # an unknown code is no click at all; a bot's click is dropped
+            dropped_click_count(program_id=program.pk, reason=DroppedClickDaily.Reason.BOT, now=now)
         return 202, {"visitor_id": visitor_id, "attributed": False}
     stored = click_record(
         limit="click",
@@ -186,5 +261,6 @@ def click_ingest(
         now=now,
     )
     if not stored:
+        dropped_click_count(program_id=program.pk, reason=DroppedClickDaily.Reason.RATE_LIMIT, now=now)
         raise limited()
     return 202, {"visitor_id": visitor_id, "attributed": True}

@@ -15,5 +15,10 @@ def refresh_click_rollups(self) -> int:
 @shared_task(acks_late=True, ignore_result=True)
 def drain_click_buffer() -> int:
     from tracking import buffer
+    from tracking.services import dropped_clicks_fold
 
-    return buffer.drain() if buffer.enabled() else 0
+    if not buffer.enabled():
+        return 0
+    stored = buffer.drain()
+    dropped_clicks_fold()  # the dropped-click counts buffered in Redis meanwhile
+    return stored

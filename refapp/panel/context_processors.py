@@ -16,6 +16,7 @@ PANEL_SECTIONS = [
     ("panel:fraud-queue", "Fraud"),
     ("panel:payout-list", "Payouts"),
     ("panel:webhook-list", "Webhooks"),
+    ("panel:team", "Team"),
 ]
 
 

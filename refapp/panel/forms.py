@@ -13,7 +13,7 @@ from django import forms
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
 
-from affiliates.models import PARAM_RE, Affiliate, ApiKey, PartnerGroup, Program, validate_code
+from affiliates.models import PARAM_RE, Affiliate, ApiKey, PartnerGroup, Program, ProgramStaff, validate_code
 from commissions.models import Commission, CommissionRule
 from commissions.rules import validate_rule
 from refapp.money import CURRENCY_CHOICES, MoneyError, format_amount, is_currency, parse_amount
@@ -699,3 +699,15 @@ class ReplaySinceForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
         help_text="UTC.",
     )
+
+
+# --- team -------------------------------------------------------------------------------------
+
+
+class TeamInviteForm(forms.Form):
+    email = forms.EmailField(max_length=254)
+    role = forms.ChoiceField(choices=ProgramStaff.Role.choices, initial=ProgramStaff.Role.VIEWER)
+
+
+class TeamRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=ProgramStaff.Role.choices)

@@ -473,3 +473,18 @@ def flagged_affiliates(program: Program) -> QuerySet[Affiliate]:
         .annotate(open_flags=Count("fraud_flags"))
         .order_by("-open_flags", "name")
     )
+
+
+def dropped_clicks(program: Program, start: date, end: date) -> dict[str, int]:
+    """Clicks the click endpoint refused between start and end (inclusive), in total and per reason."""
+    from tracking.models import DroppedClickDaily
+
+    counts = dict.fromkeys(DroppedClickDaily.Reason.values, 0)
+    rows = (
+        DroppedClickDaily.objects.filter(program=program, day__range=(start, end))
+        .values("reason")
+        .annotate(n=Sum("count"))
+    )
+    for row in rows:
+        counts[row["reason"]] = row["n"]
+    return {"total": sum(counts.values()), **counts}

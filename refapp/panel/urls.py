@@ -13,6 +13,7 @@ from .views import (
     programs,
     reports,
     rules,
+    team,
     webhooks,
 )
 
@@ -24,12 +25,16 @@ urlpatterns = [
     path("login/", programs.login_view, name="login"),
     path("logout/", programs.logout_view, name="logout"),
     path("password/", programs.password_change, name="password-change"),
+    path("welcome/<str:uidb64>/<str:token>/", team.welcome, name="welcome"),
     path("programs/", programs.program_list, name="program-list"),
     path("programs/new/", programs.program_create, name="program-create"),
     path("p/<slug:slug>/", dashboard.dashboard, name="dashboard"),
     path("p/<slug:slug>/settings/", programs.program_settings, name="program-settings"),
     path("p/<slug:slug>/keys/", programs.program_keys, name="program-keys"),
     path("p/<slug:slug>/keys/<int:key_id>/revoke/", programs.program_key_revoke, name="program-key-revoke"),
+    path("p/<slug:slug>/team/", team.team, name="team"),
+    path("p/<slug:slug>/team/<int:member_id>/role/", team.team_role, name="team-role"),
+    path("p/<slug:slug>/team/<int:member_id>/remove/", team.team_remove, name="team-remove"),
     # affiliates, groups, rules, commissions, fraud
     path("p/<slug:slug>/affiliates/", affiliates.affiliate_list, name="affiliate-list"),
     path("p/<slug:slug>/affiliates/invite/", affiliates.affiliate_invite, name="affiliate-invite"),

@@ -24,6 +24,12 @@ def start_worker(**env: str) -> subprocess.Popen:
         "DATABASE_URL": database_url(),
         "DJANGO_SETTINGS_MODULE": "refapp.settings",
         "DEBUG": "1",
+        # the test process's own queue, never the one a running instance's worker reads
+        **(
+            {"REFAPP_BROKER_KEY_PREFIX": settings.REFAPP_BROKER_KEY_PREFIX}
+            if settings.REDIS_URL
+            else {"REFAPP_BROKER_DIR": str(settings.REFAPP_BROKER_DIR)}
+        ),
         **env,
     }
     return subprocess.Popen(

@@ -11,6 +11,7 @@ from refapp.htmx import render_page
 from refapp.money import to_decimal
 
 from ..access import get_program_for_staff, staff_required
+from ..selectors import dropped_clicks
 
 
 @require_GET
@@ -40,6 +41,7 @@ def dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         "summary": summary,
         "chart": chart,
         "top": stats.top_affiliates(program, period),
+        "dropped": dropped_clicks(program, period.start, period.end),
         "has_data": summary["clicks"] or summary["conversions"],
     }
     return render_page(request, "panel/dashboard.html", context, partial="report")

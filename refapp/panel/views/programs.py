@@ -13,7 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from affiliates import services
-from affiliates.models import ApiKey
+from affiliates.models import ApiKey, Program
 from refapp.htmx import render_page
 from refapp.lockout import LOCKOUT_SECONDS, staff_sign_in
 from refapp.tracker import tracker_snippet
@@ -50,8 +50,16 @@ def setup(request: HttpRequest) -> HttpResponse:
         except services.SetupDone:
             raise Http404("Setup is done") from None
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, "Your admin account is ready. Now create your first program.")
-        return redirect("panel:program-create")
+        # `manage.py createprogram` may have made programs before anyone opened the panel.
+        programs = list(Program.objects.order_by("created_at", "pk")[:2])
+        if not programs:
+            messages.success(request, "Your admin account is ready. Now create your first program.")
+            return redirect("panel:program-create")
+        if len(programs) == 1:
+            messages.success(request, f"Your admin account is ready. Here is {programs[0].name}.")
+            return redirect("panel:dashboard", programs[0].slug)
+        messages.success(request, "Your admin account is ready. Here are your programs.")
+        return redirect("panel:program-list")
     return render_page(request, "panel/setup.html", {"form": form})
 
 
