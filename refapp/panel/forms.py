@@ -71,6 +71,8 @@ class ProgramForm(forms.ModelForm):
             "attribution_model",
             "hold_days",
             "payout_day",
+            "click_retention_days",
+            "user_agent_retention_days",
             "auto_approve",
             "terms_url",
         ]
@@ -79,10 +81,15 @@ class ProgramForm(forms.ModelForm):
             "cookie_days": "How long after a click a conversion still counts (1 to 730).",
             "hold_days": "Refund window: commissions stay pending this many days before approval.",
             "payout_day": "Day of the month payouts run (1 to 28), at 06:00 UTC.",
+            "click_retention_days": "Clicks older than this are deleted (31 to 3650); the daily totals stay.",
+            "user_agent_retention_days": "Browser user agents of clicks are blanked after this many days.",
         }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # Left empty, a retention setting keeps its current value (the default for a new program).
+        for name in ("click_retention_days", "user_agent_retention_days"):
+            self.fields[name].required = False
         program = self.instance
         if program.pk:
             self.fields["slug"].disabled = True
@@ -109,6 +116,14 @@ class ProgramForm(forms.ModelForm):
                 )
             origins.append(line.lower())
         return origins
+
+    def clean_click_retention_days(self) -> int:
+        value = self.cleaned_data["click_retention_days"]
+        return self.instance.click_retention_days if value is None else value
+
+    def clean_user_agent_retention_days(self) -> int:
+        value = self.cleaned_data["user_agent_retention_days"]
+        return self.instance.user_agent_retention_days if value is None else value
 
     def clean_ref_params_text(self) -> list[str]:
         params = [p.strip() for p in self.cleaned_data["ref_params_text"].split(",") if p.strip()]
