@@ -17,6 +17,8 @@ from affiliates import api as affiliates_api
 from affiliates.views import api as affiliates_views
 from commissions import api as commissions_api
 from commissions.views import api as commissions_views
+from payouts import privacy
+from payouts.views import api as payouts_views
 from refapp.api import LIST_PARAMETERS, list_schema
 from tracking.services import CLICK_REQUEST_SCHEMA, CLICK_RESPONSE_SCHEMA
 from tracking.views import public as tracking_public
@@ -30,6 +32,8 @@ SCHEMAS: dict[str, Any] = {
     "Commission": commissions_api.COMMISSION_SCHEMA,
     "EventResult": commissions_api.EVENT_RESPONSE_SCHEMA,
     "RefundResult": commissions_api.REFUND_RESPONSE_SCHEMA,
+    "PrivacyExport": privacy.PRIVACY_EXPORT_SCHEMA,
+    "PrivacyErasure": privacy.PRIVACY_ERASE_RESPONSE_SCHEMA,
 }
 
 
@@ -162,6 +166,22 @@ OPERATIONS: list[Operation] = [
         parameters=[*LIST_PARAMETERS, *COMMISSIONS_FILTERS],
     ),
     Operation(
+        "/api/v1/privacy/export",
+        "get",
+        "Everything stored about an affiliate or a referred customer (exactly one selector).",
+        {200: Response("The data", _ref("PrivacyExport"))},
+        errors=(400, *KEYED_READ, 404),
+        parameters=privacy.PRIVACY_SELECTOR_PARAMETERS,
+    ),
+    Operation(
+        "/api/v1/privacy/erase",
+        "post",
+        "Erase an affiliate's or a referred customer's personal data; money rows are kept.",
+        {200: Response("Erased: rows changed per kind", _ref("PrivacyErasure"))},
+        errors=(*KEYED_BODY, 404),
+        request=privacy.PRIVACY_ERASE_REQUEST_SCHEMA,
+    ),
+    Operation(
         "/api/v1/openapi.json",
         "get",
         "This document.",
@@ -196,6 +216,8 @@ urlpatterns = [
         name="api-commission-rule-detail",
     ),
     path("api/v1/commissions", commissions_views.commissions, name="api-commissions"),
+    path("api/v1/privacy/export", payouts_views.export, name="api-privacy-export"),
+    path("api/v1/privacy/erase", payouts_views.erase, name="api-privacy-erase"),
     path("api/v1/openapi.json", views.openapi_json, _DOC, name="api-openapi"),
     path("api/v1/docs", views.api_docs, _DOC, name="api-docs"),
 ]
