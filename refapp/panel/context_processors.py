@@ -14,6 +14,7 @@ PANEL_SECTIONS = [
     ("panel:click-list", "Clicks"),
     ("panel:fraud-queue", "Fraud"),
     ("panel:payout-list", "Payouts"),
+    ("panel:privacy", "Privacy"),
 ]
 
 

@@ -680,3 +680,28 @@ class MarkPaidForm(forms.Form):
     reference = forms.CharField(
         max_length=255, help_text="The PayPal transaction or bank transfer reference."
     )
+
+
+class PrivacyLookupForm(forms.Form):
+    """A referred customer, by the email or the customer id the merchant sent with their events."""
+
+    email = forms.EmailField(required=False, max_length=254)
+    customer_id = forms.CharField(required=False, max_length=255, label="Customer id")
+
+    def clean(self):
+        cleaned = super().clean()
+        given = [name for name in ("email", "customer_id") if cleaned.get(name)]
+        if len(given) != 1 and not self.errors:
+            raise forms.ValidationError("Give either an email or a customer id.")
+        return cleaned
+
+
+class PrivacyEraseForm(forms.Form):
+    """Erasure cannot be undone: the admin types ERASE."""
+
+    confirm = forms.CharField(max_length=10, help_text="Type ERASE to confirm. This cannot be undone.")
+
+    def clean_confirm(self) -> str:
+        if self.cleaned_data["confirm"].strip() != "ERASE":
+            raise forms.ValidationError("Type ERASE to confirm.")
+        return "ERASE"
