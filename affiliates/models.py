@@ -52,6 +52,14 @@ class Program(models.Model):
         max_length=20, choices=Attribution.choices, default=Attribution.LAST_CLICK
     )
     hold_days = models.PositiveIntegerField(default=30, validators=[MaxValueValidator(365)])
+    # Data retention (tracking/retention.py, daily): clicks older than this are deleted once the
+    # daily rollups hold their totals; user agents are blanked sooner.
+    click_retention_days = models.PositiveIntegerField(
+        default=400, validators=[MinValueValidator(31), MaxValueValidator(3650)]
+    )
+    user_agent_retention_days = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(3650)]
+    )
     minimum_payout_cents = models.PositiveBigIntegerField(default=5000)
     payout_day = models.PositiveSmallIntegerField(
         default=1, validators=[MinValueValidator(1), MaxValueValidator(28)]

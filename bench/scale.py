@@ -24,6 +24,7 @@ import resource
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 
 SCALE_SLUG = "scale"
@@ -294,9 +295,10 @@ def scale_counts(cursor) -> dict:
 def seed_scale(*, affiliates: int, clicks: int, events: int, csv_rows: int, force: bool) -> dict:
     """Seed (or reuse) the scale database; returns counts, whether it was reused, and the time taken."""
     from django.db import connection
+    from django.utils import timezone
 
     from commissions import rollups as conversion_rollups
-    from tracking import rollups
+    from tracking import partitions, rollups
 
     wanted = {
         "affiliates": affiliates,
@@ -336,6 +338,10 @@ def seed_scale(*, affiliates: int, clicks: int, events: int, csv_rows: int, forc
         a0, _ = insert_affiliates(cursor, program.pk, affiliates, "sc")
         c0, _ = insert_affiliates(cursor, csv_program.pk, 100, "cx")
         step("affiliates", t0)
+        # PostgreSQL: the months of the seeded clicks exist first, or they would all land in the
+        # default partition (tracking/partitions.py).
+        today = timezone.now().date()
+        partitions.ensure(first=today - timedelta(days=DAYS), last=today)
         with (
             RollupTriggersOff(cursor),
             IndexesOff(cursor, ["tracking_click", "tracking_event", "commissions_commission"]),

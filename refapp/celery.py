@@ -52,6 +52,17 @@ app.conf.beat_schedule = {
         "task": "commissions.tasks.send_approval_digests",
         "schedule": crontab(hour=7, minute=0),
     },
+    # PostgreSQL: this month's and the next three months' click partitions exist before any click
+    # needs them (daily, so a missed run or two still leaves months of slack).
+    "ensure-click-partitions": {
+        "task": "tracking.tasks.ensure_click_partitions",
+        "schedule": crontab(hour=2, minute=10),
+    },
+    # Click retention, user-agent blanking and forgetting unconverted visitors, once a day.
+    "apply-click-retention": {
+        "task": "tracking.tasks.apply_click_retention",
+        "schedule": crontab(hour=3, minute=20),
+    },
 }
 
 

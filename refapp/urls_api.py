@@ -19,7 +19,9 @@ from commissions import api as commissions_api
 from commissions import reports as commissions_reports
 from commissions.views import api as commissions_views
 from payouts import api as payouts_api
+from payouts import privacy
 from payouts.views import api as payouts_views
+from payouts.views import privacy as privacy_views
 from refapp.api import DATE_RANGE_PARAMETERS, LIST_PARAMETERS, MAX_RANGE_DAYS, list_schema
 from tracking import api as tracking_api
 from tracking.services import CLICK_REQUEST_SCHEMA, CLICK_RESPONSE_SCHEMA
@@ -43,6 +45,8 @@ SCHEMAS: dict[str, Any] = {
     "Click": tracking_api.CLICK_SCHEMA,
     "Payout": payouts_api.PAYOUT_SCHEMA,
     "ReportSummary": commissions_reports.REPORT_SCHEMA,
+    "PrivacyExport": privacy.PRIVACY_EXPORT_SCHEMA,
+    "PrivacyErasure": privacy.PRIVACY_ERASE_RESPONSE_SCHEMA,
 }
 
 
@@ -238,6 +242,22 @@ OPERATIONS: list[Operation] = [
     ),
     # --- end of reads and reports ---
     Operation(
+        "/api/v1/privacy/export",
+        "get",
+        "Everything stored about an affiliate or a referred customer (exactly one selector).",
+        {200: Response("The data", _ref("PrivacyExport"))},
+        errors=(400, *KEYED_READ, 404),
+        parameters=privacy.PRIVACY_SELECTOR_PARAMETERS,
+    ),
+    Operation(
+        "/api/v1/privacy/erase",
+        "post",
+        "Erase an affiliate's or a referred customer's personal data; money rows are kept.",
+        {200: Response("Erased: rows changed per kind", _ref("PrivacyErasure"))},
+        errors=(*KEYED_BODY, 404),
+        request=privacy.PRIVACY_ERASE_REQUEST_SCHEMA,
+    ),
+    Operation(
         "/api/v1/openapi.json",
         "get",
         "This document.",
@@ -352,6 +372,8 @@ urlpatterns = [
     path("api/v1/payouts/<str:public_id>", payouts_views.payout_detail, name="api-payout-detail"),
     path("api/v1/reports/summary", commissions_views.report_summary, name="api-report-summary"),
     # --- end of reads and reports ---
+    path("api/v1/privacy/export", privacy_views.export, name="api-privacy-export"),
+    path("api/v1/privacy/erase", privacy_views.erase, name="api-privacy-erase"),
     path("api/v1/openapi.json", views.openapi_json, _DOC, name="api-openapi"),
     path("api/v1/docs", views.api_docs, _DOC, name="api-docs"),
 ]

@@ -55,7 +55,12 @@ class Referral(models.Model):
     )
     customer_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - NULL (absent) stays out of the unique index
     visitor_id = models.CharField(max_length=64, blank=True)
-    click = models.ForeignKey(Click, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # No database constraint: on PostgreSQL clicks are partitioned by month, and a foreign key to a
+    # partitioned table needs its whole primary key (id, created_at). Retention sets this to NULL
+    # before it drops a month of clicks (tracking/retention.py).
+    click = models.ForeignKey(
+        Click, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
     method = models.CharField(max_length=20)  # how it was attributed: click, code
     created_at = models.DateTimeField()
 
@@ -128,7 +133,12 @@ class Event(models.Model):
     referral = models.ForeignKey(
         Referral, null=True, blank=True, on_delete=models.SET_NULL, related_name="events", db_index=False
     )
-    click = models.ForeignKey(Click, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # No database constraint: on PostgreSQL clicks are partitioned by month, and a foreign key to a
+    # partitioned table needs its whole primary key (id, created_at). Retention sets this to NULL
+    # before it drops a month of clicks (tracking/retention.py).
+    click = models.ForeignKey(
+        Click, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
     attribution = models.CharField(max_length=10, choices=Attribution.choices, default=Attribution.NONE)
     # The exact body answered on first receipt; a replay of the order answers it again byte for byte.
     response = models.JSONField(default=dict, blank=True)

@@ -16,6 +16,8 @@ from django.db.models import Count, Max, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from affiliates.models import Program
+
 from .models import Click, ClickDaily, ProgramClickDaily, RollupState
 
 STATE = "clicks"
@@ -72,7 +74,17 @@ def refresh(*, max_ids: int = 2_000_000) -> int:
             .distinct()
             .order_by()
         )
-        for program_id, day in sorted(set(touched)):
+        touched = sorted(set(touched))
+        today = timezone.now().date()
+        kept = dict(
+            Program.objects.filter(pk__in={p for p, _ in touched}).values_list("id", "click_retention_days")
+        )
+        for program_id, day in touched:
+            # A day past retention (tracking/retention.py) keeps the totals it had: its clicks are
+            # gone or going, and a recount would erase them. A straggler click for it is ignored.
+            past = day < today - timedelta(days=kept.get(program_id, 0))
+            if past and ProgramClickDaily.objects.filter(program_id=program_id, day=day).exists():
+                continue
             _recompute_day(program_id, day, high)
         state.last_id = high
         state.updated_at = timezone.now()

@@ -22,3 +22,24 @@ def drain_click_buffer() -> int:
     stored = buffer.drain()
     dropped_clicks_fold()  # the dropped-click counts buffered in Redis meanwhile
     return stored
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def ensure_click_partitions() -> list[str]:
+    from django.utils import timezone
+
+    from tracking.partitions import ensure_ahead
+
+    return ensure_ahead(now=timezone.now())
+
+
+@shared_task(bind=True, acks_late=True, max_retries=3)
+def apply_click_retention(self) -> dict:
+    from django.utils import timezone
+
+    from tracking.retention import retention_apply
+
+    try:
+        return retention_apply(now=timezone.now())
+    except OperationalError as exc:
+        raise self.retry(exc=exc, countdown=60) from exc

@@ -17,6 +17,7 @@ PANEL_SECTIONS = [
     ("panel:payout-list", "Payouts"),
     ("panel:webhook-list", "Webhooks"),
     ("panel:team", "Team"),
+    ("panel:privacy", "Privacy"),
 ]
 
 

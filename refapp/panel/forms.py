@@ -72,6 +72,8 @@ class ProgramForm(forms.ModelForm):
             "attribution_model",
             "hold_days",
             "payout_day",
+            "click_retention_days",
+            "user_agent_retention_days",
             "auto_approve",
             "terms_url",
         ]
@@ -80,10 +82,15 @@ class ProgramForm(forms.ModelForm):
             "cookie_days": "How long after a click a conversion still counts (1 to 730).",
             "hold_days": "Refund window: commissions stay pending this many days before approval.",
             "payout_day": "Day of the month payouts run (1 to 28), at 06:00 UTC.",
+            "click_retention_days": "Clicks older than this are deleted (31 to 3650); the daily totals stay.",
+            "user_agent_retention_days": "Browser user agents of clicks are blanked after this many days.",
         }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # Left empty, a retention setting keeps its current value (the default for a new program).
+        for name in ("click_retention_days", "user_agent_retention_days"):
+            self.fields[name].required = False
         program = self.instance
         if program.pk:
             self.fields["slug"].disabled = True
@@ -110,6 +117,14 @@ class ProgramForm(forms.ModelForm):
                 )
             origins.append(line.lower())
         return origins
+
+    def clean_click_retention_days(self) -> int:
+        value = self.cleaned_data["click_retention_days"]
+        return self.instance.click_retention_days if value is None else value
+
+    def clean_user_agent_retention_days(self) -> int:
+        value = self.cleaned_data["user_agent_retention_days"]
+        return self.instance.user_agent_retention_days if value is None else value
 
     def clean_ref_params_text(self) -> list[str]:
         params = [p.strip() for p in self.cleaned_data["ref_params_text"].split(",") if p.strip()]
@@ -711,3 +726,31 @@ class TeamInviteForm(forms.Form):
 
 class TeamRoleForm(forms.Form):
     role = forms.ChoiceField(choices=ProgramStaff.Role.choices)
+
+
+# --- privacy ----------------------------------------------------------------------------------
+
+
+class PrivacyLookupForm(forms.Form):
+    """A referred customer, by the email or the customer id the merchant sent with their events."""
+
+    email = forms.EmailField(required=False, max_length=254)
+    customer_id = forms.CharField(required=False, max_length=255, label="Customer id")
+
+    def clean(self):
+        cleaned = super().clean()
+        given = [name for name in ("email", "customer_id") if cleaned.get(name)]
+        if len(given) != 1 and not self.errors:
+            raise forms.ValidationError("Give either an email or a customer id.")
+        return cleaned
+
+
+class PrivacyEraseForm(forms.Form):
+    """Erasure cannot be undone: the admin types ERASE."""
+
+    confirm = forms.CharField(max_length=10, help_text="Type ERASE to confirm. This cannot be undone.")
+
+    def clean_confirm(self) -> str:
+        if self.cleaned_data["confirm"].strip() != "ERASE":
+            raise forms.ValidationError("Type ERASE to confirm.")
+        return "ERASE"

@@ -10,6 +10,7 @@ from .views import (
     groups,
     logs,
     payouts,
+    privacy,
     programs,
     reports,
     rules,
@@ -40,6 +41,12 @@ urlpatterns = [
     path("p/<slug:slug>/affiliates/invite/", affiliates.affiliate_invite, name="affiliate-invite"),
     path("p/<slug:slug>/affiliates/export.csv", affiliates.affiliate_export, name="affiliate-export"),
     path("p/<slug:slug>/affiliates/<str:public_id>/", affiliates.affiliate_detail, name="affiliate-detail"),
+    path(
+        "p/<slug:slug>/affiliates/<str:public_id>/privacy/",
+        privacy.affiliate_privacy,
+        name="affiliate-privacy",
+    ),
+    path("p/<slug:slug>/privacy/", privacy.customer_privacy, name="privacy"),
     path(
         "p/<slug:slug>/affiliates/<str:public_id>/status/",
         affiliates.affiliate_status,

@@ -164,6 +164,17 @@ def _exercise_every_operation(api, affiliate):
         assert api.get(f"{report}&group_by={group_by}").status_code == 200
     assert api.get("/api/v1/reports/summary?from=2026-01-01").status_code == 400
 
+    privacy = "/api/v1/privacy"
+    assert api.get(f"{privacy}/export?affiliate={affiliate.public_id}").status_code == 200
+    assert api.get(f"{privacy}/export?customer_id=cus_1").status_code == 200
+    assert api.get(f"{privacy}/export").status_code == 400
+    assert api.get(f"{privacy}/export?affiliate=aff_nope").status_code == 404
+    assert (
+        api.post(f"{privacy}/erase", _valid(f"{privacy}/erase", "post", {"email": "c@x.example"})).status_code
+        == 200
+    )
+    assert api.post(f"{privacy}/erase", {"affiliate": "aff_nope"}).status_code == 404
+    assert api.post(f"{privacy}/erase", {}).status_code == 400
     assert api.get("/api/v1/openapi.json").status_code == 200
     assert api.get("/api/v1/docs").status_code == 200
     _exercise_webhooks(api)

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("affiliates", "0004_paypal_email_no_formula"),
-        ("tracking", "0009_click_indexes_covered_by_composites"),
+        ("tracking", "0011_click_partitioned_by_month"),
     ]
 
     operations = [
