@@ -21,6 +21,7 @@ from tests.factories import (
     PayoutFactory,
 )
 from tests.helpers import staff_client_with_role
+from webhooks.models import WebhookEndpoint, WebhookMessage
 
 pytestmark = pytest.mark.django_db
 
@@ -137,9 +138,11 @@ def test_team_pages_are_hidden_from_other_programs_and_anonymous(
     assert ProgramStaff.objects.filter(pk=target.pk).exists()
 
 
-# The forms that only change something: a new or edited group or rule, an invitation, and actions.
+# The forms that only change something: a new or edited group, rule or webhook endpoint, an
+# invitation, and actions; and the privacy pages, which only a program's admins may open.
 WRITE_ONLY = (
     r"(/(new|invite|run|retry|remove|revoke|resolve|status|bulk|role|deactivate|mark-paid)/"
+    r"|/(edit|delete|rotate|test|replay-failed|replay|privacy)/"
     r"|/groups/grp_\w+/|/rules/rule_\w+/)$"
 )
 
@@ -161,6 +164,32 @@ def _program_urls(slug: str, ids: dict[str, str]) -> list[str]:
     return urls
 
 
+def _webhook_objects(program):
+    """An endpoint of the program with one failed delivery (a public address: no DNS, no request)."""
+    from django.utils import timezone
+
+    from refapp.models import Actor
+    from webhooks.models import WebhookDelivery
+    from webhooks.outbox import test_message_create
+    from webhooks.services import endpoint_create
+
+    now = timezone.now()
+    endpoint = endpoint_create(
+        program=program,
+        livemode=True,
+        url="https://93.184.215.14/hook",
+        events=["commission.created"],
+        description="",
+        actor=Actor.system(),
+        now=now,
+    )
+    message = test_message_create(endpoint=endpoint, now=now)
+    delivery = WebhookDelivery.objects.create(
+        message=message, endpoint=endpoint, attempt=1, status="failed", attempted_at=now
+    )
+    return endpoint, delivery
+
+
 def test_an_invited_viewer_sees_everything_and_changes_nothing_anywhere(staff_client, program, affiliate):
     invite(staff_client)
     viewer = accept(mail.outbox[0])
@@ -171,7 +200,9 @@ def test_an_invited_viewer_sees_everything_and_changes_nothing_anywhere(staff_cl
     group = PartnerGroupFactory(program=program)
     key = ApiKey.objects.create(program=program, prefix="sk_live_x", key_hash="h" * 64)
     member_id = str(member("admin@acme.example").pk)
+    endpoint, delivery = _webhook_objects(program)
     cases = {
+        "webhooks/<str:public_id>": endpoint.public_id,
         "affiliates/<str:public_id>": affiliate.public_id,
         "groups/<str:public_id>": group.public_id,
         "rules/<str:public_id>": rule.public_id,
@@ -180,7 +211,13 @@ def test_an_invited_viewer_sees_everything_and_changes_nothing_anywhere(staff_cl
     }
     urls = []
     for url in _program_urls(
-        "acme", {"key_id": str(key.pk), "flag_id": str(flag.pk), "member_id": member_id}
+        "acme",
+        {
+            "key_id": str(key.pk),
+            "flag_id": str(flag.pk),
+            "member_id": member_id,
+            "delivery_id": delivery.public_id,
+        },
     ):
         for prefix, public_id in cases.items():
             url = url.replace(
@@ -193,6 +230,8 @@ def test_an_invited_viewer_sees_everything_and_changes_nothing_anywhere(staff_cl
         list(Commission.objects.values_list("status", "amount_cents")),
         list(ProgramStaff.objects.values_list("role")),
         list(ApiKey.objects.values_list("revoked_at")),
+        list(WebhookEndpoint.objects.values_list("url", "is_active", "secret")),
+        WebhookMessage.objects.count(),
         AuditLog.objects.count(),
     )
     body = {
@@ -216,6 +255,8 @@ def test_an_invited_viewer_sees_everything_and_changes_nothing_anywhere(staff_cl
         list(Commission.objects.values_list("status", "amount_cents")),
         list(ProgramStaff.objects.values_list("role")),
         list(ApiKey.objects.values_list("revoked_at")),
+        list(WebhookEndpoint.objects.values_list("url", "is_active", "secret")),
+        WebhookMessage.objects.count(),
         AuditLog.objects.count(),
     )
     assert after == before
