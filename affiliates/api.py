@@ -1,4 +1,4 @@
-"""The JSON of the affiliates API and its schemas, side by side (DESIGN.md 4.8).
+"""The JSON of the affiliates API and its schemas, side by side.
 
 refapp/openapi.py puts these schemas in /api/v1/openapi.json and the contract test holds every
 response to them, so a field added to affiliate_json without its schema fails the suite.

@@ -59,7 +59,7 @@ def authenticate(request: HttpRequest) -> KeyContext:
 def authenticate_meta(meta: Mapping[str, Any]) -> KeyContext:
     """The key context of a request's headers (a Django request's META or a WSGI environ).
 
-    Failed authentication is throttled per client address (DESIGN.md section 7): the key is checked
+    Failed authentication is throttled per client address (docs/architecture.md, "Security"): the key is checked
     first and only failures count, so a valid key from a throttled address still gets in, and
     nothing else (clicks do not authenticate) shares the budget. Fails open without Redis.
     """

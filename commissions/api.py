@@ -1,4 +1,4 @@
-"""The JSON of the commissions API: request parsing, answers, and their schemas (DESIGN.md 4.4, 4.5, 4.8).
+"""The JSON of the commissions API: request parsing, answers, and their schemas (/api/v1/openapi.json).
 
 The events answer is computed here, from a header mapping and a body stream, so that the Django
 view (views/api.py) and the WSGI fast path (refapp/fastpath.py) share one core and answer alike.

@@ -1,4 +1,4 @@
-"""Which rules apply to an event and what each pays (DESIGN.md section 5).
+"""Which rules apply to an event and what each pays (docs/architecture.md, "Domain rules").
 
 The arithmetic is in pure functions so property tests can hammer it; the database reads that feed
 it (prior events, monthly revenue) are in `ReferralHistory`, asked only by a rule that needs them.

@@ -50,7 +50,7 @@ from tracking.models import Event, Referral
 from .models import CommissionRule
 from .pipeline import EventInput, conversion_rows, event_from_input, response_body
 
-# Attribution candidates in the order of DESIGN.md section 5; the smallest `pri` wins. Each read
+# Attribution candidates in the order of docs/architecture.md, "Domain rules"; the smallest `pri` wins. Each read
 # holds only the candidates the event can have: a customer id, a code, a visitor id (see _pick).
 _CANDIDATES = {
     "customer": """

@@ -250,7 +250,7 @@ class SentDigest(models.Model):
         return f"digest of {self.affiliate_id} on {self.day}"
 
 
-# --- conversion rollups (DESIGN.md section 8) ---------------------------------------------------
+# --- conversion rollups (docs/architecture.md, "Performance") -----------------------------------------------
 #
 # Database triggers on tracking_event and commissions_commission append every change that moves a
 # dashboard figure to ConversionDelta (an append-only log: no row is updated on the hot path, so

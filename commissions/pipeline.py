@@ -6,7 +6,7 @@ one read and one write statement). They differ only in how they read and how the
 decide is taken here, by the same functions, in this order:
 
 0. **The event.** `event_from_input` turns the report (`EventInput`) into the unsaved event row.
-1. **Attribute.** Who gets the credit (DESIGN.md section 5): a customer already tied to a referral,
+1. **Attribute.** Who gets the credit (docs/architecture.md, "Domain rules"): a customer already tied to a referral,
    else an active affiliate's referral code, else the visitor's click inside the cookie window.
    The ORM path asks `tracking.attribution.attribute`; the SQL path's read answers the same
    candidates in the same order. An unattributed event stops here, with no commissions.

@@ -1,5 +1,5 @@
 """Reports: clicks, visitors, conversions, revenue and commissions by status over a range of UTC
-days, per day, affiliate, campaign, sub id or traffic source (DESIGN.md 4.8 and 6).
+days, per day, affiliate, campaign, sub id or traffic source (the OpenAPI document and the panel's reports page).
 
 `summary` writes the JSON of GET /api/v1/reports/summary (its schema is beside it) and the panel's
 reports page reads the same dict. Where the figures come from (docs/decisions.md, "REST API and

@@ -1,4 +1,4 @@
-"""The JSON of the payouts API and its schema, side by side (DESIGN.md 4.8).
+"""The JSON of the payouts API and its schema, side by side.
 
 refapp/openapi.py puts the schema in /api/v1/openapi.json and the contract test holds every
 response to it. Payouts have no mode of their own: only live commissions of live affiliates are

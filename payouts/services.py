@@ -1,4 +1,4 @@
-"""Paying affiliates exactly once (DESIGN.md section 5, Payouts).
+"""Paying affiliates exactly once (docs/architecture.md, "Domain rules").
 
 The payout row, its items and the commissions' `processing` state are committed first; only then
 is Stripe called, outside any transaction, with the idempotency key `payout-<id>`. Success marks

@@ -122,7 +122,7 @@ def read_json_stream(content_length: str | None, read: Callable[[int], bytes]) -
     return data
 
 
-# --- the input gate (DESIGN.md 7) ------------------------------------------------------------
+# --- the input gate (docs/architecture.md, "Security") ------------------------------------------------------
 #
 # Every public entry point refuses, with a 4xx before any of it reaches the ORM, what no database
 # column can hold or no calendar has: NUL characters and unpaired surrogates in any string (PostgreSQL

@@ -1,4 +1,4 @@
-"""The one sign-in policy of every staff login path (DESIGN.md section 7): after LOCKOUT_FAILURES
+"""The one sign-in policy of every staff login path (docs/architecture.md, "Security"): after LOCKOUT_FAILURES
 failed attempts for a username, or from an address, sign-in is refused for LOCKOUT_SECONDS.
 
 The panel's login calls `staff_sign_in`; the Django admin's login page redirects to the panel's

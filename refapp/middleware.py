@@ -25,7 +25,7 @@ class SecurityHeadersMiddleware:
 
 
 class InputGateMiddleware:
-    """The input gate (DESIGN.md 7) for what reaches Django outside a JSON body: the path, the query
+    """The input gate (docs/architecture.md, "Security") for what reaches Django outside a JSON body: the path, the query
     string and form fields. A NUL character or an unpaired surrogate in any of them answers 400
     before a view runs (a NUL would otherwise reach a query and fail in the database as a 500):
     the API's JSON error shape on /api/ and /webhooks/, a plain 400 page elsewhere. JSON bodies

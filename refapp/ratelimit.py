@@ -4,7 +4,7 @@ With Redis, one pipelined round trip per request (INCR, then EXPIRE on the windo
 through a client kept per thread: Django's cache API would build a new Redis client object for
 each call and take up to three round trips, which showed up as the largest cost of a click.
 
-Redis is a speed-up here, never a dependency (DESIGN.md section 7: tracking degrades, never fails):
+Redis is a speed-up here, never a dependency (docs/architecture.md, "Security": tracking degrades, never fails):
 when it cannot be reached a limit fails open (the request is allowed) and a short circuit breaker
 (`redis_down()`) makes this process skip Redis for REFAPP_REDIS_RETRY_SECONDS, so a dead or
 unreachable Redis costs one short connect timeout every few seconds instead of one per request.

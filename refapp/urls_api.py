@@ -274,7 +274,7 @@ OPERATIONS: list[Operation] = [
 ]
 
 
-# --- outgoing webhooks (DESIGN.md 4.7) ---------------------------------------------------------
+# --- outgoing webhooks (/api/v1/openapi.json) ---------------------------------------------------------
 SCHEMAS.update(
     {
         "WebhookEndpoint": webhooks_api.ENDPOINT_SCHEMA,

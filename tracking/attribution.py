@@ -1,4 +1,4 @@
-"""Who gets the credit for a conversion (DESIGN.md section 5).
+"""Who gets the credit for a conversion (docs/architecture.md, "Domain rules").
 
 In order: (1) a customer already tied to a referral stays with that affiliate; (2) a referral code
 on the event; (3) the visitor's click inside the program's cookie window, last click by default,

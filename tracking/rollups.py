@@ -1,4 +1,4 @@
-"""Daily click rollups (DESIGN.md section 8): maintained as clicks arrive, read by every dashboard.
+"""Daily click rollups (docs/architecture.md, "Performance"): maintained as clicks arrive, read by every dashboard.
 
 A job (every minute) reads the clicks added since its watermark, finds the (program, day) pairs
 they touched and recomputes those days exactly from the clicks table (a BRIN range scan on

@@ -175,7 +175,7 @@ def dropped_clicks_fold() -> int:
     return sum(row[3] for row in rows)
 
 
-# The JSON click_ingest reads and answers (POST /api/v1/track/click, DESIGN.md 4.2).
+# The JSON click_ingest reads and answers (POST /api/v1/track/click).
 CLICK_REQUEST_SCHEMA: dict = {
     "type": "object",
     "required": ["program", "ref"],

@@ -1,4 +1,4 @@
-"""The JSON of the webhooks API and its schemas, side by side (DESIGN.md 4.7)."""
+"""The JSON of the webhooks API and its schemas, side by side (/api/v1/openapi.json)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Automation API for affiliates (DESIGN.md 4.8): create, list and look up, read, and change
+"""Automation API for affiliates: create, list and look up, read, and change
 status, group, code or PayPal payout email.
 
 Live and test are separate worlds: a key sees and changes only affiliates of its own mode, and an

@@ -1,4 +1,4 @@
-"""Merchant and automation API endpoints that need commissions (DESIGN.md 4.4, 4.5, 4.8).
+"""Merchant and automation API endpoints that need commissions (/api/v1/openapi.json).
 
 Thin: parsing, answers and their JSON schemas live in commissions/api.py.
 """

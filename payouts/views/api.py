@@ -1,4 +1,4 @@
-"""Automation API reads of payouts (DESIGN.md 4.8): the list and one payout.
+"""Automation API reads of payouts: the list and one payout.
 
 Thin: the JSON and its schema live in payouts/api.py. Payouts have no mode column; a key reads
 the payouts of its mode's affiliates (only live affiliates are ever paid).

@@ -34,7 +34,7 @@ class SetupForm(UserCreationForm):
 
 
 class ProgramForm(forms.ModelForm):
-    """Every program setting of DESIGN.md, with lists entered one per line and money as decimals."""
+    """Every program setting, with lists entered one per line and money as decimals."""
 
     allowed_origins_text = forms.CharField(
         label="Allowed origins",

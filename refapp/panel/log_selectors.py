@@ -75,7 +75,7 @@ def clicks_for_program(
 class UncountedPage:
     """A page of a log that is too big to count: Newer/Older links instead of "page 3 of 9120".
 
-    Counting every click of a program is the full scan DESIGN.md section 8 rules out, so the page
+    Counting every click of a program is the full scan docs/architecture.md ("Performance") rules out, so the page
     fetches one row more than it shows to know whether an older page exists.
     """
 

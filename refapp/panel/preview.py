@@ -1,4 +1,4 @@
-"""What a draft commission rule would have paid last month (DESIGN.md section 6, rules page).
+"""What a draft commission rule would have paid last month (the rules page).
 
 The draft is applied on its own, as if it had always been in force, to the live attributed events
 of last month (UTC) that it covers: its event name, and its scope (the program, a partner group's

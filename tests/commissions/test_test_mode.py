@@ -1,4 +1,4 @@
-"""Live and test are separate worlds (DESIGN.md 4.8): a sk_test_ key sees and changes only test-mode
+"""Live and test are separate worlds: a sk_test_ key sees and changes only test-mode
 affiliates and rules, a live key never sees test ones, and a test rule never pays a live sale."""
 
 import pytest

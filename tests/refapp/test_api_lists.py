@@ -1,4 +1,4 @@
-"""What every list of the automation API shares (DESIGN.md 4.8, issue 17 part B): a key reads its
+"""What every list of the automation API shares (issue 17 part B): a key reads its
 own program in its own mode, the affiliate filter takes an id or a code, an unknown filter value is
 a 400 in the error shape, and the cursor walks every row once."""
 

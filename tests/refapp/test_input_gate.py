@@ -1,4 +1,4 @@
-"""The input gate (DESIGN.md 7, issue 15 finding 3): bad input answers 400, never 500.
+"""The input gate (docs/architecture.md, "Security"; issue 15 finding 3): bad input answers 400, never 500.
 
 NUL characters and unpaired surrogates in any JSON string or key, in a query string, a path or a
 form; JSON nested 20,000 deep; numbers no column holds; impossible timestamps. API paths answer

@@ -1,5 +1,5 @@
 """One login policy for every staff sign-in path: the Django admin's login cannot get around the
-panel's lockout, in either order (DESIGN.md section 7)."""
+panel's lockout, in either order (docs/architecture.md, "Security")."""
 
 import pytest
 from django.test import Client

@@ -1,4 +1,4 @@
-"""Tracking degrades, never fails, when Redis is down (DESIGN.md section 7).
+"""Tracking degrades, never fails, when Redis is down (docs/architecture.md, "Security").
 
 The settings point at a loopback port where nothing listens: every Redis call is refused. Clicks
 must still answer 202 and land in the clicks table (the buffer's direct-insert path), redirect

@@ -1,4 +1,4 @@
-"""Automation API reads of tracking (DESIGN.md 4.8): referrals, events and clicks.
+"""Automation API reads of tracking: referrals, events and clicks.
 
 Thin: the JSON and its schemas live in tracking/api.py. A key reads its own program in its own
 mode. Clicks have no mode: a key reads the clicks of its mode's affiliates (docs/decisions.md,

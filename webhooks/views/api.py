@@ -1,4 +1,4 @@
-"""Webhook endpoints and deliveries through the API (DESIGN.md 4.7). Thin: JSON in webhooks/api.py,
+"""Webhook endpoints and deliveries through the API (/api/v1/openapi.json). Thin: JSON in webhooks/api.py,
 writes in webhooks/services.py. A key sees only its program's endpoints of its own mode."""
 
 from __future__ import annotations
