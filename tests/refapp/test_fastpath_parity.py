@@ -369,3 +369,11 @@ def test_go_fast_path_can_be_switched_off(affiliate, settings):
     settings.REFAPP_GO_FAST_PATH = False
     status, headers, _ = answer(production_application(), environ("GET", "/go/acme/JOHN", HTTP_USER_AGENT=UA))
     assert status == 302 and Click.objects.count() == 1
+
+
+def test_go_to_a_website_django_may_not_redirect_to_answers_alike_without_a_click(affiliate, program, caplog):
+    program.website = "ftps://acme.example/"  # a valid URLField, a scheme HttpResponseRedirect refuses
+    program.save()
+    fast, slow = both(environ("GET", "/go/acme/JOHN", HTTP_USER_AGENT=UA))
+    assert fast == slow and fast[0] == 400
+    assert Click.objects.count() == 0
