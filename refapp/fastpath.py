@@ -145,8 +145,8 @@ class TrackingFastPath:
                 now=timezone.now(),
             )
         except Exception:
-            # No click was stored (go_redirect stores it last): Django's view runs the link again
-            # and answers whatever the failure calls for, as it would have without this layer.
+            # go_redirect stores the click last, so a failure (the database down) stored none:
+            # Django's view runs the link again and answers whatever the failure calls for.
             logger.exception("fast path failed: %s", path_info)
             response = None
         finally:
