@@ -1,6 +1,6 @@
 """Benchmark of refapp at scale (issue 5) against a production-style server on loopback.
 
-    .venv/bin/python bench/run.py [--only clicks,go,events,pages,csv,payouts,limits] [--quick] ...
+    .venv/bin/python bench/run.py [--only clicks,go,tracker,events,pages,csv,payouts,limits] [--quick] ...
 
 It sets everything up itself and always stops what it started. Sections (all by default):
 
@@ -8,6 +8,8 @@ It sets everything up itself and always stops what it started. Sections (all by 
            `drain_clicks --follow` process beside the server (rows counted once the buffer drained,
            and how long that took), plus the unbuffered path at 64 for comparison
   go       GET /go/<program>/<code> redirects (302), buffered too
+  tracker  GET /t.js?v=HASH as a browser asks for it (Brotli), its 304 revalidation, and GET /livez
+           (the bare 204) side by side on the same server, at 64
   events   POST /api/v1/events with 1,000,000 clicks in the table, at 16 and 64, and a replay check
   pages    p50/p95 of the panel and portal dashboards and the affiliates list over 10 million clicks
            (database refapp_bench_scale, seeded once and reused), with EXPLAIN of each slowest query
@@ -227,6 +229,12 @@ def checks(results: dict[str, Any], *, events_attributed: bool = True) -> dict[s
     payouts = results.get("payouts")
     if payouts:
         out["payouts_all_paid"] = payouts.get("paid") == payouts.get("eligible_affiliates")
+    tracker = results.get("tracker") or {}
+    for name, m in tracker.items():
+        if isinstance(m, dict) and "accepted" in m:
+            # Every answer of the status asked for: a 200 where a 304 was due is wrong here.
+            expected = m["non_2xx"] == 0 if m["accepted"] is None else m["accepted"] == m["requests"]
+            out[f"tracker_{name}_all_expected_status"] = expected and m["requests"] > 0
     return out
 
 
@@ -234,6 +242,9 @@ def checks(results: dict[str, Any], *, events_attributed: bool = True) -> dict[s
 TARGETS = (
     ("clicks_c64_rps", "clicks.buffered.c64.rps", ">=", 6000, "req/s"),
     ("clicks_c64_p99", "clicks.buffered.c64.p99_ms", "<", 50, "ms"),
+    ("tracker_c64_rps", "tracker.c64.rps", ">=", 30000, "req/s"),
+    # Server CPU per GET /t.js against the bare 204 of /livez measured beside it.
+    ("tracker_c64_server_cpu_vs_static", "tracker.c64_server_cpu_vs_static", "<=", 2, "x"),
     ("events_c16_rps", "events.c16.rps", ">=", 1500, "req/s"),
     ("events_c16_p99", "events.c16.p99_ms", "<", 40, "ms"),
     ("panel_dashboard_365d_p95", "pages.pages.panel_dashboard_365d.p95_ms", "<", 150, "ms"),
@@ -252,8 +263,16 @@ def targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
         value = _get(results, path)
         met = None
         if isinstance(value, (int, float)):
-            met = value >= threshold if op == ">=" else value < threshold
+            met = {">=": value >= threshold, "<=": value <= threshold, "<": value < threshold}[op]
         out[name] = {"target": f"{op} {threshold} {unit}", "value": value, "met": met}
+    # Redirect links at least at the click beacon's rate, both measured in the same run.
+    go, clicks = _get(results, "go.c64.rps"), _get(results, "clicks.buffered.c64.rps")
+    out["go_c64_rps_vs_clicks"] = {
+        "target": ">= clicks.buffered.c64.rps",
+        "value": go,
+        "clicks": clicks,
+        "met": go >= clicks if isinstance(go, (int, float)) and isinstance(clicks, (int, float)) else None,
+    }
     # A payout run is only comparable with the target at the issue's size.
     if results.get("payouts") and results["payouts"].get("eligible_affiliates") != 20_000:
         for name in ("payout_run_20k_seconds",):
@@ -770,6 +789,7 @@ class Bench:
         self.nonce = nonce
         self.buffer = buffer
         self.drainer: Drainer | None = None  # set while the click buffer's drainer runs
+        self.tracker: dict[str, Any] = {}  # the tracker's versioned path and ETag (probe_tracker)
 
     def run_wrk(self, server: Server, kind: str, conc: int, window: int, grace: int, tag: str):
         if not TAG_RE.match(tag):
@@ -796,6 +816,8 @@ class Bench:
             **os.environ,
             "REFAPP_BENCH_SECRET": self.seed["secret"],
             "REFAPP_BENCH_DRAIN_FILE": drain_name,
+            "REFAPP_BENCH_TRACKER_PATH": self.tracker.get("path", "/t.js"),
+            "REFAPP_BENCH_TRACKER_ETAG": self.tracker.get("etag", ""),
         }
         deadline = time.monotonic() + window + grace + 60
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -880,6 +902,8 @@ class Bench:
                 rows_landed=delta["event"],
                 commissions_landed=delta["commission"],
             )
+        elif kind in TRACKER_STATUS:
+            result = summarize(report, text, accepted_status=TRACKER_STATUS[kind], rows_landed=None)
         else:
             result = summarize(report, text, accepted_status=None, rows_landed=None)
         result["load_before"] = load
@@ -1020,6 +1044,31 @@ def http_get(url: str, cookie: str = "", *, timeout: float = 120) -> tuple[int, 
         conn.close()
 
 
+# The tracker figures and the status each must answer: the script (a 200 in Brotli), its revalidation.
+TRACKER_STATUS = {"tracker": 200, "tracker304": 304}
+BROWSER_ACCEPT_ENCODING = "gzip, deflate, br, zstd"
+
+
+def probe_tracker(base_url: str) -> dict[str, Any]:
+    """The tracker's versioned path and the ETag a browser's cached copy of it holds, read from the
+    server (the plain script's ETag is its content hash), and its size in each coding."""
+    out: dict[str, Any] = {"bytes": {}}
+    for coding in ("identity", "gzip", "br"):
+        request = urllib.request.Request(f"{base_url}/t.js", headers={"Accept-Encoding": coding})
+        with OPENER.open(request, timeout=30) as resp:
+            out["bytes"][coding] = len(resp.read())
+            if coding == "identity":
+                out["path"] = f"/t.js?v={resp.headers['ETag'].strip(chr(34))}"
+    request = urllib.request.Request(
+        base_url + out["path"], headers={"Accept-Encoding": BROWSER_ACCEPT_ENCODING}
+    )
+    with OPENER.open(request, timeout=30) as resp:
+        out["etag"] = resp.headers["ETag"]
+        out["content_encoding"] = resp.headers.get("Content-Encoding")
+        out["cache_control"] = resp.headers.get("Cache-Control")
+    return out
+
+
 def probe_page(url: str, cookie: str, *, requests: int, warmups: int) -> dict[str, Any]:
     """p50/p95 over `requests` sequential GETs after `warmups` unrecorded ones."""
     for _ in range(warmups):
@@ -1111,7 +1160,7 @@ def pgbench_inserts(pg_url: str, db_name: str, *, clients: int, seconds: int, th
 
 # --- Main -----------------------------------------------------------------------------------------
 
-SECTIONS = ("clicks", "go", "events", "pages", "csv", "payouts", "limits")
+SECTIONS = ("clicks", "go", "tracker", "events", "pages", "csv", "payouts", "limits")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -1351,6 +1400,8 @@ class Runner:
                             server, "go", conc, f"{self.nonce}g{conc}", buffered=True
                         )
                         time.sleep(args.pause)
+                if "tracker" in sections:
+                    results["tracker"] = self.tracker_section(bench, server)
                 if "events" in sections:
                     if "clicks" in sections or "go" in sections:
                         log(f"  checkpoint: {counter.checkpoint()} s")
@@ -1413,6 +1464,28 @@ class Runner:
         finally:
             counter.close()
         return seed
+
+    def tracker_section(self, bench: Bench, server: Server) -> dict[str, Any]:
+        """GET /t.js as browsers ask for it, its 304, and the bare 204 of /livez beside them: the
+        same server, one after the other, so the CPU per request compares within one run."""
+        bench.tracker = probe_tracker(server.url)
+        log(f"  tracker {bench.tracker['path']}: {bench.tracker['bytes']} bytes by coding")
+        out: dict[str, Any] = {
+            "path": bench.tracker["path"],
+            "accept_encoding": BROWSER_ACCEPT_ENCODING,
+            "content_encoding": bench.tracker["content_encoding"],
+            "bytes": bench.tracker["bytes"],
+        }
+        out["static_c64"] = bench.measure(server, "static", 64, f"{self.nonce}ts64")
+        time.sleep(self.args.pause)
+        out["c64"] = bench.measure(server, "tracker", 64, f"{self.nonce}t64")
+        time.sleep(self.args.pause)
+        out["not_modified_c64"] = bench.measure(server, "tracker304", 64, f"{self.nonce}tn64")
+        static_cpu = out["static_c64"]["cpu_us_per_request"].get("server")
+        for name in ("c64", "not_modified_c64"):
+            cpu = out[name]["cpu_us_per_request"].get("server")
+            out[f"{name}_server_cpu_vs_static"] = round(cpu / static_cpu, 2) if cpu and static_cpu else None
+        return out
 
     # --- the scale database: pages, csv ---------------------------------------------------------------
 
@@ -1645,7 +1718,7 @@ class Runner:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     sections = set(args.sections)
-    load_needed = sections & {"clicks", "go", "events", "limits"}
+    load_needed = sections & {"clicks", "go", "tracker", "events", "limits"}
     wrk = ensure_wrk() if load_needed else ""
     cores = os.cpu_count() or 1
     now = datetime.now(UTC)

@@ -12,6 +12,7 @@ class SecurityHeadersMiddleware:
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
         "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
     )
+    REFERRER_POLICY = "strict-origin-when-cross-origin"
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -20,7 +21,7 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         if response.get("Content-Type", "").startswith("text/html"):
             response.setdefault("Content-Security-Policy", self.CSP)
-        response.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        response.setdefault("Referrer-Policy", self.REFERRER_POLICY)
         return response
 
 

@@ -290,6 +290,9 @@ REFAPP_API_KEY_CACHE_SECONDS = env_int("REFAPP_API_KEY_CACHE_SECONDS", 10)
 REFAPP_CLICK_FAST_PATH = env_bool("REFAPP_CLICK_FAST_PATH", True)
 # The same for conversions, POST /api/v1/events.
 REFAPP_EVENTS_FAST_PATH = env_bool("REFAPP_EVENTS_FAST_PATH", True)
+# The same for the tracker script GET /t.js and the redirect links GET /go/…
+REFAPP_TRACKER_FAST_PATH = env_bool("REFAPP_TRACKER_FAST_PATH", True)
+REFAPP_GO_FAST_PATH = env_bool("REFAPP_GO_FAST_PATH", True)
 # On PostgreSQL a conversion is decided from one read and written with one statement
 # (commissions/ingest_pg.py); off, every database takes the ORM path.
 REFAPP_EVENT_SQL_PATH = env_bool("REFAPP_EVENT_SQL_PATH", True)

@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from payouts.views import webhooks as payout_webhooks
+from tracking.redirects import GO_PATH
 from tracking.views import public as tracking_public
 
 from . import urls_api, views
@@ -13,11 +14,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="panel:home"), name="root"),
     path("healthz", views.healthz, name="healthz"),
     path("t.js", tracking_public.tracker_js, name="tracker-js"),
-    re_path(
-        r"^go/(?P<program_slug>[a-z0-9-]+)/(?P<code>[A-Za-z0-9_-]+)(?:/(?P<path>.*))?$",
-        tracking_public.go,
-        name="go",
-    ),
+    re_path(GO_PATH, tracking_public.go, name="go"),
     path("", include(urls_api)),
     path("webhooks/stripe", payout_webhooks.stripe_webhook, name="stripe-webhook"),
     path("panel/", include("refapp.panel.urls")),

@@ -4,8 +4,10 @@
 --       KIND TAG WINDOW_SECONDS PROGRAM_SLUG CODES_FILE VISITORS_FILE CONNECTIONS_PER_THREAD
 --
 -- KIND is "click" (POST /api/v1/track/click), "go" (GET /go/PROGRAM/CODE, a redirect link: 302),
--- "event" (POST /api/v1/events, secret key taken from the REFAPP_BENCH_SECRET environment variable)
--- or "static" (GET /livez: the server answering 204 before Django).
+-- "event" (POST /api/v1/events, secret key taken from the REFAPP_BENCH_SECRET environment variable),
+-- "static" (GET /livez: the server answering 204 before Django), "tracker" (GET of the tracker's
+-- versioned URL, taken from REFAPP_BENCH_TRACKER_PATH, with a browser's Accept-Encoding) or
+-- "tracker304" (the same with If-None-Match: REFAPP_BENCH_TRACKER_ETAG, a revalidation).
 --
 -- Every request carries unique ids (TAG, thread number, per-thread counter), so each accepted
 -- click or event is exactly one new row. TAG: up to 40 of [A-Za-z0-9-], unique per run.
@@ -143,6 +145,16 @@ function init(args)
     end
   elseif kind == "static" then
     req_method, req_path = "GET", "/livez"
+  elseif kind == "tracker" or kind == "tracker304" then
+    req_method, req_path = "GET", os.getenv("REFAPP_BENCH_TRACKER_PATH") or "/t.js"
+    req_headers["Accept-Encoding"] = "gzip, deflate, br, zstd"  -- what Chrome and Firefox send
+    if kind == "tracker304" then
+      local etag = os.getenv("REFAPP_BENCH_TRACKER_ETAG")
+      if etag == nil or etag == "" then
+        error("bench.lua: tracker304 needs REFAPP_BENCH_TRACKER_ETAG")
+      end
+      req_headers["If-None-Match"] = etag
+    end
   else
     error("bench.lua: unknown kind " .. tostring(kind))
   end

@@ -210,6 +210,33 @@ def test_checks():
     assert bench_run.checks(replayed)["events_replay_exactly_once"] is False
 
 
+def test_tracker_checks_and_targets():
+    drained = {**REPORT, "sent": REPORT["answered"]}
+
+    def figure(status, accepted_status, cpu):
+        m = bench_run.summarize(
+            {**drained, "statuses": {status: 7775}}, "", accepted_status=accepted_status, rows_landed=None
+        )
+        return {**m, "cpu_us_per_request": {"server": cpu}}
+
+    results = {
+        **_results(),
+        "tracker": {
+            "static_c64": figure("204", None, 40.0),
+            "c64": figure("200", 200, 70.0),
+            "not_modified_c64": figure("200", 304, 60.0),  # a 200 where a 304 was due
+            "c64_server_cpu_vs_static": 1.75,
+        },
+    }
+    checked = bench_run.checks(results)
+    assert checked["tracker_static_c64_all_expected_status"] and checked["tracker_c64_all_expected_status"]
+    assert checked["tracker_not_modified_c64_all_expected_status"] is False
+    t = bench_run.targets(results)
+    assert t["tracker_c64_rps"]["met"] is False  # 777.5 < 30,000
+    assert t["tracker_c64_server_cpu_vs_static"] == {"target": "<= 2 x", "value": 1.75, "met": True}
+    assert t["go_c64_rps_vs_clicks"]["met"] is True  # the same figure in _results()
+
+
 def test_targets_and_percentile():
     results = _results()
     results["pages"] = {"pages": {"portal_dashboard": {"p95_ms": 81.0, "status": 200}}}
@@ -345,6 +372,14 @@ class _Stub(BaseHTTPRequestHandler):
                 self.bodies.append(self.path.encode())
             self._answer(302, b"")
             return
+        if self.path.startswith("/t.js"):
+            asked = (self.path, self.headers.get("Accept-Encoding"), self.headers.get("If-None-Match"))
+            with self.lock:
+                self.bodies.append(json.dumps(asked).encode())
+            if self.headers.get("If-None-Match"):
+                self.send_response(304)
+                self.end_headers()
+                return
         self._answer(200, b"//js")
 
     def _answer(self, status, payload):
@@ -374,7 +409,9 @@ def stub_server():
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install -y wrk)")
-@pytest.mark.parametrize(("kind", "status"), [("click", 202), ("event", 201), ("go", 302)])
+@pytest.mark.parametrize(
+    ("kind", "status"), [("click", 202), ("event", 201), ("go", 302), ("tracker", 200), ("tracker304", 304)]
+)
 def test_lua_script_counts_every_request_and_drains(stub_server, tmp_path, kind, status):
     url, bodies = stub_server
     codes = tmp_path / "codes.txt"
@@ -391,6 +428,7 @@ def test_lua_script_counts_every_request_and_drains(stub_server, tmp_path, kind,
     bench = bench_run.Bench(
         argparse.Namespace(wrk_threads=2), wrk=shutil.which("wrk"), seed=seed, counter=None, nonce="x"
     )
+    bench.tracker = {"path": "/t.js?v=abc123", "etag": '"abc123-br"'}
     started = time.monotonic()
     report, stdout = bench.run_wrk(SimpleNamespace(url=url), kind, 4, 1, 20, "smoke")
     # Once every thread has drained, the runner ends wrk instead of idling through its 21 s -d.
@@ -401,6 +439,10 @@ def test_lua_script_counts_every_request_and_drains(stub_server, tmp_path, kind,
     assert report["statuses"] == {str(status): report["answered"]}
     # What the server received is exactly what wrk counted, and every request was unique.
     assert len(bodies) == report["answered"]
+    if kind.startswith("tracker"):
+        etag = '"abc123-br"' if kind == "tracker304" else None
+        assert {tuple(json.loads(b)) for b in bodies} == {("/t.js?v=abc123", "gzip, deflate, br, zstd", etag)}
+        return
     if kind == "go":
         paths = [b.decode() for b in bodies]
         assert len(set(paths)) == len(paths)  # a unique query string each
@@ -449,7 +491,7 @@ def test_bench_end_to_end(tmp_path):
     # on one PostgreSQL (two checkouts, or CI beside a developer's run) never drop each other's.
     suffix = re.sub(r"[^a-z0-9_]", "_", db.path.strip("/").lower()) or "default"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", "clicks,events,pages,csv,payouts",
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", "clicks,tracker,events,pages,csv,payouts",
          "--affiliates", "10", "--clicks", "100", "--duration", "1", "--unbuffered-conc", "", "--pause", "0.1",
          "--pg-url", f"postgresql://{db.netloc}", "--db-name", f"refapp_bench_smoke_{suffix}",
          "--scale-db", f"refapp_bench_smoke_scale_{suffix}", "--scale-affiliates", "20", "--scale-clicks", "2000",
@@ -469,6 +511,14 @@ def test_bench_end_to_end(tmp_path):
             assert m["rows_landed"] == m["accepted"] > 0, (conc, m)
         assert doc["clicks"]["buffered"][conc]["drain_seconds"] is not None
     assert doc["events"]["c64"]["commissions_landed"] == doc["events"]["c64"]["accepted"]
+    # The tracker in Brotli from the fast path, its 304, and the bare 204 beside them.
+    tracker = doc["tracker"]
+    assert tracker["content_encoding"] == "br" and tracker["path"].startswith("/t.js?v=")
+    assert tracker["bytes"]["br"] < tracker["bytes"]["gzip"] < tracker["bytes"]["identity"]
+    assert set(tracker["c64"]["statuses"]) == {"200"} and set(tracker["not_modified_c64"]["statuses"]) == {
+        "304"
+    }
+    assert tracker["static_c64"]["rps"] > 0 and tracker["c64_server_cpu_vs_static"] is not None
     # Where each figure's CPU went: the server's processes, the drainer beside it, the database,
     # Redis and wrk, per answered request.
     cpu = doc["clicks"]["buffered"]["c16"]["cpu_us_per_request"]

@@ -6,40 +6,36 @@ These are the hot paths (DESIGN.md section 8): no session, no template, cached l
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 
 from refapp.api import ApiError, error_response, read_json_object, server_error_body
 from refapp.hashing import client_ip
-from refapp.tracker import tracker_bundle
+from refapp.tracker import tracker_answer
 
-from .. import lookup
-from ..services import click_ingest, click_record, is_bot, new_visitor_id
+from ..redirects import go_redirect
+from ..services import click_ingest
 
 logger = logging.getLogger(__name__)
 
 
-@require_GET
+@require_safe
 def tracker_js(request: HttpRequest) -> HttpResponse:
-    body, digest = tracker_bundle()
-    etag = f'"{digest}"'
-    if request.headers.get("If-None-Match") == etag:
-        response = HttpResponse(status=304)
-    else:
-        response = HttpResponse(body, content_type="application/javascript; charset=utf-8")
-    response["ETag"] = etag
-    if request.GET.get("v") == digest:
-        response["Cache-Control"] = "public, max-age=31536000, immutable"
-    else:
-        # The unversioned URL in pasted snippets: short cache so tracker fixes reach every site within
-        # the hour, with stale-while-revalidate so no visitor ever waits on a revalidation.
-        response["Cache-Control"] = "public, max-age=3600, stale-while-revalidate=86400"
-    response["Access-Control-Allow-Origin"] = "*"
-    response["Cross-Origin-Resource-Policy"] = "cross-origin"
+    """The tracker script, as the WSGI fast path answers it before Django (refapp/fastpath.py):
+    this view serves `runserver` and requests the fast path hands on, from the same answer."""
+    status, headers, body = tracker_answer(
+        head=request.method == "HEAD",
+        version=request.GET.get("v"),
+        accept_encoding=request.headers.get("Accept-Encoding", ""),
+        if_none_match=request.headers.get("If-None-Match", ""),
+    )
+    response = HttpResponse(body, status=status)
+    del response["Content-Type"]  # a 304 has none; a 200 sets its own below
+    for name, value in headers:
+        response[name] = value
     return response
 
 
@@ -86,38 +82,19 @@ def _track_click(request: HttpRequest, origin: str) -> HttpResponse:
 
 @require_GET
 def go(request: HttpRequest, program_slug: str, code: str, path: str = "") -> HttpResponse:
-    """Redirect link: record the click server-side (works behind ad blockers), then 302 to the site."""
-    program = lookup.program_by_slug(program_slug)
-    if program is None:
+    """Redirect link: record the click server-side (works behind ad blockers), then 302 to the site.
+    The WSGI fast path answers these before Django with the same function (refapp/fastpath.py)."""
+    response = go_redirect(
+        program_slug=program_slug,
+        code=code,
+        path=path,
+        params=request.GET.items(),
+        user_agent=request.headers.get("User-Agent", ""),
+        referrer=request.headers.get("Referer", ""),
+        ip=client_ip(request),
+        country=request.headers.get("CF-IPCountry", ""),
+        now=timezone.now(),
+    )
+    if response is None:
         raise Http404("Unknown program")
-    target = urlsplit(program.website)
-    target_path = "/" + path.lstrip("/") if path else (target.path or "/")
-    params = [(k, v) for k, v in request.GET.items() if k not in {"ref", "refapp_vid"}]
-    affiliate = lookup.active_affiliate_by_code(program, code)
-    ip = client_ip(request)
-    user_agent = request.headers.get("User-Agent", "")
-    if affiliate is not None:
-        visitor_id = new_visitor_id()
-        params += [("ref", affiliate[1]), ("refapp_vid", visitor_id)]
-        if not is_bot(user_agent):
-            landing = urlunsplit((target.scheme, target.netloc, target_path, urlencode(params), ""))
-            # Over the sender's rate limit the visitor is still redirected; the click is not stored.
-            click_record(
-                limit="go",
-                program=program,
-                affiliate_id=affiliate[0],
-                visitor_id=visitor_id,
-                url=landing,
-                referrer=request.headers.get("Referer", ""),
-                user_agent=user_agent,
-                ip=ip,
-                country=request.headers.get("CF-IPCountry", ""),
-                source="link",
-                now=timezone.now(),
-            )
-    # An unknown or inactive code still lands the visitor on the merchant's site: never a dead link.
-    location = urlunsplit((target.scheme, target.netloc, target_path, urlencode(params), ""))
-    response = HttpResponseRedirect(location)
-    response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer-when-downgrade"
     return response

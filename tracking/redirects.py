@@ -1,0 +1,78 @@
+"""Redirect links `GET /go/<program>/<code>[/<path>]` (DESIGN.md 4.3): the click they record and the
+answer that sends the visitor on to the merchant's site.
+
+`go_redirect` is the whole answer. The Django view (`tracking/views/public.py` `go`) and the WSGI
+fast path (`refapp/fastpath.py`) both call it, so the click row and the redirect are the same
+whichever door the request came through.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from django.http import HttpResponseRedirect
+
+from . import lookup
+from .services import click_record, is_bot, new_visitor_id
+
+# The link's path after the leading slash, as the URLconf routes it (refapp/urls.py) and the fast
+# path matches it: one pattern, so both doors take the same paths.
+GO_PATH = r"^go/(?P<program_slug>[a-z0-9-]+)/(?P<code>[A-Za-z0-9_-]+)(?:/(?P<path>.*))?$"
+GO_PATH_RE = re.compile(GO_PATH)
+
+
+def go_redirect(
+    *,
+    program_slug: str,
+    code: str,
+    path: str,
+    params: Iterable[tuple[str, str]],
+    user_agent: str,
+    referrer: str,
+    ip: str,
+    country: str,
+    now: datetime,
+) -> HttpResponseRedirect | None:
+    """Record the click of a redirect link and answer the 302, or None for an unknown program.
+
+    `params` are the link's query parameters (one value per name, as `QueryDict.items()` gives
+    them); they are passed on to the site, apart from `ref` and `refapp_vid`, which the link sets.
+    An unknown or inactive code still lands the visitor on the merchant's site without a click: never
+    a dead link. A bot is redirected without a click; over the sender's rate limit too.
+    """
+    program = lookup.program_by_slug(program_slug)
+    if program is None:
+        return None
+    target = urlsplit(program.website)
+    target_path = "/" + path.lstrip("/") if path else (target.path or "/")
+    params = [(k, v) for k, v in params if k not in {"ref", "refapp_vid"}]
+    affiliate = lookup.active_affiliate_by_code(program, code)
+    visitor_id = ""
+    if affiliate is not None:
+        visitor_id = new_visitor_id()
+        params += [("ref", affiliate[1]), ("refapp_vid", visitor_id)]
+    location = urlunsplit((target.scheme, target.netloc, target_path, urlencode(params), ""))
+    # Built before the click is stored: a website whose scheme may not be redirected to raises here
+    # (DisallowedRedirect, a 400) without a click.
+    response = HttpResponseRedirect(location)
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "no-referrer-when-downgrade"
+    if affiliate is not None and not is_bot(user_agent):
+        # Over the sender's rate limit the visitor is still redirected; the click is not stored.
+        click_record(
+            limit="go",
+            program=program,
+            affiliate_id=affiliate[0],
+            visitor_id=visitor_id,
+            url=location,
+            referrer=referrer,
+            user_agent=user_agent,
+            ip=ip,
+            country=country,
+            source="link",
+            now=now,
+        )
+    return response
