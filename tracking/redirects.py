@@ -1,4 +1,4 @@
-"""Redirect links `GET /go/<program>/<code>[/<path>]` (DESIGN.md 4.3): the click they record and the
+"""Redirect links `GET /go/<program>/<code>[/<path>]`: the click they record and the
 answer that sends the visitor on to the merchant's site.
 
 `go_redirect` is the whole answer. The Django view (`tracking/views/public.py` `go`) and the WSGI

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -473,6 +474,24 @@ def _reachable(host: str, port: int) -> bool:
         return False
 
 
+def _run_bench(command: list[str], *, timeout: int) -> subprocess.CompletedProcess:
+    """Run the bench; on a timeout interrupt it (SIGINT), so that it stops the servers and workers it
+    started, as it does when interrupted by hand, before the test fails. A plain kill would leave
+    them running, and they would take the next run's tasks."""
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+        try:
+            stdout, stderr = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+        pytest.fail(f"the bench did not finish in {timeout} s:\n{stderr[-3000:]}")
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+
+
 @pytest.mark.postgres
 def test_bench_end_to_end(tmp_path):
     database_url = os.environ.get("DATABASE_URL", "")
@@ -485,12 +504,13 @@ def test_bench_end_to_end(tmp_path):
     redis_host, redis_port = redis.hostname or "127.0.0.1", redis.port or 6379
     if not _reachable(redis_host, redis_port):
         pytest.skip(f"the end-to-end bench needs Redis at {redis_host}:{redis_port}")
-    # A Redis database apart from the suite's, so the bench's rate-limit counters never meet its tests.
-    redis_db = 4 if redis.path.strip("/") == "3" else 3
+    # A Redis database apart from the suite's, so the bench's rate-limit counters never meet its tests,
+    # and apart from a full bench's (3), whose workers would take this run's payout tasks.
+    redis_db = 14 if redis.path.strip("/") == "15" else 15
     # The bench drops and recreates its databases: named after the suite's own, so that two suites
     # on one PostgreSQL (two checkouts, or CI beside a developer's run) never drop each other's.
     suffix = re.sub(r"[^a-z0-9_]", "_", db.path.strip("/").lower()) or "default"
-    proc = subprocess.run(
+    command = (
         [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", "clicks,tracker,events,pages,csv,payouts",
          "--affiliates", "10", "--clicks", "100", "--duration", "1", "--unbuffered-conc", "", "--pause", "0.1",
          "--pg-url", f"postgresql://{db.netloc}", "--db-name", f"refapp_bench_smoke_{suffix}",
@@ -498,9 +518,9 @@ def test_bench_end_to_end(tmp_path):
          "--scale-events", "200", "--csv-rows", "50", "--page-requests", "2", "--page-warmups", "1",
          "--no-explain", "--redis-url", f"redis://{redis_host}:{redis_port}/{redis_db}",
          "--payout-affiliates", "15", "--payout-db", f"refapp_bench_smoke_payouts_{suffix}",
-         "--out-dir", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+         "--out-dir", str(tmp_path)]
     )  # fmt: skip
+    proc = _run_bench(command, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(proc.stdout)
     assert doc["server"]["buffered"]["kind"] == "granian" and doc["server"]["buffered"]["click_buffer"]

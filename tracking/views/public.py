@@ -1,6 +1,6 @@
 """Public, unauthenticated tracking endpoints: the tracker script, click beacons and redirect links.
 
-These are the hot paths (DESIGN.md section 8): no session, no template, cached lookups, one INSERT.
+These are the hot paths (docs/architecture.md, "Performance"): no session, no template, cached lookups, one INSERT.
 """
 
 from __future__ import annotations
