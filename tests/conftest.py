@@ -21,12 +21,16 @@ from tracking import lookup
 def _fresh_caches():
     from django.core.cache import cache
 
+    from webhooks import watch
+
     lookup.clear()
     cache.clear()
     ratelimit.clear_leases()
+    watch.forget_all()
     yield
     lookup.clear()
     ratelimit.clear_leases()
+    watch.forget_all()
 
 
 # The SQL write path of conversions exists on PostgreSQL only; elsewhere the ORM path is the only one.
