@@ -202,3 +202,30 @@ class PayoutFactory(factory.django.DjangoModelFactory):
     currency = factory.SelfAttribute("program.currency")
     status = Payout.Status.PENDING
     created_at = factory.LazyFunction(timezone.now)
+
+
+def webhook_endpoint_with_failed_delivery(program):
+    """A live webhook endpoint of `program` and one failed delivery of a test message. The URL is a
+    public address, so nothing resolves a name and nothing is sent."""
+    from django.utils import timezone
+
+    from refapp.models import Actor
+    from webhooks.models import WebhookDelivery
+    from webhooks.outbox import test_message_create
+    from webhooks.services import endpoint_create
+
+    now = timezone.now()
+    endpoint = endpoint_create(
+        program=program,
+        livemode=True,
+        url="https://93.184.215.14/hook",
+        events=["commission.created"],
+        description="",
+        actor=Actor.system(),
+        now=now,
+    )
+    message = test_message_create(endpoint=endpoint, now=now)
+    delivery = WebhookDelivery.objects.create(
+        message=message, endpoint=endpoint, attempt=1, status="failed", attempted_at=now
+    )
+    return endpoint, delivery

@@ -19,6 +19,7 @@ from tests.factories import (
     FraudFlagFactory,
     PartnerGroupFactory,
     PayoutFactory,
+    webhook_endpoint_with_failed_delivery,
 )
 from tests.helpers import staff_client_with_role
 from webhooks.models import WebhookEndpoint, WebhookMessage
@@ -164,32 +165,6 @@ def _program_urls(slug: str, ids: dict[str, str]) -> list[str]:
     return urls
 
 
-def _webhook_objects(program):
-    """An endpoint of the program with one failed delivery (a public address: no DNS, no request)."""
-    from django.utils import timezone
-
-    from refapp.models import Actor
-    from webhooks.models import WebhookDelivery
-    from webhooks.outbox import test_message_create
-    from webhooks.services import endpoint_create
-
-    now = timezone.now()
-    endpoint = endpoint_create(
-        program=program,
-        livemode=True,
-        url="https://93.184.215.14/hook",
-        events=["commission.created"],
-        description="",
-        actor=Actor.system(),
-        now=now,
-    )
-    message = test_message_create(endpoint=endpoint, now=now)
-    delivery = WebhookDelivery.objects.create(
-        message=message, endpoint=endpoint, attempt=1, status="failed", attempted_at=now
-    )
-    return endpoint, delivery
-
-
 def test_an_invited_viewer_sees_everything_and_changes_nothing_anywhere(staff_client, program, affiliate):
     invite(staff_client)
     viewer = accept(mail.outbox[0])
@@ -200,7 +175,7 @@ def test_an_invited_viewer_sees_everything_and_changes_nothing_anywhere(staff_cl
     group = PartnerGroupFactory(program=program)
     key = ApiKey.objects.create(program=program, prefix="sk_live_x", key_hash="h" * 64)
     member_id = str(member("admin@acme.example").pk)
-    endpoint, delivery = _webhook_objects(program)
+    endpoint, delivery = webhook_endpoint_with_failed_delivery(program)
     cases = {
         "webhooks/<str:public_id>": endpoint.public_id,
         "affiliates/<str:public_id>": affiliate.public_id,

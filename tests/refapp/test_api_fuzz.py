@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tests import contract
 from tests.conftest import keep_test_connection, production_application
-from tests.factories import PayoutFactory
+from tests.factories import PayoutFactory, webhook_endpoint_with_failed_delivery
 
 pytestmark = pytest.mark.django_db
 
@@ -81,29 +81,8 @@ def _counting(app):
 
 
 def _webhook_objects(program) -> dict[str, str]:
-    """A webhook endpoint (on a public address: nothing resolves a name) and a delivery of it."""
-    from django.utils import timezone
-
-    from refapp.models import Actor
-    from webhooks.models import WebhookDelivery
-    from webhooks.outbox import test_message_create
-    from webhooks.services import endpoint_create
-
-    now = timezone.now()
-    endpoint = endpoint_create(
-        program=program,
-        livemode=True,
-        url="https://93.184.215.14/hook",
-        events=["commission.created"],
-        description="",
-        actor=Actor.system(),
-        now=now,
-    )
-    message = test_message_create(endpoint=endpoint, now=now)
-    attempt = WebhookDelivery.objects.create(
-        message=message, endpoint=endpoint, attempt=1, status="failed", attempted_at=now
-    )
-    return {"webhook-endpoints": endpoint.public_id, "webhook-deliveries": attempt.public_id}
+    endpoint, delivery = webhook_endpoint_with_failed_delivery(program)
+    return {"webhook-endpoints": endpoint.public_id, "webhook-deliveries": delivery.public_id}
 
 
 @pytest.mark.parametrize(("path", "method"), sorted(contract.operations()))
