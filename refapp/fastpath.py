@@ -133,7 +133,7 @@ class TrackingFastPath:
         except TooManyFieldsSent:
             return self.app(environ, start_response)
         try:
-            response = go_redirect(
+            answer = go_redirect(
                 program_slug=match["program_slug"],
                 code=match["code"],
                 path=match["path"] or "",
@@ -148,14 +148,13 @@ class TrackingFastPath:
             # go_redirect stores the click last, so a failure (the database down) stored none:
             # Django's view runs the link again and answers whatever the failure calls for.
             logger.exception("fast path failed: %s", path_info)
-            response = None
+            answer = None
         finally:
             close_old_connections()  # as after a click (see answer())
-        if response is None:  # an unknown program: Django's 404 page
+        if answer is None:  # an unknown program: Django's 404 page
             return self.app(environ, start_response)
-        headers = [*response.items(), ("Content-Length", str(len(response.content)))]
-        start_response(_STATUS_LINES[response.status_code], middleware.headers(headers, secure))
-        return [response.content]
+        start_response("302 Found", middleware.headers(answer.headers(), secure))
+        return []
 
     @staticmethod
     def click(environ) -> tuple[int, dict]:
