@@ -62,7 +62,9 @@ def answer(app, env: dict) -> tuple[int, dict[str, str], bytes]:
     # A page Django renders (the designed 404) carries a fresh CSRF token in its cookie and in the
     # body's hx-headers on every answer: compare everything but the token's random value.
     if "set-cookie" in headers:
-        headers["set-cookie"] = re.sub(r"csrftoken=\w+", "csrftoken=TOKEN", headers["set-cookie"])
+        # The token is random per answer, its expiry is a year from the second it was set.
+        cookie = re.sub(r"csrftoken=\w+", "csrftoken=TOKEN", headers["set-cookie"])
+        headers["set-cookie"] = re.sub(r"expires=[^;]+", "expires=WHEN", cookie)
     content = re.sub(rb'"X-CSRFToken": "\w+"', b'"X-CSRFToken": "TOKEN"', content)
     return int(captured["status"].split()[0]), headers, content
 

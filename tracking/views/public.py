@@ -84,7 +84,7 @@ def _track_click(request: HttpRequest, origin: str) -> HttpResponse:
 def go(request: HttpRequest, program_slug: str, code: str, path: str = "") -> HttpResponse:
     """Redirect link: record the click server-side (works behind ad blockers), then 302 to the site.
     The WSGI fast path answers these before Django with the same function (refapp/fastpath.py)."""
-    response = go_redirect(
+    answer = go_redirect(
         program_slug=program_slug,
         code=code,
         path=path,
@@ -95,6 +95,6 @@ def go(request: HttpRequest, program_slug: str, code: str, path: str = "") -> Ht
         country=request.headers.get("CF-IPCountry", ""),
         now=timezone.now(),
     )
-    if response is None:
+    if answer is None:
         raise Http404("Unknown program")
-    return response
+    return answer.response()
