@@ -1,0 +1,181 @@
+"""The panel's reconciliation page: check now, findings, acknowledge and resolve; who may do what."""
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from affiliates.models import ProgramStaff
+from payouts.models import ReconciliationFinding, ReconciliationRun
+from payouts.reconcile import period_of
+from refapp.models import AuditLog
+
+pytestmark = pytest.mark.django_db
+
+PAGE = "/panel/p/acme/reconciliation/"
+CHECK = "/panel/p/acme/reconciliation/check/"
+
+
+def decide_url(finding) -> str:
+    return f"/panel/p/acme/reconciliation/{finding.public_id}/decide/"
+
+
+@pytest.fixture
+def viewer_client(program, django_user_model):
+    user = django_user_model.objects.create_user(
+        "viewer", "v@acme.example", "correct horse battery", is_staff=True
+    )
+    ProgramStaff.objects.create(program=program, user=user, role=ProgramStaff.Role.VIEWER)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def stray(connected, fake_stripe):
+    """A transfer to John's account that names no payout."""
+    return fake_stripe.plant_transfer(amount=1234, destination="acct_john", metadata={})
+
+
+def check_now(client, django_capture_on_commit_callbacks, period=None):
+    with django_capture_on_commit_callbacks(execute=True):
+        return client.post(CHECK, {"period": period or period_of(timezone.now())})
+
+
+def test_check_now_runs_the_check_and_lists_its_findings(
+    staff_client, staff_user, stray, django_capture_on_commit_callbacks
+):
+    page = staff_client.get(PAGE)
+    assert (
+        page.status_code == 200 and b"Check now" in page.content and b"No check has run yet" in page.content
+    )
+
+    response = check_now(staff_client, django_capture_on_commit_callbacks)
+
+    assert response.status_code == 302 and response["Location"] == PAGE
+    run = ReconciliationRun.objects.get()
+    assert (run.status, run.actor_label, run.transfers_seen) == ("done", f"user:{staff_user.pk}", 1)
+    assert AuditLog.objects.filter(action="reconciliation.requested", actor=staff_user).exists()
+    page = staff_client.get(PAGE)
+    finding = ReconciliationFinding.objects.get()
+    html = page.content.decode()
+    assert stray["id"] in html and "Transfer with no paid payout" in html and finding.public_id in html
+    assert "12.34 USD" in html and "Waiting for a decision (1)" in html
+
+
+def test_a_bad_or_future_month_is_a_form_error(staff_client, fake_stripe, django_capture_on_commit_callbacks):
+    for period, message in (("2026-13", "YYYY-MM"), ("soon", "YYYY-MM")):
+        response = check_now(staff_client, django_capture_on_commit_callbacks, period)
+        assert response.status_code == 400 and message in response.content.decode()
+    future = period_of(timezone.now() + timedelta(days=62))
+    response = check_now(staff_client, django_capture_on_commit_callbacks, future)
+    assert response.status_code == 400 and "has not begun" in response.content.decode()
+    assert ReconciliationRun.objects.count() == 0
+
+
+def test_an_admin_acknowledges_then_resolves_a_finding_with_a_note(
+    staff_client, staff_user, stray, django_capture_on_commit_callbacks
+):
+    check_now(staff_client, django_capture_on_commit_callbacks)
+    finding = ReconciliationFinding.objects.get()
+
+    no_note = staff_client.post(decide_url(finding), {"action": "resolved", "note": ""})
+    assert no_note.status_code == 302
+    finding.refresh_from_db()
+    assert finding.status == "open"
+
+    staff_client.post(decide_url(finding), {"action": "acknowledged", "note": "Asking finance"})
+    finding.refresh_from_db()
+    assert finding.status == "acknowledged" and finding.note == "Asking finance"
+
+    response = staff_client.post(decide_url(finding), {"action": "resolved", "note": "A bonus paid by hand"})
+    assert response.status_code == 302
+    finding.refresh_from_db()
+    assert (finding.status, finding.note, finding.decided_by) == (
+        "resolved",
+        "A bonus paid by hand",
+        f"user:{staff_user.pk}",
+    )
+    audit = AuditLog.objects.get(action="reconciliation.finding_resolved", object_id=finding.public_id)
+    assert audit.actor == staff_user and audit.data == {
+        "from": "acknowledged",
+        "note": "A bonus paid by hand",
+    }
+    assert AuditLog.objects.filter(action="reconciliation.finding_acknowledged").count() == 1
+
+    again = staff_client.post(decide_url(finding), {"action": "resolved", "note": "again"}, follow=True)
+    assert "already resolved" in again.content.decode()
+    finding.refresh_from_db()
+    assert finding.note == "A bonus paid by hand"
+    page = staff_client.get(PAGE).content.decode()
+    assert "Waiting for a decision (0)" in page and "Recently decided" in page
+
+    # Checking the month again neither reopens it nor adds another.
+    check_now(staff_client, django_capture_on_commit_callbacks)
+    assert ReconciliationFinding.objects.get().status == "resolved"
+
+
+def test_a_viewer_sees_the_findings_but_cannot_check_or_decide(
+    staff_client, viewer_client, stray, django_capture_on_commit_callbacks
+):
+    check_now(staff_client, django_capture_on_commit_callbacks)
+    finding = ReconciliationFinding.objects.get()
+
+    page = viewer_client.get(PAGE)
+    assert page.status_code == 200 and stray["id"] in page.content.decode()
+    assert b"Check now" not in page.content and b"Mark resolved" not in page.content
+    assert check_now(viewer_client, django_capture_on_commit_callbacks).status_code == 404
+    assert viewer_client.post(decide_url(finding), {"action": "resolved", "note": "mine"}).status_code == 404
+    finding.refresh_from_db()
+    assert finding.status == "open" and finding.note == ""
+    assert ReconciliationRun.objects.count() == 1
+    assert not AuditLog.objects.filter(action__startswith="reconciliation.finding_resolved").exists()
+
+
+def test_other_programs_staff_and_anonymous_users_are_kept_out(
+    staff_client, other_staff_client, stray, django_capture_on_commit_callbacks
+):
+    check_now(staff_client, django_capture_on_commit_callbacks)
+    finding = ReconciliationFinding.objects.get()
+    assert other_staff_client.get(PAGE).status_code == 404
+    assert check_now(other_staff_client, django_capture_on_commit_callbacks).status_code == 404
+    assert (
+        other_staff_client.post(decide_url(finding), {"action": "resolved", "note": "x"}).status_code == 404
+    )
+    # Their own program's page does not show John's transfer.
+    assert stray["id"] not in other_staff_client.get("/panel/p/globex/reconciliation/").content.decode()
+    anonymous = Client()
+    assert anonymous.get(PAGE).status_code == 302
+    assert anonymous.post(decide_url(finding), {"action": "resolved", "note": "x"}).status_code == 302
+    finding.refresh_from_db()
+    assert finding.status == "open"
+
+
+def test_a_transfer_of_no_program_is_shown_to_superusers_only(
+    staff_client, fake_stripe, django_user_model, django_capture_on_commit_callbacks
+):
+    orphan = fake_stripe.plant_transfer(amount=500, destination="acct_nobody")
+    check_now(staff_client, django_capture_on_commit_callbacks)
+    finding = ReconciliationFinding.objects.get()
+    assert finding.program is None
+    assert orphan["id"] not in staff_client.get(PAGE).content.decode()
+    assert staff_client.post(decide_url(finding), {"action": "resolved", "note": "x"}).status_code == 404
+    root = django_user_model.objects.create_superuser("root", "root@example.com", "correct horse battery")
+    client = Client()
+    client.force_login(root)
+    assert orphan["id"] in client.get(PAGE).content.decode()
+    client.post(decide_url(finding), {"action": "resolved", "note": "Another platform's"})
+    finding.refresh_from_db()
+    assert finding.status == "resolved"
+
+
+def test_htmx_polls_the_findings_while_a_check_runs(staff_client, fake_stripe):
+    ReconciliationRun.objects.create(
+        period=period_of(timezone.now()), actor_label="system", started_at=timezone.now()
+    )
+    page = staff_client.get(PAGE, headers={"HX-Request": "true"})
+    html = page.content.decode()
+    assert page.status_code == 200 and 'hx-trigger="every 2s"' in html
+    assert "<html" not in html and "Check now" not in html  # the partial only
+    assert page["Vary"].find("HX-Request") >= 0
