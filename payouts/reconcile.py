@@ -34,6 +34,7 @@ from celery import shared_task
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from affiliates.models import Affiliate, Program
@@ -550,6 +551,14 @@ def reconcile_period(*, period: str, actor: Actor | None, now: datetime) -> Reco
         period=period, actor_label=(actor or Actor.system()).label[:100], started_at=now
     )
     return reconcile_run(run=run, now=now)
+
+
+def carried_balance(affiliate: Affiliate) -> int:
+    """What waits to be netted by the affiliate's next payout (negative after a reversal)."""
+    total = BalanceAdjustment.objects.filter(
+        affiliate=affiliate, payout__isnull=True, currency=affiliate.program.currency
+    ).aggregate(total=Sum("amount_cents"))["total"]
+    return total or 0
 
 
 def finding_decide(

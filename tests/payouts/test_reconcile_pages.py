@@ -179,3 +179,29 @@ def test_htmx_polls_the_findings_while_a_check_runs(staff_client, fake_stripe):
     assert page.status_code == 200 and 'hx-trigger="every 2s"' in html
     assert "<html" not in html and "Check now" not in html  # the partial only
     assert page["Vary"].find("HX-Request") >= 0
+
+
+def test_the_portal_estimate_includes_the_carried_reversal(
+    portal_client, affiliate, program, fake_stripe, approved, django_capture_on_commit_callbacks
+):
+    from payouts.reconcile import reconcile_period
+    from payouts.services import payouts_create
+    from payouts.stripe_client import stripe_client
+    from refapp.models import Actor
+
+    fake_stripe.set_account("acct_john", payouts_enabled=True)
+    affiliate.payout_method, affiliate.stripe_account_id, affiliate.stripe_payouts_enabled = "stripe", "acct_john", True
+    affiliate.save()
+    approved(affiliate, 7000)
+    with django_capture_on_commit_callbacks(execute=True):
+        [payout] = payouts_create(program=program, now=timezone.now(), actor=Actor.system())
+    payout.refresh_from_db()
+    stripe_client().v1.transfers.reversals.create(payout.transfer_id, params={"amount": 1500})
+    with django_capture_on_commit_callbacks(execute=True):
+        reconcile_period(period=period_of(timezone.now()), actor=Actor.system(), now=timezone.now())
+    approved(affiliate, 9000)
+
+    for url in ("/portal/payouts/", "/portal/"):
+        html = portal_client.get(url).content.decode()
+        assert "-15.00 USD is carried into it" in html, url
+        assert 'data-stat="next-payout">75.00 USD' in html, url  # 90.00 approved - 15.00 carried
