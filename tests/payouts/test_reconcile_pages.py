@@ -190,7 +190,11 @@ def test_the_portal_estimate_includes_the_carried_reversal(
     from refapp.models import Actor
 
     fake_stripe.set_account("acct_john", payouts_enabled=True)
-    affiliate.payout_method, affiliate.stripe_account_id, affiliate.stripe_payouts_enabled = "stripe", "acct_john", True
+    affiliate.payout_method, affiliate.stripe_account_id, affiliate.stripe_payouts_enabled = (
+        "stripe",
+        "acct_john",
+        True,
+    )
     affiliate.save()
     approved(affiliate, 7000)
     with django_capture_on_commit_callbacks(execute=True):
