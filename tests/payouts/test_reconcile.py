@@ -340,3 +340,18 @@ def test_a_check_that_cannot_reach_stripe_is_recorded_as_failed_and_writes_nothi
     run = ReconciliationRun.objects.get()
     assert run.status == "failed" and run.error and run.finished_at
     assert ReconciliationFinding.objects.count() == 0
+
+
+def test_the_command_checks_a_month_and_lists_what_waits(program, connected, fake_stripe):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    stray = fake_stripe.plant_transfer(amount=700, destination="acct_john")
+    out = StringIO()
+    call_command("reconcile_stripe", stdout=out)
+    text = out.getvalue()
+    assert "1 transfer(s), 0 paid payout(s), 1 new finding(s)" in text and stray["id"] in text
+    assert ReconciliationRun.objects.get().actor_label == "command:reconcile_stripe"
+    with pytest.raises(CommandError, match="YYYY-MM"):
+        call_command("reconcile_stripe", "--period", "2026-13")
