@@ -209,3 +209,27 @@ def test_the_portal_estimate_includes_the_carried_reversal(
         html = portal_client.get(url).content.decode()
         assert "-15.00 USD is carried into it" in html, url
         assert 'data-stat="next-payout">75.00 USD' in html, url  # 90.00 approved - 15.00 carried
+
+
+def test_the_payout_that_nets_a_carry_shows_it(
+    staff_client, program, connected, fake_stripe, approved, django_capture_on_commit_callbacks
+):
+    from payouts.reconcile import reconcile_period
+    from payouts.services import payouts_create
+    from payouts.stripe_client import stripe_client
+    from refapp.models import Actor
+
+    approved(connected, 7000)
+    with django_capture_on_commit_callbacks(execute=True):
+        [first] = payouts_create(program=program, now=timezone.now(), actor=Actor.system())
+    first.refresh_from_db()
+    stripe_client().v1.transfers.reversals.create(first.transfer_id, params={"amount": 1500})
+    with django_capture_on_commit_callbacks(execute=True):
+        reconcile_period(period=period_of(timezone.now()), actor=Actor.system(), now=timezone.now())
+    approved(connected, 9000)
+    with django_capture_on_commit_callbacks(execute=True):
+        [second] = payouts_create(program=program, now=timezone.now() + timedelta(days=32))
+    html = staff_client.get(f"/panel/p/acme/payouts/{second.public_id}/").content.decode()
+    assert "Carried balances netted" in html and "-15.00 USD" in html and first.transfer_id in html
+    page = staff_client.get(PAGE).content.decode()
+    assert second.public_id in page  # the carry's "netted by" column
