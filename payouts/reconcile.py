@@ -15,10 +15,12 @@ It finds four kinds of difference:
 Everything is read from Stripe first, outside any transaction; the findings are then written in
 one transaction. Each finding is keyed by its kind and the payout or transfer it is about, so a
 second check of the same month finds the same rows again instead of adding new ones. A reversal
-is settled by itself: each Stripe reversal (`trr_…`) becomes one balance adjustment that the
-affiliate's next payout run nets off (`services._create_payouts`), keyed by the reversal's id so
-it is never carried twice. Every other finding waits for an admin, who acknowledges or resolves it
-in the panel with a note; admins are emailed the new ones.
+waits for an admin like every other finding (the reversal already took the money back from the
+affiliate's Stripe account, so nothing is carried by itself): "pay it again" turns each Stripe
+reversal (`trr_…`) into one positive balance adjustment that the affiliate's next payout run adds
+(`services._create_payouts`), keyed by the reversal's id so it is never paid twice; "keep it
+recovered" carries nothing. Other findings are acknowledged or resolved in the panel with a note;
+admins are emailed the new ones.
 """
 
 from __future__ import annotations
@@ -324,53 +326,6 @@ def compare(
 RECONCILER = Actor("reconciliation")
 
 
-def _carry_reversals(finding: ReconciliationFinding, seen: Observed, now: datetime) -> tuple[int, bool]:
-    """One balance adjustment per Stripe reversal not carried before. (count carried, whether every
-    reversal could be carried: one in another currency than the payout's waits for an admin)."""
-    payout = seen.payout
-    assert payout is not None
-    carried, all_carried = 0, True
-    for reversal in seen.reversals:
-        if str(reversal["currency"]).upper() != payout.currency.upper():
-            all_carried = False
-            continue
-        if BalanceAdjustment.objects.filter(
-            kind=BalanceAdjustment.Kind.TRANSFER_REVERSAL, source_id=reversal["id"]
-        ).exists():
-            continue
-        try:
-            with transaction.atomic():  # a concurrent check may carry the same reversal first
-                adjustment = BalanceAdjustment.objects.create(
-                    program_id=payout.program_id,
-                    affiliate_id=payout.affiliate_id,
-                    kind=BalanceAdjustment.Kind.TRANSFER_REVERSAL,
-                    source_id=reversal["id"],
-                    amount_cents=-int(reversal["amount"]),
-                    currency=payout.currency,
-                    reason=f"Stripe reversed {_money(int(reversal['amount']), payout.currency)} of transfer "
-                    f"{seen.transfer_id} (payout {payout.public_id}) after it was paid.",
-                    finding=finding,
-                    created_at=now,
-                )
-        except IntegrityError:
-            continue
-        audit_log(
-            actor=RECONCILER,
-            action="payout.balance_carried",
-            obj=adjustment,
-            data={
-                "amount_cents": adjustment.amount_cents,
-                "currency": adjustment.currency,
-                "affiliate": payout.affiliate.public_id,
-                "payout": payout.public_id,
-                "transfer": seen.transfer_id,
-                "reversal": reversal["id"],
-            },
-        )
-        carried += 1
-    return carried, all_carried
-
-
 def _finding_fields(seen: Observed) -> dict[str, Any]:
     return {
         "program_id": seen.program_id,
@@ -383,6 +338,15 @@ def _finding_fields(seen: Observed) -> dict[str, Any]:
         "actual_cents": seen.actual_cents,
         "actual_currency": seen.actual_currency,
         "detail": seen.detail[:500],
+        "reversals": [
+            {
+                "id": str(r["id"]),
+                "amount": int(r["amount"]),
+                "currency": str(r["currency"]).lower(),
+                "created": int(r.get("created") or 0),
+            }
+            for r in seen.reversals
+        ],
     }
 
 
@@ -423,18 +387,10 @@ def record_findings(
                     )
             if finding not in new:
                 finding.last_seen_at = now
-                if finding.waits_for_admin or finding.status == Status.CARRIED:
+                if finding.waits_for_admin:  # a decided finding keeps the figures it was decided on
                     for name, value in _finding_fields(seen).items():
                         setattr(finding, name, value)
                 finding.save()
-            if seen.kind == Kind.REVERSED:
-                carried, all_carried = _carry_reversals(finding, seen, now)
-                if all_carried and finding.status == Status.OPEN:
-                    finding.status = Status.CARRIED
-                    finding.decided_by = RECONCILER.label
-                    finding.decided_at = now
-                    finding.note = "Carried into the affiliate's next payout as a negative balance."
-                    finding.save(update_fields=["status", "decided_by", "decided_at", "note"])
         # What an earlier check of this month saw and this one no longer does (Stripe caught up, a
         # late transfer arrived) needs no decision any more.
         gone = (
@@ -554,38 +510,134 @@ def reconcile_period(*, period: str, actor: Actor | None, now: datetime) -> Reco
 
 
 def carried_balance(affiliate: Affiliate) -> int:
-    """What waits to be netted by the affiliate's next payout (negative after a reversal)."""
+    """What waits to be added to the affiliate's next payout: reversed transfers an admin decided to
+    pay again."""
     total = BalanceAdjustment.objects.filter(
         affiliate=affiliate, payout__isnull=True, currency=affiliate.program.currency
     ).aggregate(total=Sum("amount_cents"))["total"]
     return total or 0
 
 
+# The decisions on a finding, by what the panel posts: the status each leaves the finding in.
+ACKNOWLEDGE, RESOLVE, PAY_AGAIN, KEEP_RECOVERED = "acknowledged", "resolved", "pay_again", "keep_recovered"
+DECISIONS = {
+    ACKNOWLEDGE: Status.ACKNOWLEDGED,
+    RESOLVE: Status.RESOLVED,
+    PAY_AGAIN: Status.CARRIED,
+    KEEP_RECOVERED: Status.RECOVERED,
+}
+
+
+def reversal_carry(finding: ReconciliationFinding) -> tuple[int, str, str]:
+    """(cents, currency, why not) of what "pay it again" would carry for a reversal finding: the
+    reversals the latest check saw, in the payout's currency. `why not` is empty when it can."""
+    payout = finding.payout
+    if finding.kind != Kind.REVERSED or payout is None:
+        return 0, "", "Only a reversed transfer of a refapp payout can be paid again."
+    currency = payout.currency.upper()
+    reversals = finding.reversals or []
+    if not reversals:
+        return 0, currency, "The check recorded no reversal to pay again."
+    if any(str(r["currency"]).upper() != currency for r in reversals) or (
+        currency != payout.program.currency.upper()
+    ):
+        return (
+            0,
+            currency,
+            (
+                f"The reversal is not in the payout's currency ({currency}): it cannot be carried into a "
+                "payout; keep it recovered or pay it by hand."
+            ),
+        )
+    return sum(int(r["amount"]) for r in reversals), currency, ""
+
+
+def _pay_reversal_again(finding: ReconciliationFinding, note: str, actor: Actor | None, now: datetime) -> int:
+    """One positive balance adjustment per reversal of the (locked) finding not carried before;
+    how many were written."""
+    payout = finding.payout
+    _, _, why_not = reversal_carry(finding)
+    if why_not:
+        raise ReconciliationError(why_not)
+    written = 0
+    for reversal in finding.reversals:
+        if BalanceAdjustment.objects.filter(
+            kind=BalanceAdjustment.Kind.TRANSFER_REVERSAL, source_id=reversal["id"]
+        ).exists():
+            continue
+        try:
+            with transaction.atomic():
+                adjustment = BalanceAdjustment.objects.create(
+                    program_id=payout.program_id,
+                    affiliate_id=payout.affiliate_id,
+                    kind=BalanceAdjustment.Kind.TRANSFER_REVERSAL,
+                    source_id=reversal["id"],
+                    amount_cents=int(reversal["amount"]),
+                    currency=payout.currency,
+                    reason=f"Stripe reversed {_money(int(reversal['amount']), payout.currency)} of transfer "
+                    f"{finding.transfer_id} (payout {payout.public_id}) after it was paid; paid again: "
+                    f"{note}"[:500],
+                    finding=finding,
+                    created_at=now,
+                )
+        except IntegrityError:
+            continue
+        audit_log(
+            actor=actor,
+            action="payout.balance_carried",
+            obj=adjustment,
+            data={
+                "amount_cents": adjustment.amount_cents,
+                "currency": adjustment.currency,
+                "affiliate": payout.affiliate.public_id,
+                "payout": payout.public_id,
+                "transfer": finding.transfer_id,
+                "reversal": reversal["id"],
+                "finding": finding.public_id,
+                "note": note,
+            },
+        )
+        written += 1
+    return written
+
+
 def finding_decide(
     *, finding: ReconciliationFinding, status: str, note: str, actor: Actor | None, now: datetime
 ) -> ReconciliationFinding:
-    """An admin acknowledges a finding (seen, being handled) or resolves it, with a note. Only an
-    open or acknowledged finding can be decided; acknowledging twice is refused."""
-    if status not in (Status.ACKNOWLEDGED, Status.RESOLVED):
-        raise ReconciliationError("A finding can be acknowledged or resolved.")
+    """An admin decides a finding that waits, with a note. Any finding can be acknowledged (seen,
+    being handled). A reversal is then either paid again (`pay_again`: carried into the affiliate's
+    next payout, positive) or kept recovered (`keep_recovered`: nothing carried); any other finding
+    is resolved. A decided finding cannot be decided again; acknowledging twice is refused."""
+    if status not in DECISIONS:
+        raise ReconciliationError("Choose one of the decisions offered.")
+    note = (note or "").strip()[:1000]
+    if not note:
+        raise ReconciliationError("Write a note with your decision.")
     with transaction.atomic():
-        locked = ReconciliationFinding.objects.select_for_update().get(pk=finding.pk)
-        if not locked.waits_for_admin:
+        locked = (
+            ReconciliationFinding.objects.select_for_update(of=("self",))
+            .select_related("payout__program", "payout__affiliate")
+            .get(pk=finding.pk)
+        )
+        if not locked.waits_for_admin or locked.status == DECISIONS[status]:
             raise ReconciliationError(f"This finding is already {locked.get_status_display().lower()}.")
-        if locked.status == status:
-            raise ReconciliationError(f"This finding is already {locked.get_status_display().lower()}.")
+        reversal = locked.kind == Kind.REVERSED
+        if reversal and status == RESOLVE:
+            raise ReconciliationError("A reversal is decided by paying it again or keeping it recovered.")
+        if not reversal and status in (PAY_AGAIN, KEEP_RECOVERED):
+            raise ReconciliationError("Only a reversed transfer can be paid again or kept recovered.")
         previous = locked.status
-        locked.status = status
-        locked.note = note[:1000]
+        data: dict[str, Any] = {"from": previous, "note": note}
+        if status == PAY_AGAIN:
+            cents, currency, _ = reversal_carry(locked)
+            data.update(carried=_pay_reversal_again(locked, note, actor, now), amount_cents=cents)
+            data["currency"] = currency
+        locked.status = DECISIONS[status]
+        locked.note = note
         locked.decided_by = (actor or Actor.system()).label[:100]
         locked.decided_at = now
         locked.save(update_fields=["status", "note", "decided_by", "decided_at"])
-        audit_log(
-            actor=actor,
-            action=f"reconciliation.finding_{status}",
-            obj=locked,
-            data={"from": previous, "note": locked.note},
-        )
+        audit_log(actor=actor, action=f"reconciliation.finding_{locked.status}", obj=locked, data=data)
     return locked
 
 

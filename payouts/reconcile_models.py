@@ -51,8 +51,10 @@ class ReconciliationFinding(models.Model):
         OPEN = "open", "Open"
         ACKNOWLEDGED = "acknowledged", "Acknowledged"
         RESOLVED = "resolved", "Resolved"
-        # A reversal settled by itself: its amount is carried into the affiliate's next payout.
-        CARRIED = "carried", "Carried to next payout"
+        # The two decisions on a reversal (after refapp marked the payout paid): an admin pays the
+        # reversed amount again in the affiliate's next payout, or keeps it recovered (no carry).
+        CARRIED = "carried", "Paid again in the next payout"
+        RECOVERED = "recovered", "Kept recovered"
 
     public_id = models.CharField(max_length=32, unique=True, editable=False)
     # None: a transfer that names no payout and goes to no known affiliate (superusers see it).
@@ -76,6 +78,10 @@ class ReconciliationFinding(models.Model):
     actual_cents = models.BigIntegerField(null=True, blank=True)
     actual_currency = models.CharField(max_length=3, blank=True)
     detail = models.CharField(max_length=500)
+    # A reversal finding's Stripe reversals as the latest check saw them while it waited for an
+    # admin: [{"id": "trr_…", "amount": cents, "currency": "usd", "created": ts}]. "Pay it again"
+    # carries these, one adjustment each, without asking Stripe again.
+    reversals = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=14, choices=Status.choices, default=Status.OPEN)
     note = models.CharField(max_length=1000, blank=True)
     decided_by = models.CharField(max_length=100, blank=True)
@@ -103,10 +109,10 @@ class ReconciliationFinding(models.Model):
 
 
 class BalanceAdjustment(models.Model):
-    """An amount carried into an affiliate's next payout, outside any commission: the reversal of a
-    paid transfer. The next payout run adds it to the affiliate's net (it is negative for a
-    reversal) and records itself in `payout`, under a row lock, so it is netted once; a payout that
-    fails gives it back for the run after."""
+    """An amount carried into an affiliate's next payout, outside any commission: a reversed
+    transfer that an admin decided to pay again (positive). The next payout run adds it to the
+    affiliate's net and records itself in `payout`, under a row lock, so it is paid once; a payout
+    that fails gives it back for the run after."""
 
     class Kind(models.TextChoices):
         TRANSFER_REVERSAL = "transfer_reversal", "Transfer reversed in Stripe"

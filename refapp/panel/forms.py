@@ -703,7 +703,14 @@ class ReconcileForm(forms.Form):
 
 
 class FindingDecisionForm(forms.Form):
-    action = forms.ChoiceField(choices=[("acknowledged", "Acknowledge"), ("resolved", "Mark resolved")])
+    action = forms.ChoiceField(
+        choices=[
+            ("acknowledged", "Acknowledge"),
+            ("resolved", "Mark resolved"),
+            ("pay_again", "Pay it again"),
+            ("keep_recovered", "Keep it recovered"),
+        ]
+    )
     note = forms.CharField(
         max_length=1000, widget=forms.Textarea(attrs={"rows": 2}), help_text="What you found or did."
     )

@@ -35,7 +35,7 @@ def next_payout_at(program: Program, now: datetime) -> datetime:
 
 def payout_estimate(balances: dict, run: datetime, carried_cents: int = 0) -> dict:
     """What the next run would pay: approved money plus pending money that unlocks before it, plus
-    what is carried into it (negative: a transfer reversed after it was paid)."""
+    what is carried into it (a reversed transfer that the program's admins decided to pay again)."""
     unlocking = sum(u["amount_cents"] for u in balances["unlocks"] if u["day"] < run.date())
     expected = balances["approved_cents"] + unlocking + carried_cents
     minimum = balances["minimum_payout_cents"]

@@ -7,7 +7,14 @@ from django.core import mail
 from django.utils import timezone
 
 from payouts.models import BalanceAdjustment, Payout, ReconciliationFinding, ReconciliationRun
-from payouts.reconcile import nightly_periods, period_of, period_window, reconcile_period
+from payouts.reconcile import (
+    ReconciliationError,
+    finding_decide,
+    nightly_periods,
+    period_of,
+    period_window,
+    reconcile_period,
+)
 from payouts.services import payout_plan, payouts_create
 from payouts.stripe_client import stripe_client
 from refapp.models import Actor, AuditLog
@@ -182,11 +189,12 @@ def test_each_kind_of_mismatch_is_found_once_however_often_the_month_is_checked(
     assert "no transfer for it" in found[blank.public_id].detail
     assert found[stray["id"]].program == program and "names no refapp payout" in found[stray["id"]].detail
     rev = found[reversed_payout.transfer_id]
-    assert rev.status == "carried" and rev.actual_cents == 2500
-    [carry] = BalanceAdjustment.objects.all()
-    assert (carry.affiliate, carry.amount_cents, carry.source_id) == (connected, -2500, reversal.id)
-    # Everything but the carried reversal waits for an admin, who got one email listing them.
-    assert ReconciliationFinding.objects.filter(status="open").count() == 5
+    assert rev.status == "open" and rev.actual_cents == 2500
+    assert [(r["id"], r["amount"]) for r in rev.reversals] == [(reversal.id, 2500)]
+    # A reversal is not carried by itself: like everything else it waits for an admin, who got one
+    # email listing them all.
+    assert BalanceAdjustment.objects.count() == 0
+    assert ReconciliationFinding.objects.filter(status="open").count() == 6
     [email] = mail.outbox
     assert email.to == ["admin@acme.example"] and "6 differences with Stripe" in email.subject
     assert short_transfer["id"] in email.body and ghost.public_id in email.body
@@ -195,10 +203,10 @@ def test_each_kind_of_mismatch_is_found_once_however_often_the_month_is_checked(
     again = check(django_capture_on_commit_callbacks)
 
     assert again.status == "done" and again.findings_new == 0
-    assert ReconciliationFinding.objects.count() == 6 and BalanceAdjustment.objects.count() == 1
+    assert ReconciliationFinding.objects.count() == 6 and BalanceAdjustment.objects.count() == 0
     assert len(mail.outbox) == 1  # nothing new, nothing sent
     assert AuditLog.objects.filter(action="reconciliation.finding_opened").count() == 6
-    assert AuditLog.objects.filter(action="payout.balance_carried").count() == 1
+    assert not AuditLog.objects.filter(action="payout.balance_carried").exists()
 
 
 def test_a_transfer_for_a_failed_payout_or_a_second_transfer_has_no_paid_payout(
@@ -256,46 +264,179 @@ def test_a_payout_paid_this_month_matches_its_transfer_made_last_month(
     assert ReconciliationFinding.objects.count() == 0
 
 
-def test_a_reversed_transfer_is_netted_once_by_the_next_payout_run(
-    program, connected, fake_stripe, pay, staff_user, django_capture_on_commit_callbacks
+def decide(finding, action, note="Checked with the merchant", actor=None):
+    return finding_decide(
+        finding=finding, status=action, note=note, actor=actor or Actor("user:1"), now=timezone.now()
+    )
+
+
+def reversed_finding():
+    return ReconciliationFinding.objects.get(kind="reversed")
+
+
+def test_a_reversal_is_not_carried_by_itself(
+    program, connected, fake_stripe, pay, django_capture_on_commit_callbacks
+):
+    """The reversal already took the money back from the affiliate's Stripe account: subtracting it
+    from the next payout as well would take it twice. The next run pays its commissions only."""
+    first = pay(connected, 7000)
+    stripe_client().v1.transfers.reversals.create(first.transfer_id, params={"amount": 3000})
+    check(django_capture_on_commit_callbacks)
+    check(django_capture_on_commit_callbacks)
+
+    assert reversed_finding().status == "open" and BalanceAdjustment.objects.count() == 0
+    second = pay(connected, 9000, now=timezone.now() + timedelta(days=32))
+    assert second.status == "paid" and second.amount_cents == 9000
+    assert fake_stripe.transfers[-1]["amount"] == 9000
+
+
+def test_paying_a_reversal_again_adds_it_to_the_next_payout_once(
+    program, connected, fake_stripe, pay, django_capture_on_commit_callbacks
 ):
     first = pay(connected, 7000)
     client = stripe_client()
-    client.v1.transfers.reversals.create(first.transfer_id, params={"amount": 3000})
+    reversal = client.v1.transfers.reversals.create(first.transfer_id, params={"amount": 3000})
     check(django_capture_on_commit_callbacks)
-    check(django_capture_on_commit_callbacks)  # a second check carries nothing more
+
+    finding = decide(reversed_finding(), "pay_again", "The merchant reversed it by mistake")
+
+    assert (finding.status, finding.note, finding.decided_by) == (
+        "carried",
+        "The merchant reversed it by mistake",
+        "user:1",
+    )
     [carry] = BalanceAdjustment.objects.all()
-    assert carry.amount_cents == -3000 and carry.payout is None
+    assert (carry.amount_cents, carry.source_id, carry.payout, carry.finding) == (
+        3000,
+        reversal.id,
+        None,
+        finding,
+    )
     [audit] = AuditLog.objects.filter(action="payout.balance_carried")
-    assert audit.object_id == carry.public_id and audit.actor_label == "reconciliation"
-    assert audit.program_id == program.pk and audit.data["reversal"] == carry.source_id
+    assert audit.object_id == carry.public_id and audit.actor_label == "user:1"
+    assert audit.program_id == program.pk and audit.data["reversal"] == reversal.id
+    assert audit.data["note"] == "The merchant reversed it by mistake" and audit.data["amount_cents"] == 3000
+    decided = AuditLog.objects.get(action="reconciliation.finding_carried", object_id=finding.public_id)
+    assert decided.data["carried"] == 1 and decided.data["note"] == "The merchant reversed it by mistake"
+
+    # Posted twice, checked again: still one adjustment, and the finding stays decided.
+    with pytest.raises(ReconciliationError, match="already paid again"):
+        decide(reversed_finding(), "pay_again")
+    check(django_capture_on_commit_callbacks)
+    assert reversed_finding().status == "carried" and BalanceAdjustment.objects.count() == 1
 
     next_month = timezone.now() + timedelta(days=32)
     second = pay(connected, 9000, now=next_month)
 
-    assert second.amount_cents == 9000 - 3000
-    assert fake_stripe.transfers[-1]["amount"] == 6000
+    assert second.amount_cents == 9000 + 3000
+    assert fake_stripe.transfers[-1]["amount"] == 12000
     carry.refresh_from_db()
     assert carry.payout == second and carry.applied_at is not None
     assert AuditLog.objects.get(action="payout.created", object_id=second.public_id).data["adjustments"] == 1
 
-    # Checked again, paid again: the carry is never subtracted a second time.
+    # Checked again, paid again: the reversal is never added a second time.
     check(django_capture_on_commit_callbacks)
     third = pay(connected, 6000, now=next_month + timedelta(days=32))
     assert third.amount_cents == 6000
     assert BalanceAdjustment.objects.count() == 1
 
 
-def test_the_plan_shows_the_carry_and_holds_back_an_affiliate_it_leaves_below_the_minimum(
+def test_keeping_a_reversal_recovered_carries_nothing(
     program, connected, fake_stripe, pay, django_capture_on_commit_callbacks
 ):
+    first = pay(connected, 7000)
+    stripe_client().v1.transfers.reversals.create(first.transfer_id, params={"amount": 3000})
+    check(django_capture_on_commit_callbacks)
+    decide(reversed_finding(), "acknowledged", "Asking the merchant")
+
+    finding = decide(reversed_finding(), "keep_recovered", "The merchant recovered an overpayment")
+
+    assert (finding.status, finding.note) == ("recovered", "The merchant recovered an overpayment")
+    audit = AuditLog.objects.get(action="reconciliation.finding_recovered", object_id=finding.public_id)
+    assert audit.data == {"from": "acknowledged", "note": "The merchant recovered an overpayment"}
+    with pytest.raises(ReconciliationError, match="already kept recovered"):
+        decide(reversed_finding(), "pay_again")
+    check(django_capture_on_commit_callbacks)
+    assert reversed_finding().status == "recovered" and BalanceAdjustment.objects.count() == 0
+    second = pay(connected, 9000, now=timezone.now() + timedelta(days=32))
+    assert second.amount_cents == 9000
+
+
+def test_a_reversal_needs_a_note_and_one_of_its_own_decisions(
+    program, connected, fake_stripe, pay, django_capture_on_commit_callbacks
+):
+    first = pay(connected, 7000)
+    stripe_client().v1.transfers.reversals.create(first.transfer_id, params={"amount": 3000})
+    stray = fake_stripe.plant_transfer(amount=999, destination="acct_john", metadata={})
+    check(django_capture_on_commit_callbacks)
+
+    with pytest.raises(ReconciliationError, match="note"):
+        decide(reversed_finding(), "pay_again", note="  ")
+    with pytest.raises(ReconciliationError, match="paying it again or keeping it recovered"):
+        decide(reversed_finding(), "resolved")
+    with pytest.raises(ReconciliationError, match="Only a reversed transfer"):
+        decide(ReconciliationFinding.objects.get(key=stray["id"]), "pay_again")
+    assert reversed_finding().status == "open" and BalanceAdjustment.objects.count() == 0
+
+
+def test_a_reversal_in_another_currency_can_only_be_kept_recovered(
+    program, connected, fake_stripe, django_capture_on_commit_callbacks
+):
+    euro = PayoutFactory(
+        program=program,
+        affiliate=connected,
+        method="stripe",
+        destination="acct_john",
+        status="paid",
+        paid_at=timezone.now(),
+        amount_cents=5500,
+    )
+    transfer = fake_stripe.plant_transfer(
+        amount=5500, currency="eur", destination="acct_john", metadata={"payout_id": euro.public_id}
+    )
+    Payout.objects.filter(pk=euro.pk).update(transfer_id=transfer["id"])
+    stripe_client().v1.transfers.reversals.create(transfer["id"], params={"amount": 1000})
+    check(django_capture_on_commit_callbacks)
+
+    with pytest.raises(ReconciliationError, match="not in the payout's currency"):
+        decide(reversed_finding(), "pay_again")
+    assert reversed_finding().status == "open" and BalanceAdjustment.objects.count() == 0
+    assert decide(reversed_finding(), "keep_recovered").status == "recovered"
+
+
+def test_a_reversal_paid_again_is_paid_alone_when_it_reaches_the_minimum(
+    program, connected, fake_stripe, pay, django_capture_on_commit_callbacks
+):
+    """An affiliate with nothing approved but a reversal paid again gets a payout of it alone if it
+    reaches the program's minimum; below the minimum it waits, as commissions do."""
     first = pay(connected, 6000)
     stripe_client().v1.transfers.reversals.create(first.transfer_id)  # all of it
     check(django_capture_on_commit_callbacks)
+    decide(reversed_finding(), "pay_again")
     next_month = timezone.now() + timedelta(days=32)
     [line] = payout_plan(program=program, now=next_month).lines
-    assert (line.net_cents, line.carried_cents, line.commissions) == (-6000, -6000, 0)
-    assert line.reason == "nothing to pay after clawbacks"
+    assert (line.net_cents, line.carried_cents, line.commissions, line.eligible) == (6000, 6000, 0, True)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        [second] = payouts_create(program=program, now=next_month)
+    second.refresh_from_db()
+    assert (second.status, second.amount_cents, second.items.count()) == ("paid", 6000, 0)
+    assert BalanceAdjustment.objects.get().payout == second
+
+
+def test_a_reversal_paid_again_below_the_minimum_waits(
+    program, connected, fake_stripe, pay, django_capture_on_commit_callbacks
+):
+    first = pay(connected, 6000)
+    stripe_client().v1.transfers.reversals.create(first.transfer_id, params={"amount": 1000})
+    check(django_capture_on_commit_callbacks)
+    decide(reversed_finding(), "pay_again")
+    next_month = timezone.now() + timedelta(days=32)
+    [line] = payout_plan(program=program, now=next_month).lines
+    assert (line.net_cents, line.carried_cents, line.eligible) == (1000, 1000, False)
+    assert "below the minimum" in line.reason
+    assert payouts_create(program=program, now=next_month) == []
+    assert BalanceAdjustment.objects.get().payout is None
 
 
 def test_a_failed_payout_gives_the_carry_back_to_the_next_run(
@@ -304,13 +445,14 @@ def test_a_failed_payout_gives_the_carry_back_to_the_next_run(
     first = pay(connected, 7000)
     stripe_client().v1.transfers.reversals.create(first.transfer_id, params={"amount": 1000})
     check(django_capture_on_commit_callbacks)
+    decide(reversed_finding(), "pay_again")
     next_month = timezone.now() + timedelta(days=32)
     approved(connected, 9000)
     fake_stripe.set_account("acct_john", payouts_enabled=False)  # Stripe refuses this transfer
     with django_capture_on_commit_callbacks(execute=True):
         [failed] = payouts_create(program=program, now=next_month)
     failed.refresh_from_db()
-    assert failed.status == "failed" and failed.amount_cents == 8000
+    assert failed.status == "failed" and failed.amount_cents == 10000
     [carry] = BalanceAdjustment.objects.all()
     assert carry.payout is None and carry.applied_at is None
     assert (
@@ -323,7 +465,7 @@ def test_a_failed_payout_gives_the_carry_back_to_the_next_run(
     with django_capture_on_commit_callbacks(execute=True):
         [later] = payouts_create(program=program, now=next_month + timedelta(days=32))
     later.refresh_from_db()
-    assert later.status == "paid" and later.amount_cents == 9000 + 1000 - 1000
+    assert later.status == "paid" and later.amount_cents == 9000 + 1000 + 1000
     carry.refresh_from_db()
     assert carry.payout == later
 

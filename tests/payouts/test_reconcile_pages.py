@@ -7,7 +7,7 @@ from django.test import Client
 from django.utils import timezone
 
 from affiliates.models import ProgramStaff
-from payouts.models import ReconciliationFinding, ReconciliationRun
+from payouts.models import BalanceAdjustment, ReconciliationFinding, ReconciliationRun
 from payouts.reconcile import period_of
 from refapp.models import AuditLog
 
@@ -133,6 +133,79 @@ def test_a_viewer_sees_the_findings_but_cannot_check_or_decide(
     assert not AuditLog.objects.filter(action__startswith="reconciliation.finding_resolved").exists()
 
 
+@pytest.fixture
+def reversed_payout(program, connected, fake_stripe, approved, django_capture_on_commit_callbacks):
+    """John paid 70.00, of which Stripe reversed 30.00 after refapp marked it paid."""
+    from payouts.services import payouts_create
+    from payouts.stripe_client import stripe_client
+    from refapp.models import Actor
+
+    approved(connected, 7000)
+    with django_capture_on_commit_callbacks(execute=True):
+        [payout] = payouts_create(program=program, now=timezone.now(), actor=Actor.system())
+    payout.refresh_from_db()
+    stripe_client().v1.transfers.reversals.create(payout.transfer_id, params={"amount": 3000})
+    return payout
+
+
+def test_an_admin_pays_a_reversal_again_or_keeps_it_recovered_after_a_confirmation(
+    staff_client, staff_user, reversed_payout, django_capture_on_commit_callbacks
+):
+    check_now(staff_client, django_capture_on_commit_callbacks)
+    finding = ReconciliationFinding.objects.get(kind="reversed")
+    html = staff_client.get(PAGE).content.decode()
+    assert "Waiting for a decision (1)" in html and "Mark resolved" not in html
+    assert 'data-confirm="Pay John 30.00 USD again in the next payout?"' in html
+    assert "Keep it recovered" in html
+
+    no_note = staff_client.post(decide_url(finding), {"action": "pay_again", "note": ""})
+    assert no_note.status_code == 302 and BalanceAdjustment.objects.count() == 0
+
+    staff_client.post(decide_url(finding), {"action": "pay_again", "note": "Reversed by mistake"})
+    again = staff_client.post(decide_url(finding), {"action": "pay_again", "note": "twice"}, follow=True)
+    assert "already paid again" in again.content.decode()
+    finding.refresh_from_db()
+    assert (finding.status, finding.note) == ("carried", "Reversed by mistake")
+    [carry] = BalanceAdjustment.objects.all()
+    assert carry.amount_cents == 3000
+    audit = AuditLog.objects.get(action="payout.balance_carried")
+    assert audit.actor == staff_user and audit.data["note"] == "Reversed by mistake"
+    page = staff_client.get(PAGE).content.decode()
+    assert "Reversals paid again in the next payout" in page and "30.00 USD" in page
+
+    check_now(staff_client, django_capture_on_commit_callbacks)
+    finding.refresh_from_db()
+    assert finding.status == "carried" and BalanceAdjustment.objects.count() == 1
+
+
+def test_an_admin_keeps_a_reversal_recovered(
+    staff_client, reversed_payout, django_capture_on_commit_callbacks
+):
+    check_now(staff_client, django_capture_on_commit_callbacks)
+    finding = ReconciliationFinding.objects.get(kind="reversed")
+    staff_client.post(decide_url(finding), {"action": "keep_recovered", "note": "Overpaid last month"})
+    finding.refresh_from_db()
+    assert (finding.status, finding.note) == ("recovered", "Overpaid last month")
+    assert BalanceAdjustment.objects.count() == 0
+    assert AuditLog.objects.filter(action="reconciliation.finding_recovered").count() == 1
+    assert "Kept recovered" in staff_client.get(PAGE).content.decode()
+
+
+def test_a_viewer_cannot_pay_a_reversal_again_or_keep_it_recovered(
+    staff_client, viewer_client, reversed_payout, django_capture_on_commit_callbacks
+):
+    check_now(staff_client, django_capture_on_commit_callbacks)
+    finding = ReconciliationFinding.objects.get(kind="reversed")
+    page = viewer_client.get(PAGE).content.decode()
+    assert "Pay it again" not in page and "Keep it recovered" not in page
+    for action in ("pay_again", "keep_recovered"):
+        response = viewer_client.post(decide_url(finding), {"action": action, "note": "mine"})
+        assert response.status_code == 404
+    finding.refresh_from_db()
+    assert finding.status == "open" and BalanceAdjustment.objects.count() == 0
+    assert not AuditLog.objects.filter(action="payout.balance_carried").exists()
+
+
 def test_other_programs_staff_and_anonymous_users_are_kept_out(
     staff_client, other_staff_client, stray, django_capture_on_commit_callbacks
 ):
@@ -181,10 +254,10 @@ def test_htmx_polls_the_findings_while_a_check_runs(staff_client, fake_stripe):
     assert page["Vary"].find("HX-Request") >= 0
 
 
-def test_the_portal_estimate_includes_the_carried_reversal(
+def test_the_portal_estimate_includes_a_reversal_paid_again(
     portal_client, affiliate, program, fake_stripe, approved, django_capture_on_commit_callbacks
 ):
-    from payouts.reconcile import reconcile_period
+    from payouts.reconcile import finding_decide, reconcile_period
     from payouts.services import payouts_create
     from payouts.stripe_client import stripe_client
     from refapp.models import Actor
@@ -204,14 +277,25 @@ def test_the_portal_estimate_includes_the_carried_reversal(
     with django_capture_on_commit_callbacks(execute=True):
         reconcile_period(period=period_of(timezone.now()), actor=Actor.system(), now=timezone.now())
     approved(affiliate, 9000)
+    for url in ("/portal/payouts/", "/portal/"):  # not carried until an admin decides
+        html = portal_client.get(url).content.decode()
+        assert 'data-stat="carried"' not in html and 'data-stat="next-payout">90.00 USD' in html, url
+
+    finding_decide(
+        finding=ReconciliationFinding.objects.get(kind="reversed"),
+        status="pay_again",
+        note="Reversed by mistake",
+        actor=Actor("user:1"),
+        now=timezone.now(),
+    )
 
     for url in ("/portal/payouts/", "/portal/"):
         html = portal_client.get(url).content.decode()
-        assert "-15.00 USD is carried into it" in html, url
-        assert 'data-stat="next-payout">75.00 USD' in html, url  # 90.00 approved - 15.00 carried
+        assert "15.00 USD is added to it" in html, url
+        assert 'data-stat="next-payout">105.00 USD' in html, url  # 90.00 approved + 15.00 paid again
 
 
-def test_the_payout_that_nets_a_carry_shows_it(
+def test_the_payout_that_pays_a_reversal_again_shows_it(
     staff_client, program, connected, fake_stripe, approved, django_capture_on_commit_callbacks
 ):
     from payouts.reconcile import reconcile_period
@@ -226,10 +310,14 @@ def test_the_payout_that_nets_a_carry_shows_it(
     stripe_client().v1.transfers.reversals.create(first.transfer_id, params={"amount": 1500})
     with django_capture_on_commit_callbacks(execute=True):
         reconcile_period(period=period_of(timezone.now()), actor=Actor.system(), now=timezone.now())
+    finding = ReconciliationFinding.objects.get(kind="reversed")
+    staff_client.post(decide_url(finding), {"action": "pay_again", "note": "Reversed by mistake"})
     approved(connected, 9000)
     with django_capture_on_commit_callbacks(execute=True):
         [second] = payouts_create(program=program, now=timezone.now() + timedelta(days=32))
+    assert second.amount_cents == 10500
     html = staff_client.get(f"/panel/p/acme/payouts/{second.public_id}/").content.decode()
-    assert "Carried balances netted" in html and "-15.00 USD" in html and first.transfer_id in html
+    assert "Reversals paid again in this payout" in html and "15.00 USD" in html
+    assert first.transfer_id in html and "Reversed by mistake" in html
     page = staff_client.get(PAGE).content.decode()
     assert second.public_id in page  # the carry's "netted by" column

@@ -1,5 +1,6 @@
 """Panel: reconciliation with Stripe. Recent checks, a "check now" button, the findings waiting for
-a decision (acknowledge, mark resolved, with a note) and the balances reversals carried forward."""
+a decision (acknowledge, mark resolved; for a reversal, pay it again or keep it recovered; always
+with a note) and the balances paid again in the next payout."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from affiliates.models import Program
-from payouts.reconcile import ReconciliationError, finding_decide, period_of, reconciliation_start
+from payouts.reconcile import (
+    ReconciliationError,
+    finding_decide,
+    period_of,
+    reconciliation_start,
+    reversal_carry,
+)
 from payouts.reconcile_models import BalanceAdjustment, ReconciliationFinding, ReconciliationRun
 from refapp.htmx import render_page
 
@@ -34,6 +41,15 @@ def _render(
     request: HttpRequest, program: Program, form: ReconcileForm | None = None, status: int = 200
 ) -> HttpResponse:
     findings = _findings_of(request, program)
+    waiting = list(
+        findings.filter(status__in=[Status.OPEN, Status.ACKNOWLEDGED])
+        .select_related("payout__program")
+        .order_by("-first_seen_at", "-pk")
+    )
+    for finding in waiting:  # what "pay it again" would carry, for the button's confirmation
+        if finding.kind == ReconciliationFinding.Kind.REVERSED:
+            cents, currency, why_not = reversal_carry(finding)
+            finding.carry = {"cents": cents, "currency": currency, "why_not": why_not}
     runs = list(ReconciliationRun.objects.order_by("-started_at", "-pk")[:10])
     context = {
         "program": program,
@@ -42,9 +58,7 @@ def _render(
         "decision_form": FindingDecisionForm(),
         "runs": runs,
         "running": any(run.status == ReconciliationRun.Status.RUNNING for run in runs),
-        "waiting": findings.filter(status__in=[Status.OPEN, Status.ACKNOWLEDGED]).order_by(
-            "-first_seen_at", "-pk"
-        ),
+        "waiting": waiting,
         "decided": findings.exclude(status__in=[Status.OPEN, Status.ACKNOWLEDGED]).order_by(
             "-decided_at", "-pk"
         )[:20],
@@ -86,7 +100,7 @@ def finding_decide_view(request: HttpRequest, slug: str, public_id: str) -> Http
     finding = get_object_or_404(_findings_of(request, program), public_id=public_id)
     form = FindingDecisionForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose acknowledge or mark resolved, and write a note.")
+        messages.error(request, "Choose a decision and write a note.")
         return redirect("panel:reconciliation", program.slug)
     try:
         finding = finding_decide(
