@@ -98,3 +98,16 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return self.event_id
+
+
+# The reconciliation's rows live in their own module; importing them here registers them with Django.
+from .reconcile_models import BalanceAdjustment, ReconciliationFinding, ReconciliationRun  # noqa: E402
+
+__all__ = [
+    "BalanceAdjustment",
+    "Payout",
+    "PayoutItem",
+    "ReconciliationFinding",
+    "ReconciliationRun",
+    "StripeEvent",
+]

@@ -29,6 +29,7 @@ from refapp.models import Actor, AuditLog, audit_announce, audit_entry, audit_lo
 from refapp.money import format_amount
 
 from .models import Payout, PayoutItem
+from .reconcile_models import BalanceAdjustment
 
 
 def period_of(moment: datetime) -> str:
@@ -71,6 +72,7 @@ class PlanLine:
     method: str | None
     destination: str
     reason: str = ""  # why this affiliate is not paid now; empty when they are
+    carried_cents: int = 0  # balance adjustments inside net_cents (a reversed transfer: negative)
 
     @property
     def eligible(self) -> bool:
@@ -92,6 +94,12 @@ class Plan:
         return sum(line.net_cents for line in self.payable)
 
 
+def waiting_adjustments(program: Program):
+    """Balance adjustments no payout has netted yet, in the program's currency (the only one its
+    payouts are made in; reconciliation carries nothing in another)."""
+    return BalanceAdjustment.objects.filter(program=program, payout__isnull=True, currency=program.currency)
+
+
 def payout_plan(*, program: Program, now: datetime, period: str | None = None) -> Plan:
     """Who the next run would pay how much, and who it would not pay and why. Reads only."""
     plan = Plan(program=program, period=period or period_of(now))
@@ -102,6 +110,15 @@ def payout_plan(*, program: Program, now: datetime, period: str | None = None) -
         .order_by("affiliate_id")
     )
     rows = list(sums)
+    carried = dict(
+        waiting_adjustments(program)
+        .values("affiliate_id")
+        .annotate(total=Sum("amount_cents"))
+        .values_list("affiliate_id", "total")
+    )
+    # An affiliate with a carried balance and nothing approved is listed too (with nothing to pay).
+    known = {row["affiliate_id"] for row in rows}
+    rows += [{"affiliate_id": pk, "net": 0, "n": 0} for pk in sorted(carried) if pk not in known]
     affiliates = Affiliate.objects.in_bulk([row["affiliate_id"] for row in rows])
     already = set(
         Payout.objects.filter(program=program, period=plan.period).values_list("affiliate_id", flat=True)
@@ -109,7 +126,7 @@ def payout_plan(*, program: Program, now: datetime, period: str | None = None) -
     for row in rows:
         affiliate = affiliates[row["affiliate_id"]]
         method, destination = destination_of(affiliate)
-        net = row["net"] or 0
+        net = (row["net"] or 0) + carried.get(affiliate.pk, 0)
         reason = ""
         if affiliate.status != Affiliate.Status.ACTIVE:
             reason = f"affiliate is {affiliate.status}"
@@ -129,6 +146,7 @@ def payout_plan(*, program: Program, now: datetime, period: str | None = None) -
                 method=method,
                 destination=destination if method else "",
                 reason=reason,
+                carried_cents=carried.get(affiliate.pk, 0),
             )
         )
     plan.lines.sort(key=lambda line: (not line.eligible, -line.net_cents))
@@ -179,9 +197,23 @@ def _create_payouts(
             .values_list("pk", "affiliate_id", "amount_cents")
         ):
             owed.setdefault(affiliate_id, []).append((pk, amount))
+        # Carried balances (a reversed transfer) are netted under their row lock: a concurrent run
+        # waits, then finds them taken by this payout.
+        carried: dict[int, list[tuple[int, int]]] = {}
+        for pk, affiliate_id, amount in (
+            waiting_adjustments(program)
+            .filter(affiliate_id__in=list(affiliates))
+            .select_for_update()
+            .order_by("pk")
+            .values_list("pk", "affiliate_id", "amount_cents")
+        ):
+            carried.setdefault(affiliate_id, []).append((pk, amount))
         payouts: list[tuple[Payout, list[tuple[int, int]]]] = []
-        for affiliate_id, rows in owed.items():
-            net = sum(amount for _, amount in rows)
+        adjusted: list[tuple[Payout, list[int]]] = []
+        for affiliate_id in sorted(owed.keys() | carried.keys()):
+            rows = owed.get(affiliate_id, [])
+            extra = carried.get(affiliate_id, [])
+            net = sum(amount for _, amount in rows) + sum(amount for _, amount in extra)
             if net <= 0 or net < program.minimum_payout_cents:
                 continue  # a concurrent run took them, or a refund arrived meanwhile
             method, destination = destination_of(affiliates[affiliate_id])
@@ -200,9 +232,18 @@ def _create_payouts(
                 status=Payout.Status.PROCESSING if method == Payout.Method.STRIPE else Payout.Status.PENDING,
             )
             payouts.append((payout, rows))
+            if extra:
+                adjusted.append((payout, [pk for pk, _ in extra]))
         if not payouts:
             return []
         Payout.objects.bulk_create([payout for payout, _ in payouts])
+        for payout, adjustment_ids in adjusted:
+            taken = BalanceAdjustment.objects.filter(pk__in=adjustment_ids, payout__isnull=True).update(
+                payout=payout, applied_at=now
+            )
+            if taken != len(adjustment_ids):  # cannot happen under the lock: never net one twice
+                raise IntegrityError("balance adjustments changed under the payout lock")
+        carried_of = {payout.pk: len(ids) for payout, ids in adjusted}
         items = [
             PayoutItem(payout=payout, commission_id=pk, amount_cents=amount)
             for payout, rows in payouts
@@ -228,6 +269,7 @@ def _create_payouts(
                             "amount_cents": payout.amount_cents,
                             "commissions": len(rows),
                             "period": period,
+                            **({"adjustments": carried_of[payout.pk]} if payout.pk in carried_of else {}),
                         },
                     )
                     for payout, rows in payouts
@@ -434,7 +476,14 @@ def payout_fail(*, payout: Payout, reason: str, actor: Actor | None, now: dateti
         Commission.objects.filter(pk__in=ids, status=Commission.Status.PROCESSING).update(
             status=Commission.Status.APPROVED
         )
-        audit_log(actor=actor, action="payout.failed", obj=locked, data={"reason": reason})
+        # Balances it netted wait for the next run again (a retry pays the commissions only).
+        returned = BalanceAdjustment.objects.filter(payout=locked).update(payout=None, applied_at=None)
+        audit_log(
+            actor=actor,
+            action="payout.failed",
+            obj=locked,
+            data={"reason": reason, **({"adjustments_returned": returned} if returned else {})},
+        )
         admins = program_admin_emails(locked.program)
         if admins:
             send_templated(

@@ -14,7 +14,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Tasks that live beside the service that queues them (so the two never import each other), which
 # autodiscovery (it looks for tasks.py) misses.
-app.conf.imports = ("refapp.emails", "affiliates.magic", "affiliates.portal_services")
+app.conf.imports = ("refapp.emails", "affiliates.magic", "affiliates.portal_services", "payouts.reconcile")
 
 app.conf.beat_schedule = {
     # Dashboards read daily click rollups; readers add the few clicks since the last refresh live.
@@ -47,6 +47,12 @@ app.conf.beat_schedule = {
     "sweep-webhook-messages": {
         "task": "webhooks.tasks.sweep_due_messages",
         "schedule": 30.0,  # seconds
+    },
+    # Payouts against Stripe's transfers (last month and this one), before the 06:00 payout run
+    # nets what reversals carried.
+    "reconcile-stripe-transfers": {
+        "task": "payouts.reconcile.reconcile_nightly",
+        "schedule": crontab(hour=4, minute=40),
     },
     "approval-digests": {
         "task": "commissions.tasks.send_approval_digests",

@@ -15,6 +15,7 @@ PANEL_SECTIONS = [
     ("panel:reports", "Reports"),
     ("panel:fraud-queue", "Fraud"),
     ("panel:payout-list", "Payouts"),
+    ("panel:reconciliation", "Reconciliation"),
     ("panel:webhook-list", "Webhooks"),
     ("panel:team", "Team"),
     ("panel:privacy", "Privacy"),

@@ -683,6 +683,39 @@ class MarkPaidForm(forms.Form):
     )
 
 
+# --- reconciliation with Stripe ---------------------------------------------------------------
+
+
+class ReconcileForm(forms.Form):
+    period = forms.CharField(
+        max_length=7, label="Month", help_text="YYYY-MM: the transfers Stripe created in that UTC month."
+    )
+
+    def clean_period(self) -> str:
+        from payouts.reconcile import period_window
+
+        period = self.cleaned_data["period"].strip()
+        try:
+            period_window(period)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return period
+
+
+class FindingDecisionForm(forms.Form):
+    action = forms.ChoiceField(
+        choices=[
+            ("acknowledged", "Acknowledge"),
+            ("resolved", "Mark resolved"),
+            ("pay_again", "Pay it again"),
+            ("keep_recovered", "Keep it recovered"),
+        ]
+    )
+    note = forms.CharField(
+        max_length=1000, widget=forms.Textarea(attrs={"rows": 2}), help_text="What you found or did."
+    )
+
+
 # --- webhooks ---------------------------------------------------------------------------------
 
 

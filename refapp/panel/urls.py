@@ -12,6 +12,7 @@ from .views import (
     payouts,
     privacy,
     programs,
+    reconciliation,
     reports,
     rules,
     team,
@@ -85,6 +86,18 @@ urlpatterns = [
         name="payout-mark-paid",
     ),
     path("p/<slug:slug>/payouts/<str:public_id>/retry/", payouts.payout_retry_view, name="payout-retry"),
+    # reconciliation with Stripe
+    path("p/<slug:slug>/reconciliation/", reconciliation.reconciliation_page, name="reconciliation"),
+    path(
+        "p/<slug:slug>/reconciliation/check/",
+        reconciliation.reconciliation_check,
+        name="reconciliation-check",
+    ),
+    path(
+        "p/<slug:slug>/reconciliation/<str:public_id>/decide/",
+        reconciliation.finding_decide_view,
+        name="reconciliation-decide",
+    ),
     # webhooks
     path("p/<slug:slug>/webhooks/", webhooks.webhook_list, name="webhook-list"),
     path("p/<slug:slug>/webhooks/new/", webhooks.webhook_create, name="webhook-create"),

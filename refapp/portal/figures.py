@@ -33,15 +33,17 @@ def next_payout_at(program: Program, now: datetime) -> datetime:
     return run
 
 
-def payout_estimate(balances: dict, run: datetime) -> dict:
-    """What the next run would pay: approved money plus pending money that unlocks before it."""
+def payout_estimate(balances: dict, run: datetime, carried_cents: int = 0) -> dict:
+    """What the next run would pay: approved money plus pending money that unlocks before it, plus
+    what is carried into it (a reversed transfer that the program's admins decided to pay again)."""
     unlocking = sum(u["amount_cents"] for u in balances["unlocks"] if u["day"] < run.date())
-    expected = balances["approved_cents"] + unlocking
+    expected = balances["approved_cents"] + unlocking + carried_cents
     minimum = balances["minimum_payout_cents"]
     return {
         "run_at": run,
         "expected_cents": expected,
         "unlocking_cents": unlocking,
+        "carried_cents": carried_cents,
         "reaches_minimum": expected > 0 and expected >= minimum,
         "short_cents": max(0, minimum - expected),
     }

@@ -24,6 +24,12 @@
     }
   });
 
+  // <button type="submit" data-confirm="Pay Jo 30.00 EUR again?"> asks before the form is sent.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-confirm]");
+    if (button && !window.confirm(button.getAttribute("data-confirm"))) event.preventDefault();
+  });
+
   // <canvas data-chart="#json-script-id"> draws a line chart from {labels, series: [{label, data}]};
   // a series with "type": "bar" is drawn as bars (counts per group), "axis": "y2" on the right.
   var palette = ["#0172ad", "#2e7d32", "#c77700", "#8e24aa"];

@@ -2,8 +2,9 @@
 
 The real ``stripe`` library talks to it over loopback HTTP; nothing in the
 library is patched.  Only the endpoints refapp uses are implemented:
-Connect accounts, account links (with a fake onboarding page), transfers,
-balance and events, plus signed webhook delivery.
+Connect accounts, account links (with a fake onboarding page), transfers (listed
+by creation time, with reversals), balance and events, plus signed webhook
+delivery.  Tests plant transfers made outside refapp with ``plant_transfer``.
 
 Typical use::
 
@@ -547,6 +548,90 @@ def build_dispute(
     return obj
 
 
+def build_transfer(
+    *,
+    amount: int,
+    destination: str,
+    currency: str = "usd",
+    metadata: dict[str, str] | None = None,
+    description: str | None = None,
+    source_transaction: str | None = None,
+    transfer_group: str | None = None,
+    created: int | None = None,
+    id: str | None = None,
+) -> dict[str, Any]:
+    """A ``transfer`` object: ``reversals`` embeds the newest reversals (``_embed_reversals``),
+    ``amount_reversed`` sums them and ``reversed`` turns true once the whole amount is back."""
+    transfer_id = id or new_id("tr")
+    return {
+        "id": transfer_id,
+        "object": "transfer",
+        "amount": amount,
+        "amount_reversed": 0,
+        "balance_transaction": new_id("txn"),
+        "created": _now() if created is None else int(created),
+        "currency": currency,
+        "description": description,
+        "destination": destination,
+        "destination_payment": new_id("py"),
+        "livemode": False,
+        "metadata": dict(metadata or {}),
+        "reversals": {
+            "object": "list",
+            "data": [],
+            "has_more": False,
+            "total_count": 0,
+            "url": f"/v1/transfers/{transfer_id}/reversals",
+        },
+        "reversed": False,
+        "source_transaction": source_transaction,
+        "source_type": "card",
+        "transfer_group": transfer_group,
+    }
+
+
+# A transfer object carries at most this many of its reversals, newest first; the rest are listed
+# from /v1/transfers/{id}/reversals.
+EMBEDDED_REVERSALS = 10
+
+
+def _embed_reversals(transfer: dict[str, Any], reversals: list[dict[str, Any]]) -> None:
+    newest = list(reversed(reversals))
+    transfer["reversals"] = {
+        "object": "list",
+        "data": copy.deepcopy(newest[:EMBEDDED_REVERSALS]),
+        "has_more": len(newest) > EMBEDDED_REVERSALS,
+        "total_count": len(newest),
+        "url": f"/v1/transfers/{transfer['id']}/reversals",
+    }
+
+
+def _created_filter(value: Any) -> Callable[[int], bool]:
+    """``created=<ts>`` or ``created[gte|gt|lte|lt]=<ts>`` as a predicate over a timestamp."""
+    if value is None:
+        return lambda created: True
+    if isinstance(value, str):
+        exact = _as_int({"created": value}, "created")
+        return lambda created: created == exact
+    if not isinstance(value, dict):
+        raise _invalid("Invalid hash", param="created")
+    bounds: list[Callable[[int], bool]] = []
+    for op in value:
+        if op not in ("gt", "gte", "lt", "lte"):
+            raise _invalid(f"Received unknown parameter: created[{op}]", param=f"created[{op}]")
+        limit = _as_int(value, op)
+        assert limit is not None
+        bounds.append(
+            {
+                "gt": lambda c, n=limit: c > n,
+                "gte": lambda c, n=limit: c >= n,
+                "lt": lambda c, n=limit: c < n,
+                "lte": lambda c, n=limit: c <= n,
+            }[op]
+        )
+    return lambda created: all(check(created) for check in bounds)
+
+
 # --------------------------------------------------------------------------
 # HTTP plumbing
 # --------------------------------------------------------------------------
@@ -625,6 +710,7 @@ class FakeStripe:
         self._account_balances: dict[str, dict[str, int]] = {}
         self._accounts: dict[str, dict[str, Any]] = {}
         self._transfers: list[dict[str, Any]] = []  # oldest first
+        self._reversals: dict[str, list[dict[str, Any]]] = {}  # per transfer, oldest first
         self._events: list[dict[str, Any]] = []  # oldest first
         self._requests: list[RequestRecord] = []
         self._request_headers: list[dict[str, str]] = []
@@ -724,6 +810,36 @@ class FakeStripe:
     def set_balance(self, currency: str, amount: int) -> None:
         with self._lock:
             self._balances[currency.lower()] = int(amount)
+
+    def plant_transfer(
+        self,
+        *,
+        amount: int,
+        destination: str,
+        currency: str = "usd",
+        metadata: dict[str, str] | None = None,
+        created: int | None = None,
+        description: str | None = None,
+        transfer_group: str | None = None,
+    ) -> dict[str, Any]:
+        """Put a transfer straight into the fake, as if the platform had made it some other way
+        (the Dashboard, another program, a wrong amount): no request, no idempotency key, no event.
+        ``created`` (seconds since the epoch) may lie in the past. The money is on the destination
+        account, so the transfer can be reversed. Returns a copy of the transfer."""
+        with self._lock:
+            transfer = build_transfer(
+                amount=int(amount),
+                currency=currency.lower(),
+                destination=destination,
+                metadata=dict(metadata or {}),
+                description=description,
+                transfer_group=transfer_group,
+                created=created,
+            )
+            self._transfers.append(transfer)
+            balance = self._account_balances.setdefault(destination, {})
+            balance[transfer["currency"]] = balance.get(transfer["currency"], 0) + transfer["amount"]
+            return copy.deepcopy(transfer)
 
     def set_account(
         self,
@@ -1018,6 +1134,8 @@ class FakeStripe:
         ("POST", re.compile(r"/v1/transfers"), "_create_transfer"),
         ("GET", re.compile(r"/v1/transfers"), "_list_transfers"),
         ("GET", re.compile(r"/v1/transfers/(?P<id>[^/]+)"), "_get_transfer"),
+        ("POST", re.compile(r"/v1/transfers/(?P<id>[^/]+)/reversals"), "_create_reversal"),
+        ("GET", re.compile(r"/v1/transfers/(?P<id>[^/]+)/reversals"), "_list_reversals"),
         ("GET", re.compile(r"/v1/balance"), "_get_balance"),
         ("GET", re.compile(r"/v1/events"), "_list_events"),
         ("GET", re.compile(r"/v1/events/(?P<id>[^/]+)"), "_get_event"),
@@ -1202,32 +1320,15 @@ class FakeStripe:
         self._balances[currency] = available - amount
         acct_balance = self._account_balances.setdefault(destination, {})
         acct_balance[currency] = acct_balance.get(currency, 0) + amount
-        transfer_id = new_id("tr")
-        transfer = {
-            "id": transfer_id,
-            "object": "transfer",
-            "amount": amount,
-            "amount_reversed": 0,
-            "balance_transaction": new_id("txn"),
-            "created": _now(),
-            "currency": currency,
-            "description": _as_str(params, "description"),
-            "destination": destination,
-            "destination_payment": new_id("py"),
-            "livemode": False,
-            "metadata": metadata,
-            "reversals": {
-                "object": "list",
-                "data": [],
-                "has_more": False,
-                "total_count": 0,
-                "url": f"/v1/transfers/{transfer_id}/reversals",
-            },
-            "reversed": False,
-            "source_transaction": _as_str(params, "source_transaction"),
-            "source_type": "card",
-            "transfer_group": _as_str(params, "transfer_group"),
-        }
+        transfer = build_transfer(
+            amount=amount,
+            currency=currency,
+            destination=destination,
+            metadata=metadata,
+            description=_as_str(params, "description"),
+            source_transaction=_as_str(params, "source_transaction"),
+            transfer_group=_as_str(params, "transfer_group"),
+        )
         self._transfers.append(transfer)
         ctx.events.append(
             self._new_event(
@@ -1241,20 +1342,104 @@ class FakeStripe:
         return copy.deepcopy(transfer)
 
     def _get_transfer(self, params: dict[str, Any], ctx: _Ctx, id: str) -> dict[str, Any]:
-        for transfer in self._transfers:
-            if transfer["id"] == id:
-                return copy.deepcopy(transfer)
-        raise _missing("transfer", id)
+        return copy.deepcopy(self._get_transfer_obj(id))
 
     def _list_transfers(self, params: dict[str, Any], ctx: _Ctx) -> dict[str, Any]:
-        items = list(reversed(self._transfers))
+        _check_unknown(
+            params,
+            {
+                "created",
+                "destination",
+                "transfer_group",
+                "limit",
+                "starting_after",
+                "ending_before",
+                "expand",
+            },
+        )
+        # Newest first by creation time, as Stripe sorts; a planted transfer may be older than the
+        # ones made before it, and transfers of the same second keep the order they were made in.
+        ordered = sorted(
+            enumerate(self._transfers), key=lambda pair: (pair[1]["created"], pair[0]), reverse=True
+        )
+        items = [transfer for _, transfer in ordered]
         destination = _as_str(params, "destination")
         group = _as_str(params, "transfer_group")
         if destination:
             items = [t for t in items if t["destination"] == destination]
         if group:
             items = [t for t in items if t["transfer_group"] == group]
+        created = _created_filter(params.get("created"))
+        items = [t for t in items if created(t["created"])]
         return _list_object(items, params, "/v1/transfers")
+
+    def _get_transfer_obj(self, transfer_id: str) -> dict[str, Any]:
+        for transfer in self._transfers:
+            if transfer["id"] == transfer_id:
+                return transfer
+        raise _missing("transfer", transfer_id)
+
+    def _create_reversal(self, params: dict[str, Any], ctx: _Ctx, id: str) -> dict[str, Any]:
+        _check_unknown(params, {"amount", "description", "metadata", "refund_application_fee", "expand"})
+        transfer = self._get_transfer_obj(id)
+        remaining = transfer["amount"] - transfer["amount_reversed"]
+        if transfer["reversed"] or remaining <= 0:
+            raise _invalid(f"Transfer {id} has already been reversed.", code="transfer_already_reversed")
+        amount = _as_int(params, "amount")
+        if amount is None:
+            amount = remaining
+        if amount <= 0:
+            raise _invalid("Invalid positive integer", param="amount", code="parameter_invalid_integer")
+        if amount > remaining:
+            raise _invalid(
+                f"Amount ({amount}) is greater than the unreversed amount ({remaining}) of transfer {id}.",
+                param="amount",
+            )
+        currency = transfer["currency"]
+        account = self._account_balances.setdefault(transfer["destination"], {})
+        if account.get(currency, 0) < amount:
+            # Stripe reverses a separate transfer only while the connected account can cover it.
+            raise StripeAPIFailure(
+                400,
+                "invalid_request_error",
+                "The destination account has insufficient funds to cover this reversal.",
+                code="balance_insufficient",
+                store=True,
+            )
+        account[currency] -= amount
+        self._balances[currency] = self._balances.get(currency, 0) + amount
+        reversal = {
+            "id": new_id("trr"),
+            "object": "transfer_reversal",
+            "amount": amount,
+            "balance_transaction": new_id("txn"),
+            "created": _now(),
+            "currency": currency,
+            "destination_payment_refund": new_id("pyr"),
+            "metadata": _merge_metadata({}, params.get("metadata")),
+            "source_refund": None,
+            "transfer": id,
+        }
+        self._reversals.setdefault(id, []).append(reversal)
+        before = copy.deepcopy(transfer)
+        transfer["amount_reversed"] += amount
+        transfer["reversed"] = transfer["amount_reversed"] >= transfer["amount"]
+        _embed_reversals(transfer, self._reversals[id])
+        ctx.events.append(
+            self._new_event(
+                "transfer.reversed",
+                transfer,
+                _diff(before, transfer),
+                request_id=ctx.request_id,
+                idempotency_key=ctx.idempotency_key,
+            )
+        )
+        return copy.deepcopy(reversal)
+
+    def _list_reversals(self, params: dict[str, Any], ctx: _Ctx, id: str) -> dict[str, Any]:
+        self._get_transfer_obj(id)
+        items = list(reversed(self._reversals.get(id, [])))
+        return _list_object(items, params, f"/v1/transfers/{id}/reversals")
 
     # ----- balance -------------------------------------------------------
 

@@ -385,3 +385,140 @@ def test_sign_payload_matches_library_and_builders_emit(fake):
     invoice = fake.events[0]["data"]["object"]
     assert invoice["parent"]["subscription_details"]["subscription"] == "sub_1"
     assert fake.events[1]["data"]["object"]["refunded"] is True
+
+
+# ----- transfer listing and reversals ---------------------------------------------------------
+
+
+def test_transfers_are_listed_newest_first_within_created_bounds_page_by_page(fake):
+    client = make_client(fake)
+    base = 1_790_000_000
+    planted = [
+        fake.plant_transfer(amount=100 + i, destination="acct_a", created=base + i * 60) for i in range(7)
+    ]
+    outside = [
+        fake.plant_transfer(amount=1, destination="acct_a", created=base - 1),
+        fake.plant_transfer(amount=2, destination="acct_a", created=base + 7 * 60),
+    ]
+    window = {"gte": base, "lt": base + 7 * 60}
+
+    first = client.v1.transfers.list(params={"created": window, "limit": 3})
+    assert [t.amount for t in first.data] == [106, 105, 104] and first.has_more is True
+    second = client.v1.transfers.list(
+        params={"created": window, "limit": 3, "starting_after": first.data[-1].id}
+    )
+    assert [t.amount for t in second.data] == [103, 102, 101] and second.has_more is True
+    third = client.v1.transfers.list(
+        params={"created": window, "limit": 3, "starting_after": second.data[-1].id}
+    )
+    assert [t.amount for t in third.data] == [100] and third.has_more is False
+    # The library's auto-paging walks the same pages with starting_after and keeps the filter.
+    walked = client.v1.transfers.list(params={"created": window, "limit": 3}).auto_paging_iter()
+    assert [t.id for t in walked] == [t["id"] for t in reversed(planted)]
+    pages = [r.params for r in fake.requests if r.path == "/v1/transfers"]
+    assert pages[-2]["starting_after"] == first.data[-1].id and pages[-2]["created"] == {
+        "gte": str(base),
+        "lt": str(base + 7 * 60),
+    }
+    # Other bounds and an exact time.
+    assert [t.amount for t in client.v1.transfers.list(params={"created": {"gt": base + 5 * 60}}).data] == [
+        2,
+        106,
+    ]
+    assert [t.amount for t in client.v1.transfers.list(params={"created": {"lte": base - 1}}).data] == [1]
+    assert [t.amount for t in client.v1.transfers.list(params={"created": base + 60}).data] == [101]
+    assert {t["id"] for t in outside} == {
+        t.id for t in client.v1.transfers.list(params={"limit": 100}).data
+    } - {t["id"] for t in planted}
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        client.v1.transfers.list(params={"created": {"since": base}})
+    assert info.value.param == "created[since]"
+
+
+def test_planted_transfer_reads_like_a_created_one(fake):
+    client = make_client(fake)
+    planted = fake.plant_transfer(
+        amount=4_200,
+        currency="EUR",
+        destination="acct_z",
+        metadata={"payout_id": "po_x"},
+        created=1_790_000_000,
+    )
+    got = client.v1.transfers.retrieve(planted["id"])
+    assert (got.amount, got.currency, got.destination, got.created) == (4_200, "eur", "acct_z", 1_790_000_000)
+    assert got.metadata["payout_id"] == "po_x" and got.amount_reversed == 0 and got.reversed is False
+    assert got.reversals.total_count == 0
+    assert [r.method for r in fake.requests] == ["GET"]  # planting sent nothing and recorded nothing
+    assert fake.events == []
+
+
+def test_partial_then_full_reversal_updates_the_transfer_and_balances(fake):
+    client = make_client(fake)
+    fake.set_balance("usd", 10_000)
+    acct_id = onboarded_account(fake, client)
+    transfer = client.v1.transfers.create(params={"amount": 3_000, "currency": "usd", "destination": acct_id})
+
+    partial = client.v1.transfers.reversals.create(
+        transfer.id,
+        params={"amount": 1_000, "metadata": {"why": "test"}},
+        options={"idempotency_key": "rev-1"},
+    )
+    assert partial.object == "transfer_reversal" and partial.id.startswith("trr_")
+    assert (partial.amount, partial.currency, partial.transfer) == (1_000, "usd", transfer.id)
+    assert partial.metadata["why"] == "test"
+    again = client.v1.transfers.reversals.create(
+        transfer.id,
+        params={"amount": 1_000, "metadata": {"why": "test"}},
+        options={"idempotency_key": "rev-1"},
+    )
+    assert again.id == partial.id  # an idempotent replay reverses once
+    after = client.v1.transfers.retrieve(transfer.id)
+    assert (after.amount_reversed, after.reversed) == (1_000, False)
+    assert [r.id for r in after.reversals.data] == [partial.id] and after.reversals.total_count == 1
+    assert fake.get_balance("usd") == 8_000 and fake.get_balance("usd", account=acct_id) == 2_000
+
+    rest = client.v1.transfers.reversals.create(transfer.id)  # no amount: whatever is left
+    assert rest.amount == 2_000
+    after = client.v1.transfers.retrieve(transfer.id)
+    assert (after.amount_reversed, after.reversed) == (3_000, True)
+    assert [r.id for r in after.reversals.data] == [rest.id, partial.id]
+    listed = client.v1.transfers.reversals.list(transfer.id, params={"limit": 1})
+    assert [r.id for r in listed.data] == [rest.id] and listed.has_more is True
+    assert fake.get_balance("usd") == 10_000 and fake.get_balance("usd", account=acct_id) == 0
+    assert [e["type"] for e in fake.events[-2:]] == ["transfer.reversed", "transfer.reversed"]
+    assert fake.events[-1]["data"]["previous_attributes"]["amount_reversed"] == 1_000
+
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        client.v1.transfers.reversals.create(transfer.id, params={"amount": 1})
+    assert info.value.code == "transfer_already_reversed"
+
+
+def test_reversal_errors(fake):
+    client = make_client(fake)
+    planted = fake.plant_transfer(amount=500, destination="acct_q")
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        client.v1.transfers.reversals.create(planted["id"], params={"amount": 501})
+    assert info.value.param == "amount"
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        client.v1.transfers.reversals.create("tr_missing", params={"amount": 1})
+    assert info.value.code == "resource_missing" and info.value.http_status == 404
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.transfers.reversals.create(planted["id"], params={"amount": 0})
+    # The money left the destination meanwhile: Stripe cannot pull it back.
+    with fake._lock:
+        fake._account_balances["acct_q"]["usd"] = 100
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        client.v1.transfers.reversals.create(planted["id"], params={"amount": 200})
+    assert info.value.code == "balance_insufficient"
+    assert client.v1.transfers.retrieve(planted["id"]).amount_reversed == 0
+
+
+def test_many_reversals_embed_the_newest_ten(fake):
+    client = make_client(fake)
+    planted = fake.plant_transfer(amount=1_200, destination="acct_r")
+    made = [client.v1.transfers.reversals.create(planted["id"], params={"amount": 100}).id for _ in range(12)]
+    got = client.v1.transfers.retrieve(planted["id"])
+    assert [r.id for r in got.reversals.data] == list(reversed(made))[:10]
+    assert got.reversals.has_more is True and got.reversals.total_count == 12 and got.reversed is True
+    everything = client.v1.transfers.reversals.list(planted["id"], params={"limit": 5}).auto_paging_iter()
+    assert [r.id for r in everything] == list(reversed(made))

@@ -12,6 +12,7 @@ from django.urls import get_resolver
 
 from affiliates.models import Affiliate, ApiKey, ProgramStaff
 from commissions.models import Commission
+from payouts.models import ReconciliationFinding, ReconciliationRun
 from refapp.models import AuditLog
 from tests.factories import (
     CommissionFactory,
@@ -142,7 +143,7 @@ def test_team_pages_are_hidden_from_other_programs_and_anonymous(
 # The forms that only change something: a new or edited group, rule or webhook endpoint, an
 # invitation, and actions; and the privacy pages, which only a program's admins may open.
 WRITE_ONLY = (
-    r"(/(new|invite|run|retry|remove|revoke|resolve|status|bulk|role|deactivate|mark-paid)/"
+    r"(/(new|invite|run|retry|remove|revoke|resolve|status|bulk|role|deactivate|mark-paid|check|decide)/"
     r"|/(edit|delete|rotate|test|replay-failed|replay|privacy)/"
     r"|/groups/grp_\w+/|/rules/rule_\w+/)$"
 )
@@ -176,7 +177,17 @@ def test_an_invited_viewer_sees_everything_and_changes_nothing_anywhere(staff_cl
     key = ApiKey.objects.create(program=program, prefix="sk_live_x", key_hash="h" * 64)
     member_id = str(member("admin@acme.example").pk)
     endpoint, delivery = webhook_endpoint_with_failed_delivery(program)
+    finding = ReconciliationFinding.objects.create(
+        program=program,
+        period="2026-11",
+        kind="unknown_transfer",
+        key="tr_1Stray",
+        detail="A stray transfer.",
+        first_seen_at=payout.created_at,
+        last_seen_at=payout.created_at,
+    )
     cases = {
+        "reconciliation/<str:public_id>": finding.public_id,
         "webhooks/<str:public_id>": endpoint.public_id,
         "affiliates/<str:public_id>": affiliate.public_id,
         "groups/<str:public_id>": group.public_id,
@@ -208,6 +219,8 @@ def test_an_invited_viewer_sees_everything_and_changes_nothing_anywhere(staff_cl
         list(WebhookEndpoint.objects.values_list("url", "is_active", "secret")),
         WebhookMessage.objects.count(),
         AuditLog.objects.count(),
+        list(ReconciliationFinding.objects.values_list("status", "note")),
+        ReconciliationRun.objects.count(),
     )
     body = {
         "status": "suspended",
@@ -219,6 +232,8 @@ def test_an_invited_viewer_sees_everything_and_changes_nothing_anywhere(staff_cl
         "ids": [commission.public_id],
         "mode": "live",
         "resolution": "dismissed",
+        "period": "2026-11",
+        "note": "changed",
     }
     for url in urls:
         assert viewer.post(url, body).status_code in (404, 405), url  # 405: a read-only page
@@ -233,5 +248,7 @@ def test_an_invited_viewer_sees_everything_and_changes_nothing_anywhere(staff_cl
         list(WebhookEndpoint.objects.values_list("url", "is_active", "secret")),
         WebhookMessage.objects.count(),
         AuditLog.objects.count(),
+        list(ReconciliationFinding.objects.values_list("status", "note")),
+        ReconciliationRun.objects.count(),
     )
     assert after == before

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 
 from affiliates.models import Affiliate
 from commissions import stats
+from payouts.reconcile import carried_balance
 from refapp.htmx import render_page, wants_partial
 from refapp.money import to_decimal
 
@@ -72,7 +73,7 @@ def dashboard(request: PortalRequest) -> HttpResponse:
         "builder": builder,
         "built": built,
         "balances": balances,
-        "estimate": payout_estimate(balances, next_payout_at(program, now)),
+        "estimate": payout_estimate(balances, next_payout_at(program, now), carried_balance(affiliate)),
         "links_work": affiliate.is_active,
         "referral_link": referral_link(program, affiliate.code),
         "go_link": go_link(program, affiliate.code),

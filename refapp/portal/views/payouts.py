@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET
 
 from commissions import stats
 from payouts.models import Payout
+from payouts.reconcile import carried_balance
 from payouts.stripe_client import stripe_enabled
 from refapp.htmx import render_page
 
@@ -24,7 +25,9 @@ def payouts(request: PortalRequest) -> HttpResponse:
         "affiliate": affiliate,
         "program": affiliate.program,
         "balances": balances,
-        "estimate": payout_estimate(balances, next_payout_at(affiliate.program, timezone.now())),
+        "estimate": payout_estimate(
+            balances, next_payout_at(affiliate.program, timezone.now()), carried_balance(affiliate)
+        ),
         "payouts": Payout.objects.filter(affiliate=affiliate).order_by("-created_at")[:100],
         "stripe_enabled": stripe_enabled(),
     }
