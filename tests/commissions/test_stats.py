@@ -65,7 +65,10 @@ def test_program_summary(data, program):
         "clicks": 4,
         "visitors": 4,  # distinct per day, summed: v1 (Nov 1) + v1, v2 (Nov 2) + v3 (Nov 3)
         "conversions": 4,
-        "conversion_rate": 100.0,  # 4 conversions / 4 visitors
+        # None of these factory events came through a click (attribution "none"): no customer won
+        # through a click, whatever the conversions (test_conversion_rate.py has the rule itself).
+        "converted_visitors": 0,
+        "conversion_rate": 0.0,
         "revenue_cents": 10000 + 4000 + 20000 + 7000,
         "commission_pending_cents": 1000,
         "commission_approved_cents": 2000,

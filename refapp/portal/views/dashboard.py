@@ -13,28 +13,17 @@ from django.views.decorators.http import require_GET
 from affiliates.models import Affiliate
 from commissions import stats
 from refapp.htmx import render_page, wants_partial
-from refapp.money import to_decimal
 
 from ..access import PortalRequest, portal_required
-from ..figures import go_link, next_payout_at, payout_estimate, referral_link
+from ..figures import (
+    affiliate_charts,
+    commission_terms,
+    go_link,
+    next_payout_at,
+    payout_estimate,
+    referral_link,
+)
 from ..forms import LinkBuilderForm
-
-
-def _chart(affiliate: Affiliate, series: dict) -> dict:
-    currency = affiliate.program.currency
-    return {
-        "labels": series["labels"],
-        "series": [
-            {"label": "Clicks", "data": series["clicks"]},
-            {"label": "Conversions", "data": series["conversions"]},
-            {
-                "label": f"Earnings ({currency})",
-                # Decimal strings, not floats: the chart reads them as numbers, the amounts stay exact.
-                "data": [str(to_decimal(cents, currency)) for cents in series["earnings_cents"]],
-                "axis": "y2",
-            },
-        ],
-    }
 
 
 @require_GET
@@ -55,6 +44,7 @@ def dashboard(request: PortalRequest) -> HttpResponse:
         return render_page(request, "portal/dashboard.html", context, partial="builder")
 
     summary, series = stats.affiliate_overview(affiliate, period)
+    previous = stats.affiliate_series(affiliate, stats.previous_period(period))
     balances = stats.affiliate_balances(affiliate)
     summary["earnings_cents"] = (
         summary["commission_pending_cents"]
@@ -67,11 +57,13 @@ def dashboard(request: PortalRequest) -> HttpResponse:
         "presets": stats.PRESETS,
         "errors": errors,
         "summary": summary,
-        "chart": _chart(affiliate, series),
+        "charts": affiliate_charts(program.currency, series, previous),
+        "rate_help": stats.CONVERSION_RATE_HELP,
         "has_data": bool(summary["clicks"] or summary["conversions"]),
         "builder": builder,
         "built": built,
         "balances": balances,
+        "terms": commission_terms(program, affiliate),
         "estimate": payout_estimate(balances, next_payout_at(program, now)),
         "links_work": affiliate.is_active,
         "referral_link": referral_link(program, affiliate.code),
