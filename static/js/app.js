@@ -29,11 +29,14 @@
   // A series marked "previous" is the period before, drawn faint behind this period's bars; its own
   // dates ("labels") show in the tooltip. "notes" adds lines to a bar's tooltip (its other figures).
   var colour = "#0172ad", faint = "rgba(1, 114, 173, 0.22)";
-  function formatter(spec) {
+  function formatter(spec, whole) {
     if (spec.unit !== "money") return function (v) { return Number(v).toLocaleString(); };
     var fmt;
-    try { fmt = new Intl.NumberFormat(undefined, { style: "currency", currency: spec.currency }); }
-    catch (e) { fmt = { format: function (v) { return Number(v).toFixed(2) + "\u00a0" + spec.currency; } }; }
+    try {
+      fmt = new Intl.NumberFormat(undefined, whole
+        ? { style: "currency", currency: spec.currency, maximumFractionDigits: 0, minimumFractionDigits: 0 }
+        : { style: "currency", currency: spec.currency });
+    } catch (e) { fmt = { format: function (v) { return Number(v).toFixed(whole ? 0 : 2) + "\u00a0" + spec.currency; } }; }
     return function (v) { return fmt.format(Number(v)); };
   }
   function drawCharts(onlyNew) {
@@ -43,14 +46,14 @@
       var source = document.querySelector(canvas.getAttribute("data-chart"));
       if (!source) return;
       var spec = JSON.parse(source.textContent);
-      var format = formatter(spec);
+      var format = formatter(spec, false), tick = formatter(spec, true);
       var valueAxis = spec.horizontal ? "x" : "y", categoryAxis = spec.horizontal ? "y" : "x";
       var scales = {};
       scales[valueAxis] = {
         beginAtZero: true,
-        ticks: { precision: 0, callback: function (v) { return spec.unit === "money" ? format(v) : Number(v).toLocaleString(); } }
+        ticks: { precision: 0, callback: function (v) { return tick(v); } }
       };
-      scales[categoryAxis] = { grid: { display: false }, ticks: { autoSkip: true, maxRotation: 0 } };
+      scales[categoryAxis] = { grid: { display: false }, ticks: { autoSkip: true, autoSkipPadding: 16, maxRotation: 0 } };
       canvas._chart = new window.Chart(canvas, {
         type: "bar",
         data: {

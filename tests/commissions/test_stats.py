@@ -134,8 +134,8 @@ def test_parse_range(params, expected, preset):
 
 def test_dashboard_page_shows_the_numbers(staff_client, data):
     page = staff_client.get("/panel/p/acme/?range=custom&start=2026-11-01&end=2026-11-03").content.decode()
-    assert 'data-stat="clicks">4<' in page and 'data-stat="revenue">410.00 USD<' in page
-    assert 'data-stat="paid">40.00 USD<' in page and "Bob" in page
+    assert 'data-stat="clicks">4<' in page and 'data-stat="revenue">410.00\u00a0USD<' in page
+    assert 'data-stat="paid">40.00\u00a0USD<' in page and "Bob" in page
     partial = staff_client.get("/panel/p/acme/?range=7", HTTP_HX_REQUEST="true").content.decode()
     assert partial.lstrip().startswith('<div id="report">') and "<html" not in partial
 
