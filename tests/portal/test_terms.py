@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 def terms_text(html: str) -> str:
     section = re.search(r"<section class=\"terms\".*?</section>", html, re.S)
     assert section, "no terms section"
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", section.group(0)))
+    return re.sub(r"[ \t\n]+", " ", re.sub(r"<[^>]+>", "", section.group(0)))  # keeps no-break spaces
 
 
 @pytest.fixture
