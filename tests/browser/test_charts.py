@@ -64,7 +64,7 @@ def failed_asset(page: Page, response, errors: list[str]) -> None:
 
 @pytest.fixture
 def trading_program(live_server):
-    """Two weeks of a program: clicks by campaign, sub id and source, large and small sales this
+    """Forty days of a program: clicks by campaign, sub id and source, large and small sales this
     week and last, a pending application (the needs-attention strip), a VIP group's rate."""
     program = ProgramFactory(slug="acme", name="Acme", website="https://acme.example")
     CommissionRuleFactory(program=program, event_name="sale", type="percent", rate_bp=2000)
@@ -84,7 +84,7 @@ def trading_program(live_server):
             program=program,
             affiliate=john,
             visitor_id=f"visitor-{n:03d}",
-            created_at=now - timedelta(days=n % 12, minutes=5),
+            created_at=now - timedelta(days=n, minutes=5),  # 40 days: some in the previous period
             landing_url="https://acme.example/pricing?ref=JOHN",
             utm_campaign=campaigns[n % 4],
             utm_source=["youtube", "newsletter", "", "twitter"][n % 4],

@@ -110,3 +110,10 @@ def test_rule_terms_are_pluralised(program):
 
 def test_no_rules_yet_says_so(client, program):
     assert "No commission is set up yet" in terms_text(client.get("/join/acme/").content.decode())
+
+
+def test_an_applicant_waiting_for_review_sees_the_terms_too(program_terms):
+    applicant = AffiliateFactory(program=program_terms, status="pending", email="new@partner.example")
+    html = portal_login(Client(), applicant).get("/portal/").content.decode()
+    assert 'data-notice="pending"' in html
+    assert "20 % of each sale." in terms_text(html)

@@ -34,6 +34,7 @@ def dashboard(request: PortalRequest) -> HttpResponse:
     now = timezone.now()
     context: dict = {"affiliate": affiliate, "program": program}
     if affiliate.status == Affiliate.Status.PENDING:
+        context["terms"] = commission_terms(program, affiliate)
         return render_page(request, "portal/dashboard.html", context)
 
     period, preset, errors = stats.parse_range(request.GET, now.date())
