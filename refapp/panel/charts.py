@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from affiliates.models import Program
 from commissions import reports, stats
+from commissions.stats import DateRange
 from refapp.money import to_decimal
 
 BREAKDOWN_ROWS = 12  # bars per breakdown chart; the reports table has every group
@@ -108,7 +110,7 @@ def group_chart(report: dict[str, Any], *, title: str, measure: str, rows: int =
     }
 
 
-def breakdown_charts(program, period) -> list[dict[str, Any]]:
+def breakdown_charts(program: Program, period: DateRange) -> list[dict[str, Any]]:
     """Conversions by campaign, sub id and source over the range (one report read each)."""
     charts = []
     for group_by, name in BREAKDOWNS.items():
@@ -121,7 +123,7 @@ def breakdown_charts(program, period) -> list[dict[str, Any]]:
     return with_ids(charts, "breakdown-chart")
 
 
-def day_series(report: dict[str, Any], period) -> dict[str, Any]:
+def day_series(report: dict[str, Any], period: DateRange) -> dict[str, Any]:
     """A report grouped by day as the stats series the daily charts read (days without rows are 0)."""
     rows = {row["key"]: row for row in report["data"]}
     days = [d.isoformat() for d in period.days]
@@ -131,7 +133,9 @@ def day_series(report: dict[str, Any], period) -> dict[str, Any]:
     return series
 
 
-def report_charts(program, period, report: dict[str, Any], group_label: str) -> list[dict[str, Any]]:
+def report_charts(
+    program: Program, period: DateRange, report: dict[str, Any], group_label: str
+) -> list[dict[str, Any]]:
     """The reports page's charts: per day, the three daily charts beside the previous period; per
     campaign, sub id, source or affiliate, clicks, conversions and revenue of the first groups."""
     if report["group_by"] == "day":
