@@ -358,6 +358,6 @@ def commission_json(c: Commission) -> dict[str, Any]:
         "hold_until": iso(c.hold_until),
         "rule": c.rule.public_id if c.rule_id else None,
         "livemode": c.livemode,
-        "explanation": explain(c),
+        "explanation": explain(c, reader="staff"),
         "created_at": iso(c.created_at),
     }

@@ -211,8 +211,28 @@ def rule_pays(*, rule: CommissionRule, scope: str, event: Event, monthly_revenue
     return Computed(rule=rule, amount_cents=amount, inputs=inputs)
 
 
-def explain(commission: Commission) -> str:
-    """One sentence a person understands: where the money came from and how it was computed."""
+# How an event reached its affiliate, told to the affiliate (portal) or to the program's staff
+# (panel, API): the staff's pages must not say "your link".
+_VIA = {
+    "affiliate": {
+        "customer": "a customer you referred earlier",
+        "code": "your referral code",
+        "click": "a click on your link",
+        "": "your referral",
+    },
+    "staff": {
+        "customer": "a customer the affiliate referred earlier",
+        "code": "the affiliate's referral code",
+        "click": "a click on the affiliate's link",
+        "": "the affiliate's referral",
+    },
+}
+
+
+def explain(commission: Commission, *, reader: str = "affiliate") -> str:
+    """One sentence a person understands: where the money came from and how it was computed.
+
+    `reader` is "affiliate" (the portal) or "staff" (the panel and the API)."""
     from refapp.money import format_amount
 
     inputs = commission.inputs or {}
@@ -223,11 +243,8 @@ def explain(commission: Commission) -> str:
             f"{inputs.get('reverses', '')} because {inputs.get('reason', 'the order was refunded')}."
         )
     event_amount = format_amount(inputs.get("event_amount_cents", 0), currency)
-    via = {
-        "customer": "a customer you referred earlier",
-        "code": "your referral code",
-        "click": "a click on your link",
-    }.get(inputs.get("attribution", ""), "your referral")
+    words = _VIA[reader]
+    via = words.get(inputs.get("attribution", ""), words[""])
     if inputs.get("type") == "percent":
         rate = inputs.get("rate_bp", 0) / 100
         how = f"{rate:g} % of {event_amount}"

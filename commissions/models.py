@@ -71,6 +71,8 @@ class CommissionRule(models.Model):
         return "program"
 
     def describe(self) -> str:
+        from django.utils.translation import ngettext
+
         from refapp.money import format_amount
 
         if self.type == self.Type.PERCENT:
@@ -83,9 +85,11 @@ class CommissionRule(models.Model):
         if self.first_event_only:
             extras.append("first event only")
         if self.duration_months:
-            extras.append(f"for {self.duration_months} months")
+            n = self.duration_months
+            extras.append(ngettext("for %(n)d month", "for %(n)d months", n) % {"n": n})
         if self.max_events:
-            extras.append(f"at most {self.max_events} events")
+            n = self.max_events
+            extras.append(ngettext("at most %(n)d event", "at most %(n)d events", n) % {"n": n})
         return value + (f" ({', '.join(extras)})" if extras else "")
 
 

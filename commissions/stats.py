@@ -3,8 +3,13 @@
 Every figure is derived from the rows (clicks, attributed events and commissions) over a range of
 UTC days [start, end] inclusive, read through the daily rollups (tracking.rollups for clicks,
 commissions.rollups for the rest), which are exact to the last committed row. Conversions are
-attributed events of any name; revenue is their amount net of refunds; the conversion rate is
-conversions per unique visitor.
+attributed events of any name; revenue is their amount net of refunds.
+
+The conversion rate is CONVERSION_RATE_HELP: visitors who converted through their click (the first
+event of a referral, attributed by the visitor's click, in the range; each visitor once) per unique
+visitor. Renewals of a referred customer and sales by code or coupon are conversions, but no click
+led to them, so they are left out of the rate; otherwise one clicked sale with two renewals reads
+300 %.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Sum
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate
 
 from affiliates.models import Affiliate, Program
@@ -80,11 +85,54 @@ def parse_range(
     return DateRange(today - timedelta(days=days - 1), today), preset, errors
 
 
+CONVERSION_RATE_HELP = (
+    "Visitors who converted ÷ unique visitors. A visitor counts once, when their first purchase or "
+    "signup came through their click on an affiliate link; renewals of a referred customer and "
+    "sales by referral code or coupon count as conversions but not in the rate."
+)
+
+
 def _rate(numerator: int, denominator: int) -> float:
     return round(100 * numerator / denominator, 2) if denominator else 0.0
 
 
-def _overview(days: list[date], clicks: dict, figures: dict[date, dict[str, int]]) -> tuple[dict, dict]:
+def converted_visitors(period: DateRange, *, livemode: bool = True, **owner: Any) -> int:
+    """Distinct visitors with a referral whose first event falls in the range and was attributed
+    through their click.
+
+    `owner` is `program=` or `affiliate=`. Reads the range's click-attributed events through the
+    (program | affiliate, occurred_at) index and probes each one's referral for an earlier event
+    through the (referral, name) index: a customer's later events do not count, and a visitor who
+    buys twice without a customer id (two referrals, one visitor) counts once in a range.
+    """
+    earlier = Event.objects.filter(referral_id=OuterRef("referral_id")).filter(
+        Q(occurred_at__lt=OuterRef("occurred_at"))
+        | Q(occurred_at=OuterRef("occurred_at"), pk__lt=OuterRef("pk"))
+    )
+    return (
+        Event.objects.filter(
+            **owner,
+            livemode=livemode,
+            affiliate__isnull=False,
+            referral__isnull=False,
+            attribution=Event.Attribution.CLICK,
+            occurred_at__gte=period.start_at,
+            occurred_at__lt=period.end_at,
+        )
+        .filter(~Exists(earlier))
+        .aggregate(n=Count("visitor_id", distinct=True))["n"]
+    )
+
+
+def previous_period(period: DateRange) -> DateRange:
+    """The range of the same length just before `period`: the charts' faint comparison."""
+    length = period.end - period.start + timedelta(days=1)
+    return DateRange(period.start - length, period.start - timedelta(days=1))
+
+
+def _overview(
+    days: list[date], clicks: dict, figures: dict[date, dict[str, int]], won: int
+) -> tuple[dict, dict]:
     """The summary and the day-by-day series of one range, from the same daily rows."""
     click_count = sum(c for c, _ in clicks["days"].values())
     visitors = sum(v for _, v in clicks["days"].values())
@@ -97,7 +145,8 @@ def _overview(days: list[date], clicks: dict, figures: dict[date, dict[str, int]
         "clicks": click_count,
         "visitors": visitors,
         "conversions": conversions,
-        "conversion_rate": _rate(conversions, visitors),
+        "converted_visitors": won,
+        "conversion_rate": _rate(won, visitors),
         "revenue_cents": total("revenue_cents"),
         "commission_pending_cents": total("pending_cents"),
         # Money inside a payout that is being sent is still owed: shown with approved.
@@ -117,12 +166,13 @@ def _overview(days: list[date], clicks: dict, figures: dict[date, dict[str, int]
 
 
 def program_overview(
-    program: Program, period: DateRange, *, livemode: bool = True
+    program: Program, period: DateRange, *, livemode: bool = True, rate: bool = True
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(summary, series) of a program's range, from the click and conversion rollups."""
     clicks = click_totals(period.start_at, period.end_at, program_id=program.pk)
     figures = rollups.program_days(program.pk, livemode, period.start, period.end)
-    return _overview(period.days, clicks, figures)
+    won = converted_visitors(period, livemode=livemode, program=program) if rate else 0
+    return _overview(period.days, clicks, figures, won)
 
 
 def program_summary(program: Program, period: DateRange, *, livemode: bool = True) -> dict[str, Any]:
@@ -130,7 +180,7 @@ def program_summary(program: Program, period: DateRange, *, livemode: bool = Tru
 
 
 def program_series(program: Program, period: DateRange, *, livemode: bool = True) -> dict[str, Any]:
-    return program_overview(program, period, livemode=livemode)[1]
+    return program_overview(program, period, livemode=livemode, rate=False)[1]
 
 
 def top_affiliates(
@@ -155,12 +205,13 @@ def top_affiliates(
 
 
 def affiliate_overview(
-    affiliate: Affiliate, period: DateRange, *, livemode: bool = True
+    affiliate: Affiliate, period: DateRange, *, livemode: bool = True, rate: bool = True
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(summary, series) of an affiliate's range, from the click and conversion rollups."""
     clicks = click_totals(period.start_at, period.end_at, affiliate_ids=[affiliate.pk])
     figures = rollups.affiliate_days(affiliate.pk, livemode, period.start, period.end)
-    return _overview(period.days, clicks, figures)
+    won = converted_visitors(period, livemode=livemode, affiliate=affiliate) if rate else 0
+    return _overview(period.days, clicks, figures, won)
 
 
 def affiliate_summary(affiliate: Affiliate, period: DateRange, *, livemode: bool = True) -> dict[str, Any]:
@@ -168,7 +219,7 @@ def affiliate_summary(affiliate: Affiliate, period: DateRange, *, livemode: bool
 
 
 def affiliate_series(affiliate: Affiliate, period: DateRange, *, livemode: bool = True) -> dict[str, Any]:
-    return affiliate_overview(affiliate, period, livemode=livemode)[1]
+    return affiliate_overview(affiliate, period, livemode=livemode, rate=False)[1]
 
 
 def affiliate_balances(affiliate: Affiliate, *, livemode: bool = True) -> dict[str, Any]:
@@ -215,6 +266,7 @@ def flagged_affiliate_ids(program: Program) -> set[int]:
 
 
 __all__ = [
+    "CONVERSION_RATE_HELP",
     "DateRange",
     "PRESETS",
     "affiliate_balances",
@@ -222,8 +274,10 @@ __all__ = [
     "affiliate_overview",
     "affiliate_series",
     "affiliate_summary",
+    "converted_visitors",
     "flagged_affiliate_ids",
     "parse_range",
+    "previous_period",
     "program_overview",
     "program_series",
     "program_summary",

@@ -488,3 +488,49 @@ def dropped_clicks(program: Program, start: date, end: date) -> dict[str, int]:
     for row in rows:
         counts[row["reason"]] = row["n"]
     return {"total": sum(counts.values()), **counts}
+
+
+def needs_attention(program: Program) -> list[dict[str, Any]]:
+    """What waits for a person on the dashboard: pending applications, open fraud flags, failed
+    payouts and failing webhook endpoints, each with the list that shows them (zeros left out)."""
+    from django.urls import reverse
+    from django.utils.translation import ngettext
+
+    from payouts.models import Payout
+    from webhooks.models import WebhookEndpoint
+
+    slug = program.slug
+    failing = WebhookEndpoint.objects.filter(program=program).filter(
+        Q(is_active=True, failing_since__isnull=False) | (Q(is_active=False) & ~Q(disabled_reason=""))
+    )
+    items = [
+        (
+            "applications",
+            Affiliate.objects.filter(program=program, livemode=True, status=Affiliate.Status.PENDING).count(),
+            ("pending application", "pending applications"),
+            reverse("panel:affiliate-list", args=[slug]) + "?status=pending",
+        ),
+        (
+            "fraud",
+            FraudFlag.objects.filter(program=program, status=FraudFlag.Status.OPEN).count(),
+            ("open fraud flag", "open fraud flags"),
+            reverse("panel:fraud-queue", args=[slug]),
+        ),
+        (
+            "payouts",
+            Payout.objects.filter(program=program, status=Payout.Status.FAILED).count(),
+            ("failed payout", "failed payouts"),
+            reverse("panel:payout-list", args=[slug]) + "?status=failed",
+        ),
+        (
+            "webhooks",
+            failing.count(),
+            ("failing webhook endpoint", "failing webhook endpoints"),
+            reverse("panel:webhook-list", args=[slug]),
+        ),
+    ]
+    return [
+        {"key": key, "count": count, "label": ngettext(*names, count), "url": url}
+        for key, count, names, url in items
+        if count
+    ]

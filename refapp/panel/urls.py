@@ -31,6 +31,7 @@ urlpatterns = [
     path("programs/", programs.program_list, name="program-list"),
     path("programs/new/", programs.program_create, name="program-create"),
     path("p/<slug:slug>/", dashboard.dashboard, name="dashboard"),
+    path("p/<slug:slug>/breakdown/", dashboard.dashboard_breakdown, name="dashboard-breakdown"),
     path("p/<slug:slug>/settings/", programs.program_settings, name="program-settings"),
     path("p/<slug:slug>/keys/", programs.program_keys, name="program-keys"),
     path("p/<slug:slug>/keys/<int:key_id>/revoke/", programs.program_key_revoke, name="program-key-revoke"),

@@ -30,32 +30,76 @@
     if (button && !window.confirm(button.getAttribute("data-confirm"))) event.preventDefault();
   });
 
-  // <canvas data-chart="#json-script-id"> draws a line chart from {labels, series: [{label, data}]};
-  // a series with "type": "bar" is drawn as bars (counts per group), "axis": "y2" on the right.
-  var palette = ["#0172ad", "#2e7d32", "#c77700", "#8e24aa"];
-  function drawCharts(root) {
+  // <canvas data-chart="#json-script-id"> draws one measure as bars from
+  // {title, unit: "count"|"money", currency, labels, horizontal?, notes?, series: [{label, data, labels?, previous?}]}.
+  // A series marked "previous" is the period before, drawn faint behind this period's bars; its own
+  // dates ("labels") show in the tooltip. "notes" adds lines to a bar's tooltip (its other figures).
+  var colour = "#0172ad", faint = "rgba(1, 114, 173, 0.22)";
+  function formatter(spec, whole) {
+    if (spec.unit !== "money") return function (v) { return Number(v).toLocaleString(); };
+    var fmt;
+    try {
+      fmt = new Intl.NumberFormat(undefined, whole
+        ? { style: "currency", currency: spec.currency, maximumFractionDigits: 0, minimumFractionDigits: 0 }
+        : { style: "currency", currency: spec.currency });
+    } catch (e) { fmt = { format: function (v) { return Number(v).toFixed(whole ? 0 : 2) + "\u00a0" + spec.currency; } }; }
+    return function (v) { return fmt.format(Number(v)); };
+  }
+  function drawCharts(onlyNew) {
     if (!window.Chart) return;
-    (root || document).querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
-      if (canvas._chart) canvas._chart.destroy();
+    document.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
+      if (canvas._chart) { if (onlyNew) return; canvas._chart.destroy(); }
       var source = document.querySelector(canvas.getAttribute("data-chart"));
       if (!source) return;
-      var data = JSON.parse(source.textContent);
+      var spec = JSON.parse(source.textContent);
+      var format = formatter(spec, false), tick = formatter(spec, true);
+      var valueAxis = spec.horizontal ? "x" : "y", categoryAxis = spec.horizontal ? "y" : "x";
+      var scales = {};
+      scales[valueAxis] = {
+        beginAtZero: true,
+        ticks: { precision: 0, callback: function (v) { return tick(v); } }
+      };
+      scales[categoryAxis] = { grid: { display: false }, ticks: { autoSkip: true, autoSkipPadding: 16, maxRotation: 0 } };
       canvas._chart = new window.Chart(canvas, {
-        type: "line",
+        type: "bar",
         data: {
-          labels: data.labels,
-          datasets: data.series.map(function (s, i) {
-            return { type: s.type || "line", label: s.label, data: s.data, borderColor: palette[i % palette.length], backgroundColor: palette[i % palette.length], tension: 0.2, pointRadius: 0, yAxisID: s.axis || "y" };
+          labels: spec.labels,
+          datasets: spec.series.map(function (s) {
+            return {
+              label: s.label, data: s.data.map(Number), dates: s.labels,
+              backgroundColor: s.previous ? faint : colour, borderWidth: 0,
+              // The previous period sits behind this period's bar, slightly wider.
+              grouped: !s.previous, order: s.previous ? 2 : 1,
+              barPercentage: s.previous ? 0.95 : 0.7, categoryPercentage: 0.9
+            };
           })
         },
         options: {
+          indexAxis: spec.horizontal ? "y" : "x",
           responsive: true, maintainAspectRatio: false, animation: false,
-          interaction: { mode: "index", intersect: false },
-          scales: { y: { beginAtZero: true, position: "left" }, y2: { beginAtZero: true, position: "right", grid: { drawOnChartArea: false } } }
+          interaction: { mode: "index", intersect: false, axis: categoryAxis },
+          plugins: {
+            legend: { display: spec.series.length > 1, position: "bottom", labels: { boxWidth: 12 } },
+            tooltip: {
+              callbacks: {
+                label: function (item) {
+                  var dates = item.dataset.dates;
+                  var when = dates ? " (" + dates[item.dataIndex] + ")" : "";
+                  return item.dataset.label + when + ": " + format(item.raw);
+                },
+                afterBody: function (items) {
+                  return spec.notes && items.length ? spec.notes[items[0].dataIndex] : [];
+                }
+              }
+            }
+          },
+          scales: scales
         }
       });
     });
   }
-  document.addEventListener("DOMContentLoaded", function () { drawCharts(document); });
-  document.addEventListener("htmx:afterSettle", function (event) { drawCharts(event.target); });
+  // After an htmx swap (a new range, the breakdown loading in) only the new canvases are drawn;
+  // an outerHTML swap's event target is the element that was replaced, so the whole page is looked at.
+  document.addEventListener("DOMContentLoaded", function () { drawCharts(false); });
+  document.addEventListener("htmx:afterSettle", function () { drawCharts(true); });
 })();

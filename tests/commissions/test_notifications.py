@@ -32,8 +32,45 @@ def test_one_digest_per_affiliate_per_day(
         assert approval_digests(now=first + timedelta(hours=1)) == 0  # same day: not again
     by_recipient = {m.to[0]: m for m in mail.outbox}
     assert set(by_recipient) == {affiliate.email, other.email}
-    assert "2 commissions approved: 40.00 USD" in by_recipient[affiliate.email].subject
+    assert by_recipient[affiliate.email].subject == "Acme: 2 commissions approved, 40.00 USD"
     assert by_recipient[affiliate.email].alternatives
+
+
+def test_the_digest_is_pluralised_and_speaks_to_its_affiliate(
+    api_client, program, affiliate, sale_rule, django_capture_on_commit_callbacks
+):
+    mary = AffiliateFactory(program=program, code="MARY", email="mary@partner.example")
+    for order, code in (("A", "JOHN"), ("B", "JOHN"), ("C", "MARY")):
+        api_client.post(
+            "/api/v1/events",
+            {"event": "sale", "order_id": order, "referral_code": code, "amount_cents": 10000},
+        )
+    approve_at = Commission.objects.order_by("-hold_until").first().hold_until
+    approve_due_commissions(now=approve_at)
+    with django_capture_on_commit_callbacks(execute=True):
+        approval_digests(now=approve_at + timedelta(minutes=1))
+    by_recipient = {m.to[0]: m for m in mail.outbox}
+    one, two = by_recipient[mary.email], by_recipient[affiliate.email]
+    assert one.subject == "Acme: 1 commission approved, 20.00 USD"
+    assert (
+        "A commission you earned with Acme passed the refund window and was approved today: 20.00 USD."
+        in one.body
+    )
+    assert (
+        "2 commissions you earned with Acme passed the refund window and were approved today, 40.00 USD in total."
+        in two.body
+    )
+    html_one, html_two = one.alternatives[0][0], two.alternatives[0][0]
+    assert (
+        "A commission you earned with <strong>Acme</strong>" in html_one and "was approved today" in html_one
+    )
+    assert (
+        "2 commissions you earned with <strong>Acme</strong>" in html_two
+        and "were approved today" in html_two
+    )
+    for message in (one, two):
+        assert "1 of your" not in message.body and "commission(s)" not in message.body
+        assert "on behalf of the Acme partner program" in message.alternatives[0][0]
 
 
 def test_no_digest_without_approvals(db):

@@ -53,7 +53,7 @@ def test_another_affiliate_sees_only_their_own_links_and_numbers(
     content = response.content.decode()
     assert "?ref=MARY" in content and "JOHN" not in content
     assert stat(response, "clicks") == "0" and stat(response, "conversions") == "0"
-    assert stat(response, "balance-pending") == "0.00 USD"
+    assert stat(response, "balance-pending") == "0.00\u00a0USD"
 
 
 def test_dashboard_anonymous_redirects_to_login(client, db):
@@ -70,17 +70,27 @@ def test_stats_chart_and_balances(portal_client, affiliate, sale, client):
         response = portal_client.get("/portal/?range=7")
     assert stat(response, "clicks") == "2"
     assert stat(response, "conversions") == "2"
-    assert stat(response, "earnings") == "30.00 USD"
-    assert stat(response, "balance-pending") == "30.00 USD"
-    assert stat(response, "balance-approved") == "0.00 USD"
+    assert stat(response, "earnings") == "30.00\u00a0USD"
+    assert stat(response, "balance-pending") == "30.00\u00a0USD"
+    assert stat(response, "balance-approved") == "0.00\u00a0USD"
     content = response.content.decode()
-    chart = json.loads(
-        re.search(r'<script id="portal-chart" type="application/json">(.*?)</script>', content).group(1)
+    charts = {
+        name: json.loads(body)
+        for name, body in re.findall(
+            r'<script id="(portal-chart-[a-z_]+)" type="application/json">(.*?)</script>', content
+        )
+    }
+    # One measure a chart, bars, this week beside the week before (nothing then).
+    assert list(charts) == ["portal-chart-clicks", "portal-chart-conversions", "portal-chart-earnings_cents"]
+    clicks, earnings = charts["portal-chart-clicks"], charts["portal-chart-earnings_cents"]
+    assert len(clicks["labels"]) == 7 and clicks["labels"][-1] == "2026-05-10"
+    assert [s["label"] for s in clicks["series"]] == ["This period", "Previous period"]
+    assert clicks["series"][0]["data"][-1] == 2 and clicks["series"][1]["data"] == [0] * 7
+    assert (
+        clicks["series"][1]["labels"][0] == "2026-04-27" and clicks["series"][1]["labels"][-1] == "2026-05-03"
     )
-    assert len(chart["labels"]) == 7 and chart["labels"][-1] == "2026-05-10"
-    assert [s["label"] for s in chart["series"]] == ["Clicks", "Conversions", "Earnings (USD)"]
-    assert chart["series"][0]["data"][-1] == 2 and chart["series"][2]["data"][-1] == "30.00"
-    assert chart["series"][2]["axis"] == "y2"
+    assert (earnings["unit"], earnings["currency"], earnings["title"]) == ("money", "USD", "Earnings (USD)")
+    assert earnings["series"][0]["data"][-1] == "30.00"
     # Pending money unlocks after the 30-day hold, and 50.00 USD is the default minimum.
     assert "Jun 9, 2026: 30.00 USD" in content
     assert "50.00 USD more to reach the minimum payout of 50.00 USD" in content
@@ -94,7 +104,7 @@ def test_next_payout_estimate_counts_money_unlocking_before_the_run(portal_clien
         approve_due_commissions(now=Commission.objects.first().hold_until)
         sale("D")
         response = portal_client.get("/portal/")
-    assert stat(response, "balance-approved") == "60.00 USD"
+    assert stat(response, "balance-approved") == "60.00\u00a0USD"
     assert stat(response, "next-payout") == "60.00 USD"
     assert "July 1, 2026" in response.content.decode()
 

@@ -65,7 +65,10 @@ def test_program_summary(data, program):
         "clicks": 4,
         "visitors": 4,  # distinct per day, summed: v1 (Nov 1) + v1, v2 (Nov 2) + v3 (Nov 3)
         "conversions": 4,
-        "conversion_rate": 100.0,  # 4 conversions / 4 visitors
+        # None of these factory events came through a click (attribution "none"): no customer won
+        # through a click, whatever the conversions (test_conversion_rate.py has the rule itself).
+        "converted_visitors": 0,
+        "conversion_rate": 0.0,
         "revenue_cents": 10000 + 4000 + 20000 + 7000,
         "commission_pending_cents": 1000,
         "commission_approved_cents": 2000,
@@ -131,8 +134,8 @@ def test_parse_range(params, expected, preset):
 
 def test_dashboard_page_shows_the_numbers(staff_client, data):
     page = staff_client.get("/panel/p/acme/?range=custom&start=2026-11-01&end=2026-11-03").content.decode()
-    assert 'data-stat="clicks">4<' in page and 'data-stat="revenue">410.00 USD<' in page
-    assert 'data-stat="paid">40.00 USD<' in page and "Bob" in page
+    assert 'data-stat="clicks">4<' in page and 'data-stat="revenue">410.00\u00a0USD<' in page
+    assert 'data-stat="paid">40.00\u00a0USD<' in page and "Bob" in page
     partial = staff_client.get("/panel/p/acme/?range=7", HTTP_HX_REQUEST="true").content.decode()
     assert partial.lstrip().startswith('<div id="report">') and "<html" not in partial
 

@@ -50,7 +50,7 @@ def test_page_shows_a_table_a_chart_and_a_nav_link(staff_client, spring):
     assert response.status_code == 200
     html = response.content.decode()
     assert 'data-key="spring"' in html and "50.00" in html and "10.00" in html
-    assert 'data-chart="#report-chart"' in html and '"type": "bar"' in html
+    assert 'data-chart="#report-chart-clicks"' in html and '"horizontal": true' in html
     assert 'href="/panel/p/acme/reports/"' in html
     assert 'href="/panel/p/acme/reports/export.csv?group_by=campaign&amp;range=7"' in html
 

@@ -17,10 +17,9 @@ from affiliates.models import Affiliate, Program
 from commissions import stats
 from commissions.models import Commission, FraudFlag
 from refapp.htmx import render_page
-from refapp.money import to_decimal
 from tracking.csv_export import csv_response, export_filename
 
-from .. import selectors
+from .. import charts, selectors
 from ..access import actor, can_write, get_program_for_staff, staff_required
 from ..forms import AffiliateFilterForm, AffiliateGroupForm, AffiliateInviteForm, AffiliateStatusForm
 
@@ -154,18 +153,8 @@ def _affiliate_detail_context(
         ).aggregate(total=Sum("amount_cents"))["total"]
         or 0
     )
-    chart = {
-        "labels": series["labels"],
-        "series": [
-            {"label": "Clicks", "data": series["clicks"]},
-            {"label": "Conversions", "data": series["conversions"]},
-            {
-                "label": f"Revenue ({program.currency})",
-                "data": [float(to_decimal(c, program.currency)) for c in series["revenue_cents"]],
-                "axis": "y2",
-            },
-        ],
-    }
+    previous = stats.affiliate_series(affiliate, stats.previous_period(period))
+    chart_list = charts.with_ids(charts.daily_charts(program.currency, series, previous), "affiliate-chart")
     failed_status = status_form.data.get("status") if status_form is not None else None
     actions = [
         {
@@ -188,7 +177,8 @@ def _affiliate_detail_context(
         "range_errors": range_errors,
         "summary": summary,
         "rejected_cents": rejected,
-        "chart": chart,
+        "charts": chart_list,
+        "rate_help": stats.CONVERSION_RATE_HELP,
         "balances": stats.affiliate_balances(affiliate),
         "group_form": group_form or AffiliateGroupForm(program=program, initial={"group": affiliate.group}),
         "status_actions": actions,

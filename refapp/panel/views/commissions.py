@@ -113,7 +113,7 @@ def commission_detail(request: HttpRequest, slug: str, public_id: str) -> HttpRe
         "program": program,
         "commission": commission,
         "event": commission.event,
-        "explanation": explain(commission),
+        "explanation": explain(commission, reader="staff"),
         "arithmetic": selectors.commission_arithmetic(commission),
         "inputs": sorted(inputs.items()),
         "skipped": skipped,

@@ -15,9 +15,9 @@ from affiliates.models import Program
 from commissions import reports, stats
 from refapp.api import MAX_RANGE_DAYS
 from refapp.htmx import render_page
-from refapp.money import to_decimal
 from tracking.csv_export import csv_response, decimal_amount, export_filename
 
+from .. import charts
 from ..access import get_program_for_staff, staff_required
 
 GROUPS = {
@@ -27,7 +27,6 @@ GROUPS = {
     "affiliate": "Affiliate",
     "day": "Day",
 }
-CHART_ROWS = 20  # the chart shows the first rows of the table; the table and the CSV have them all
 
 
 def _report(request: HttpRequest, program: Program) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -46,25 +45,14 @@ def _report(request: HttpRequest, program: Program) -> tuple[dict[str, Any], dic
 def report_page(request: HttpRequest, slug: str) -> HttpResponse:
     program = get_program_for_staff(request, slug)
     report, state = _report(request, program)
-    rows = report["data"][:CHART_ROWS]
-    chart = {
-        "labels": [row["label"] for row in rows],
-        "series": [
-            {"label": "Clicks", "data": [row["clicks"] for row in rows], "type": "bar"},
-            {"label": "Conversions", "data": [row["conversions"] for row in rows], "type": "bar"},
-            {
-                "label": f"Revenue ({program.currency})",
-                "data": [str(to_decimal(row["revenue_cents"], program.currency)) for row in rows],
-                "axis": "y2",
-            },
-        ],
-    }
+    group_label = GROUPS[state["group_by"]].split(" (")[0]
+    chart_list = charts.report_charts(program, state["period"], report, group_label) if report["data"] else []
     context = {
         "program": program,
         "report": report,
-        "chart": chart,
+        "charts": chart_list,
         "groups": GROUPS,
-        "group_label": GROUPS[state["group_by"]].split(" (")[0],
+        "group_label": group_label,
         "presets": stats.PRESETS,
         "export_query": request.GET.urlencode(),
         **state,

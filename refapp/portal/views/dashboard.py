@@ -14,28 +14,17 @@ from affiliates.models import Affiliate
 from commissions import stats
 from payouts.reconcile import carried_balance
 from refapp.htmx import render_page, wants_partial
-from refapp.money import to_decimal
 
 from ..access import PortalRequest, portal_required
-from ..figures import go_link, next_payout_at, payout_estimate, referral_link
+from ..figures import (
+    affiliate_charts,
+    commission_terms,
+    go_link,
+    next_payout_at,
+    payout_estimate,
+    referral_link,
+)
 from ..forms import LinkBuilderForm
-
-
-def _chart(affiliate: Affiliate, series: dict) -> dict:
-    currency = affiliate.program.currency
-    return {
-        "labels": series["labels"],
-        "series": [
-            {"label": "Clicks", "data": series["clicks"]},
-            {"label": "Conversions", "data": series["conversions"]},
-            {
-                "label": f"Earnings ({currency})",
-                # Decimal strings, not floats: the chart reads them as numbers, the amounts stay exact.
-                "data": [str(to_decimal(cents, currency)) for cents in series["earnings_cents"]],
-                "axis": "y2",
-            },
-        ],
-    }
 
 
 @require_GET
@@ -46,6 +35,7 @@ def dashboard(request: PortalRequest) -> HttpResponse:
     now = timezone.now()
     context: dict = {"affiliate": affiliate, "program": program}
     if affiliate.status == Affiliate.Status.PENDING:
+        context["terms"] = commission_terms(program, affiliate)
         return render_page(request, "portal/dashboard.html", context)
 
     period, preset, errors = stats.parse_range(request.GET, now.date())
@@ -56,6 +46,7 @@ def dashboard(request: PortalRequest) -> HttpResponse:
         return render_page(request, "portal/dashboard.html", context, partial="builder")
 
     summary, series = stats.affiliate_overview(affiliate, period)
+    previous = stats.affiliate_series(affiliate, stats.previous_period(period))
     balances = stats.affiliate_balances(affiliate)
     summary["earnings_cents"] = (
         summary["commission_pending_cents"]
@@ -68,11 +59,13 @@ def dashboard(request: PortalRequest) -> HttpResponse:
         "presets": stats.PRESETS,
         "errors": errors,
         "summary": summary,
-        "chart": _chart(affiliate, series),
+        "charts": affiliate_charts(program.currency, series, previous),
+        "rate_help": stats.CONVERSION_RATE_HELP,
         "has_data": bool(summary["clicks"] or summary["conversions"]),
         "builder": builder,
         "built": built,
         "balances": balances,
+        "terms": commission_terms(program, affiliate),
         "estimate": payout_estimate(balances, next_payout_at(program, now), carried_balance(affiliate)),
         "links_work": affiliate.is_active,
         "referral_link": referral_link(program, affiliate.code),

@@ -21,6 +21,7 @@ from refapp import ratelimit
 from refapp.hashing import client_ip, email_hash
 from refapp.htmx import render_page
 
+from ..figures import commission_terms
 from ..forms import JoinForm
 from ..signin import LINK_USE_LIMIT, portal_sign_in
 
@@ -58,7 +59,7 @@ def apply(request: HttpRequest, slug: str) -> HttpResponse:
                 now=timezone.now(),
             )
             return redirect("join:thanks", slug=program.slug)
-    context = {"program": program, "form": form, "limited": limited}
+    context = {"program": program, "form": form, "limited": limited, "terms": commission_terms(program)}
     return render_page(request, "join/apply.html", context, status=429 if limited else 200)
 
 
