@@ -102,6 +102,35 @@ AFFILIATE_FILTER_PARAMETER: dict[str, Any] = {
 }
 
 
+# --- customer referrers (refer-a-friend, issue 16 item 4) ---------------------------------------
+
+REFERRER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        **AFFILIATE_SCHEMA["properties"],
+        "kind": {"type": "string", "enum": list(Affiliate.Kind.values)},
+        "customer_id": _STR,
+    },
+}
+REFERRER_SCHEMA["required"] = list(REFERRER_SCHEMA["properties"])
+
+REFERRER_CREATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["email", "customer_id"],
+    "properties": {
+        "email": {"type": "string", "maxLength": 254},
+        "customer_id": {"type": "string", "minLength": 1, "maxLength": 255},
+        "name": {"type": "string", "maxLength": 200},
+    },
+}
+
+
+def referrer_json(affiliate: Affiliate) -> dict[str, Any]:
+    """A customer referrer: the affiliate's JSON with its kind and the customer it belongs to."""
+    return {**affiliate_json(affiliate), "kind": affiliate.kind, "customer_id": affiliate.customer_id or ""}
+
+
 def affiliate_named(*, program: Program, livemode: bool, value: str) -> Affiliate | None:
     """The affiliate of a program and mode named by its public id or by its code (any case).
 

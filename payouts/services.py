@@ -38,12 +38,18 @@ def period_of(moment: datetime) -> str:
 def payable_commissions(program: Program):
     """Approved live commissions of live affiliates not in any payout, minus those of orders under
     dispute. A test affiliate is never paid, whatever its rows say."""
-    return Commission.objects.filter(
-        program=program,
-        livemode=True,
-        affiliate__livemode=True,
-        status=Commission.Status.APPROVED,
-        event__disputed=False,
+    return (
+        Commission.objects.filter(
+            program=program,
+            livemode=True,
+            affiliate__livemode=True,
+            status=Commission.Status.APPROVED,
+            event__disputed=False,
+        )
+        # Friend rewards settled as account credit, and their clawbacks, go to the customer's
+        # Stripe balance (payouts/credits.py), never into a payout.
+        .exclude(inputs__reward="credit")
+        .exclude(reverses__inputs__reward="credit")
     )
 
 
