@@ -28,6 +28,7 @@ AFFILIATE_SCHEMA: dict[str, Any] = {
         "status_reason": _STR,
         "group": {"type": ["string", "null"]},
         "livemode": {"type": "boolean"},
+        "kind": {"type": "string", "enum": list(Affiliate.Kind.values)},
         "payout_method": {"type": "string", "enum": list(Affiliate.PayoutMethod.values)},
         "paypal_email": _STR,
         "links": {
@@ -52,6 +53,7 @@ def affiliate_json(affiliate: Affiliate) -> dict[str, Any]:
         "status_reason": affiliate.status_reason,
         "group": affiliate.group.public_id if affiliate.group_id else None,
         "livemode": affiliate.livemode,
+        "kind": affiliate.kind,
         "payout_method": affiliate.payout_method,
         "paypal_email": affiliate.paypal_email,
         "links": affiliate.links(),
@@ -109,7 +111,6 @@ REFERRER_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         **AFFILIATE_SCHEMA["properties"],
-        "kind": {"type": "string", "enum": list(Affiliate.Kind.values)},
         "customer_id": _STR,
     },
 }
@@ -128,7 +129,7 @@ REFERRER_CREATE_SCHEMA: dict[str, Any] = {
 
 def referrer_json(affiliate: Affiliate) -> dict[str, Any]:
     """A customer referrer: the affiliate's JSON with its kind and the customer it belongs to."""
-    return {**affiliate_json(affiliate), "kind": affiliate.kind, "customer_id": affiliate.customer_id or ""}
+    return {**affiliate_json(affiliate), "customer_id": affiliate.customer_id or ""}
 
 
 def affiliate_named(*, program: Program, livemode: bool, value: str) -> Affiliate | None:

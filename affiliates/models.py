@@ -89,7 +89,9 @@ class Program(models.Model):
     customer_reward_amount_cents = models.PositiveBigIntegerField(default=0)
     customer_reward_rate_bp = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(10_000)])
     customer_reward_max_per_year = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Rewarded referrals per referrer and calendar year (UTC); empty: no limit."
+        null=True,
+        blank=True,
+        help_text="Rewarded referrals per referrer and calendar year (UTC); empty: no limit.",
     )
     customer_reward_lifetime_cap_cents = models.PositiveBigIntegerField(
         null=True, blank=True, help_text="What one referrer can earn in all; empty: no cap."
@@ -174,7 +176,9 @@ class Affiliate(models.Model):
     # attributed to it, and it is never paid. Code and email stay unique across both modes, so a
     # /go/ link or ?ref= code always names one affiliate (docs/decisions.md, "Test mode").
     livemode = models.BooleanField(default=True, db_default=True)
-    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.AFFILIATE, db_default="affiliate")
+    kind = models.CharField(
+        max_length=10, choices=Kind.choices, default=Kind.AFFILIATE, db_default="affiliate"
+    )
     # The merchant's customer id of a customer referrer (a Stripe customer id for credit rewards).
     customer_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - NULL (absent) stays out of the unique index
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)

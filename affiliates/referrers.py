@@ -106,7 +106,11 @@ def referrer_link_deliver(*, program: Program, email: str, now: datetime) -> boo
         return False
     with transaction.atomic():
         token = link_create(
-            purpose=MagicLink.Purpose.REFERRER, email=referrer.email, now=now, program=program, affiliate=referrer
+            purpose=MagicLink.Purpose.REFERRER,
+            email=referrer.email,
+            now=now,
+            program=program,
+            affiliate=referrer,
         )
         send_templated(
             "referrer_link",

@@ -116,7 +116,10 @@ def friend_reward_rows(
     status, reason = Commission.Status.PENDING, ""
     suspicion = None
     if event.customer_id and event.customer_id == affiliate.customer_id:
-        status, reason = Commission.Status.REJECTED, "self-referral: the friend is the referrer's own customer id"
+        status, reason = (
+            Commission.Status.REJECTED,
+            "self-referral: the friend is the referrer's own customer id",
+        )
     else:
         suspicion = self_referral(event, affiliate, ip_seen)
         if suspicion:
@@ -142,7 +145,9 @@ def friend_reward_rows(
     extra: list[Any] = []
     if suspicion:
         extra.append(
-            fraud_flag(event=event, affiliate=affiliate, suspicion=suspicion, commissions=[commission], now=now)
+            fraud_flag(
+                event=event, affiliate=affiliate, suspicion=suspicion, commissions=[commission], now=now
+            )
         )
     extra.append(commissions_audit(event=event, commissions=[commission], actor=actor))
     return [commission], extra

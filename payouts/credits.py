@@ -160,9 +160,7 @@ def debit_open(*, commission_id: int, now: datetime) -> CustomerCredit | None:
             if credit.status == CustomerCredit.Status.SKIPPED:
                 credited = 0
             debited = (
-                CustomerCredit.objects.filter(
-                    commission__reverses=original, kind=CustomerCredit.Kind.DEBIT
-                )
+                CustomerCredit.objects.filter(commission__reverses=original, kind=CustomerCredit.Kind.DEBIT)
                 .exclude(status__in=[CustomerCredit.Status.FAILED, CustomerCredit.Status.SKIPPED])
                 .aggregate(total=Sum("amount_cents"))["total"]
                 or 0
@@ -227,7 +225,8 @@ def _find_landed(client, row: CustomerCredit) -> str | None:
     for txn in client.v1.customers.balance_transactions.list(
         row.stripe_customer_id, params={"limit": 100}
     ).auto_paging_iter():
-        if (txn.metadata or {}).get("refapp_credit") == row.public_id:
+        metadata = txn.metadata.to_dict() if txn.metadata else {}
+        if metadata.get("refapp_credit") == row.public_id:
             return txn.id
     return None
 
@@ -289,9 +288,9 @@ def _done(*, row: CustomerCredit, transaction_id: str, now: datetime) -> Custome
             status=CustomerCredit.Status.DONE, stripe_transaction_id=transaction_id, done_at=now
         )
         if marked:
-            Commission.objects.filter(
-                pk__in=_settled_ids(row), status=Commission.Status.PROCESSING
-            ).update(status=Commission.Status.PAID, paid_at=now)
+            Commission.objects.filter(pk__in=_settled_ids(row), status=Commission.Status.PROCESSING).update(
+                status=Commission.Status.PAID, paid_at=now
+            )
             audit_log(
                 actor=_STRIPE,
                 action="customer_credit.done",
@@ -308,9 +307,9 @@ def _fail(*, row: CustomerCredit, reason: str, now: datetime) -> CustomerCredit:
             status=CustomerCredit.Status.FAILED, reason=reason
         )
         if marked:
-            Commission.objects.filter(
-                pk__in=_settled_ids(row), status=Commission.Status.PROCESSING
-            ).update(status=Commission.Status.APPROVED, status_reason=f"account credit failed: {reason}"[:500])
+            Commission.objects.filter(pk__in=_settled_ids(row), status=Commission.Status.PROCESSING).update(
+                status=Commission.Status.APPROVED, status_reason=f"account credit failed: {reason}"[:500]
+            )
             audit_log(actor=_STRIPE, action="customer_credit.failed", obj=row, data={"reason": reason})
     row.refresh_from_db()
     return row
@@ -322,10 +321,12 @@ def _skip(*, row: CustomerCredit, reason: str, now: datetime) -> CustomerCredit:
             status=CustomerCredit.Status.SKIPPED, reason=reason, amount_cents=0
         )
         if marked:
-            Commission.objects.filter(
-                pk__in=_settled_ids(row), status=Commission.Status.PROCESSING
-            ).update(status=Commission.Status.PAID, paid_at=now)
-            audit_log(actor=Actor.system(), action="customer_credit.skipped", obj=row, data={"reason": reason})
+            Commission.objects.filter(pk__in=_settled_ids(row), status=Commission.Status.PROCESSING).update(
+                status=Commission.Status.PAID, paid_at=now
+            )
+            audit_log(
+                actor=Actor.system(), action="customer_credit.skipped", obj=row, data={"reason": reason}
+            )
     row.refresh_from_db()
     return row
 

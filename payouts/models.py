@@ -146,7 +146,9 @@ class CustomerCredit(models.Model):
         ]
         indexes = [
             models.Index(fields=["affiliate", "created_at"]),
-            models.Index(fields=["status"], condition=Q(status__in=["pending", "sending"]), name="cc_open_idx"),
+            models.Index(
+                fields=["status"], condition=Q(status__in=["pending", "sending"]), name="cc_open_idx"
+            ),
         ]
 
     def __str__(self) -> str:

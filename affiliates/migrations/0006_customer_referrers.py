@@ -5,64 +5,105 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('affiliates', '0005_program_retention'),
+        ("affiliates", "0005_program_retention"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='affiliate',
-            name='customer_id',
+            model_name="affiliate",
+            name="customer_id",
             field=models.CharField(blank=True, max_length=255, null=True),
         ),
         migrations.AddField(
-            model_name='affiliate',
-            name='kind',
-            field=models.CharField(choices=[('affiliate', 'Affiliate'), ('customer', 'Customer referrer')], db_default='affiliate', default='affiliate', max_length=10),
+            model_name="affiliate",
+            name="kind",
+            field=models.CharField(
+                choices=[("affiliate", "Affiliate"), ("customer", "Customer referrer")],
+                db_default="affiliate",
+                default="affiliate",
+                max_length=10,
+            ),
         ),
         migrations.AddField(
-            model_name='program',
-            name='customer_referrals',
-            field=models.BooleanField(db_default=False, default=False, help_text='Customers can enrol as referrers, by API or by email.'),
+            model_name="program",
+            name="customer_referrals",
+            field=models.BooleanField(
+                db_default=False,
+                default=False,
+                help_text="Customers can enrol as referrers, by API or by email.",
+            ),
         ),
         migrations.AddField(
-            model_name='program',
-            name='customer_reward_amount_cents',
+            model_name="program",
+            name="customer_reward_amount_cents",
             field=models.PositiveBigIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='program',
-            name='customer_reward_kind',
-            field=models.CharField(choices=[('credit', 'Account credit (Stripe customer balance)'), ('cash', 'Cash commission (paid like affiliates)')], default='credit', max_length=10),
+            model_name="program",
+            name="customer_reward_kind",
+            field=models.CharField(
+                choices=[
+                    ("credit", "Account credit (Stripe customer balance)"),
+                    ("cash", "Cash commission (paid like affiliates)"),
+                ],
+                default="credit",
+                max_length=10,
+            ),
         ),
         migrations.AddField(
-            model_name='program',
-            name='customer_reward_lifetime_cap_cents',
-            field=models.PositiveBigIntegerField(blank=True, help_text='What one referrer can earn in all; empty: no cap.', null=True),
+            model_name="program",
+            name="customer_reward_lifetime_cap_cents",
+            field=models.PositiveBigIntegerField(
+                blank=True, help_text="What one referrer can earn in all; empty: no cap.", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='program',
-            name='customer_reward_max_per_year',
-            field=models.PositiveIntegerField(blank=True, help_text='Rewarded referrals per referrer and calendar year (UTC); empty: no limit.', null=True),
+            model_name="program",
+            name="customer_reward_max_per_year",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Rewarded referrals per referrer and calendar year (UTC); empty: no limit.",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='program',
-            name='customer_reward_rate_bp',
-            field=models.PositiveIntegerField(default=0, validators=[django.core.validators.MaxValueValidator(10000)]),
+            model_name="program",
+            name="customer_reward_rate_bp",
+            field=models.PositiveIntegerField(
+                default=0, validators=[django.core.validators.MaxValueValidator(10000)]
+            ),
         ),
         migrations.AddField(
-            model_name='program',
-            name='customer_reward_type',
-            field=models.CharField(choices=[('fixed', 'Fixed amount per referred friend'), ('percent', "Percent of the friend's first sale")], default='fixed', max_length=10),
+            model_name="program",
+            name="customer_reward_type",
+            field=models.CharField(
+                choices=[
+                    ("fixed", "Fixed amount per referred friend"),
+                    ("percent", "Percent of the friend's first sale"),
+                ],
+                default="fixed",
+                max_length=10,
+            ),
         ),
         migrations.AlterField(
-            model_name='magiclink',
-            name='purpose',
-            field=models.CharField(choices=[('login', 'Portal login'), ('verify', 'Verify join application'), ('referrer', "Customer referrer's link page")], max_length=10),
+            model_name="magiclink",
+            name="purpose",
+            field=models.CharField(
+                choices=[
+                    ("login", "Portal login"),
+                    ("verify", "Verify join application"),
+                    ("referrer", "Customer referrer's link page"),
+                ],
+                max_length=10,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='affiliate',
-            constraint=models.UniqueConstraint(condition=models.Q(('customer_id__isnull', False)), fields=('program', 'livemode', 'customer_id'), name='affiliate_unique_customer_per_program'),
+            model_name="affiliate",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("customer_id__isnull", False)),
+                fields=("program", "livemode", "customer_id"),
+                name="affiliate_unique_customer_per_program",
+            ),
         ),
     ]

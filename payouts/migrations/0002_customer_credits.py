@@ -5,37 +5,92 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('affiliates', '0006_customer_referrers'),
-        ('commissions', '0009_refund_unique_id_per_order'),
-        ('payouts', '0001_initial'),
+        ("affiliates", "0006_customer_referrers"),
+        ("commissions", "0009_refund_unique_id_per_order"),
+        ("payouts", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CustomerCredit',
+            name="CustomerCredit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_id', models.CharField(editable=False, max_length=32, unique=True)),
-                ('kind', models.CharField(choices=[('credit', 'Credit'), ('debit', 'Debit (refund)')], max_length=6)),
-                ('netted', models.JSONField(blank=True, default=list)),
-                ('amount_cents', models.BigIntegerField(help_text='Always positive; the kind gives the direction.')),
-                ('currency', models.CharField(max_length=3)),
-                ('stripe_customer_id', models.CharField(max_length=255)),
-                ('status', models.CharField(choices=[('pending', 'Waiting to be sent'), ('sending', 'Sending to Stripe'), ('done', "In the customer's balance"), ('failed', 'Failed'), ('skipped', 'Nothing to move')], default='pending', max_length=8)),
-                ('reason', models.CharField(blank=True, max_length=500)),
-                ('stripe_transaction_id', models.CharField(blank=True, max_length=64)),
-                ('created_at', models.DateTimeField()),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('done_at', models.DateTimeField(blank=True, null=True)),
-                ('affiliate', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='customer_credits', to='affiliates.affiliate')),
-                ('commission', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='customer_credit', to='commissions.commission')),
-                ('program', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='affiliates.program')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_id", models.CharField(editable=False, max_length=32, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("credit", "Credit"), ("debit", "Debit (refund)")], max_length=6
+                    ),
+                ),
+                ("netted", models.JSONField(blank=True, default=list)),
+                (
+                    "amount_cents",
+                    models.BigIntegerField(help_text="Always positive; the kind gives the direction."),
+                ),
+                ("currency", models.CharField(max_length=3)),
+                ("stripe_customer_id", models.CharField(max_length=255)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Waiting to be sent"),
+                            ("sending", "Sending to Stripe"),
+                            ("done", "In the customer's balance"),
+                            ("failed", "Failed"),
+                            ("skipped", "Nothing to move"),
+                        ],
+                        default="pending",
+                        max_length=8,
+                    ),
+                ),
+                ("reason", models.CharField(blank=True, max_length=500)),
+                ("stripe_transaction_id", models.CharField(blank=True, max_length=64)),
+                ("created_at", models.DateTimeField()),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("done_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "affiliate",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="customer_credits",
+                        to="affiliates.affiliate",
+                    ),
+                ),
+                (
+                    "commission",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="customer_credit",
+                        to="commissions.commission",
+                    ),
+                ),
+                (
+                    "program",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="affiliates.program"
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['affiliate', 'created_at'], name='payouts_cus_affilia_a8cb58_idx'), models.Index(condition=models.Q(('status__in', ['pending', 'sending'])), fields=['status'], name='cc_open_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('amount_cents__gte', 0)), name='customer_credit_amount_positive')],
+                "indexes": [
+                    models.Index(fields=["affiliate", "created_at"], name="payouts_cus_affilia_a8cb58_idx"),
+                    models.Index(
+                        condition=models.Q(("status__in", ["pending", "sending"])),
+                        fields=["status"],
+                        name="cc_open_idx",
+                    ),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("amount_cents__gte", 0)), name="customer_credit_amount_positive"
+                    )
+                ],
             },
         ),
     ]
