@@ -7,7 +7,7 @@ from django.db import close_old_connections, connection
 
 from affiliates.models import Affiliate
 from affiliates.referrers import referrer_enrol
-from refapp.models import AuditLog, Actor
+from refapp.models import Actor, AuditLog
 from tests.factories import AffiliateFactory
 
 
