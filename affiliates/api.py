@@ -120,7 +120,7 @@ REFERRER_CREATE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["email", "customer_id"],
     "properties": {
-        "email": {"type": "string", "maxLength": 254},
+        "email": {"type": "string", "format": "email", "maxLength": 254},
         "customer_id": {"type": "string", "minLength": 1, "maxLength": 255},
         "name": {"type": "string", "maxLength": 200},
     },
