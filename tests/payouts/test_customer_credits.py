@@ -294,3 +294,24 @@ def credits_sync_raising(now):
     reward = Commission.objects.get(kind="commission")
     row = credit_open(commission_id=reward.pk, now=now)
     return credit_send(row_id=row.pk, now=now)
+
+
+def test_a_customer_referrers_privacy_export_and_erasure_cover_their_credits(
+    credit_program, referrer, fake_stripe
+):
+    from payouts.privacy import Subject, privacy_erase, privacy_export
+
+    friend_buys(credit_program, referrer)
+    approve_due_commissions(now=after_hold())
+    credits_sync(now=after_hold())
+    subject = Subject(program=credit_program, livemode=True, affiliate=referrer)
+    exported = privacy_export(subject)["affiliate"]
+    assert exported["profile"]["customer_id"] == referrer.customer_id
+    assert [c["amount_cents"] for c in exported["customer_credits"]] == [2000]
+
+    counts = privacy_erase(subject=subject, actor=ACTOR)
+    assert counts["customer_credits"] == 1
+    referrer.refresh_from_db()
+    assert referrer.customer_id == f"erased-{referrer.public_id}"
+    assert CustomerCredit.objects.get().stripe_customer_id == "erased"
+    assert CustomerCredit.objects.get().amount_cents == 2000  # the money row stays
