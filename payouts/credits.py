@@ -35,7 +35,7 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from affiliates.models import CustomerRewardKind
+from affiliates.models import Affiliate, CustomerRewardKind
 from commissions.models import Commission
 from refapp.models import Actor, audit_log
 from refapp.money import format_amount
@@ -49,7 +49,10 @@ _STRIPE = Actor("stripe")
 
 def credit_rewards_due():
     """Approved live credit rewards without a ledger row."""
+    # Through the customer referrers (few) and the (affiliate, status) index: no scan of all
+    # approved commissions every few minutes.
     return Commission.objects.filter(
+        affiliate__kind=Affiliate.Kind.CUSTOMER,
         kind=Commission.Kind.COMMISSION,
         livemode=True,
         status=Commission.Status.APPROVED,
@@ -62,6 +65,7 @@ def credit_rewards_due():
 def credit_reversals_due():
     """Approved clawbacks of credited rewards without a ledger row."""
     return Commission.objects.filter(
+        affiliate__kind=Affiliate.Kind.CUSTOMER,
         kind=Commission.Kind.REVERSAL,
         livemode=True,
         status=Commission.Status.APPROVED,
@@ -137,15 +141,22 @@ def debit_open(*, commission_id: int, now: datetime) -> CustomerCredit | None:
     credit after the debits before it. None when the row is not such a clawback."""
     try:
         with transaction.atomic():
+            # Lock the reward, then its clawback: the order the refund locks them in; the reward's
+            # lock also serialises the debits of one credit, so their sum cannot overrun it.
+            reverses_id = (
+                Commission.objects.filter(pk=commission_id).values_list("reverses_id", flat=True).first()
+            )
+            original = (
+                Commission.objects.select_for_update().filter(pk=reverses_id).first() if reverses_id else None
+            )
             reversal = (
                 Commission.objects.select_for_update(of=("self",))
-                .select_related("affiliate", "reverses")
+                .select_related("affiliate")
                 .get(pk=commission_id)
             )
             existing = CustomerCredit.objects.filter(commission=reversal).first()
             if existing is not None:
                 return existing
-            original = reversal.reverses
             if (
                 original is None
                 or reversal.kind != Commission.Kind.REVERSAL
@@ -153,7 +164,8 @@ def debit_open(*, commission_id: int, now: datetime) -> CustomerCredit | None:
                 or not reversal.livemode
             ):
                 return None
-            credit = CustomerCredit.objects.select_for_update().filter(commission=original).first()
+            # Read, not locked: marking the credit done locks it and then the reward, the other way round.
+            credit = CustomerCredit.objects.filter(commission=original).first()
             if credit is None:
                 return None
             credited = credit.amount_cents if credit.status != CustomerCredit.Status.FAILED else 0

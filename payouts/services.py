@@ -18,7 +18,7 @@ from celery import shared_task
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from affiliates.models import Affiliate, Program, ProgramStaff
@@ -47,9 +47,10 @@ def payable_commissions(program: Program):
             event__disputed=False,
         )
         # Friend rewards settled as account credit, and their clawbacks, go to the customer's
-        # Stripe balance (payouts/credits.py), never into a payout.
-        .exclude(inputs__reward="credit")
-        .exclude(reverses__inputs__reward="credit")
+        # Stripe balance (payouts/credits.py), never into a payout. has_key first: a bare
+        # exclude(inputs__reward=...) is NULL for rows without the key, which would drop them all.
+        .exclude(Q(inputs__has_key="reward") & Q(inputs__reward="credit"))
+        .exclude(Q(reverses__inputs__has_key="reward") & Q(reverses__inputs__reward="credit"))
     )
 
 

@@ -16,6 +16,7 @@ from payouts.credits import credit_issue, credits_sync
 from payouts.models import CustomerCredit
 from payouts.services import payouts_create
 from refapp.models import Actor
+from tests.factories import AffiliateFactory, CommissionRuleFactory
 
 ACTOR = Actor("test")
 
@@ -189,9 +190,16 @@ def test_a_credit_reward_never_goes_into_a_payout(credit_program, referrer, fake
     Affiliate.objects.filter(pk=referrer.pk).update(payout_method="paypal", paypal_email="ann@pay.example")
     credit_program.minimum_payout_cents = 0
     credit_program.save()
+    partner = AffiliateFactory(
+        program=credit_program, code="JOHN", payout_method="paypal", paypal_email="j@pay.example"
+    )
+    CommissionRuleFactory(program=credit_program, event_name="sale", type="percent", rate_bp=1000)
     friend_buys(credit_program, referrer)
+    friend_buys(credit_program, partner, order="ORD-2", friend="cus_other")
     approve_due_commissions(now=after_hold())
-    assert payouts_create(program=credit_program, now=after_hold()) == []
+    # The partner's commission (no reward key in its inputs) is paid; the credit reward is not.
+    [payout] = payouts_create(program=credit_program, now=after_hold())
+    assert payout.affiliate_id == partner.pk and payout.amount_cents == 1000
 
 
 def test_cash_rewards_are_paid_like_commissions_and_never_credited(credit_program, fake_stripe):
