@@ -165,13 +165,17 @@ def program_settings(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-@require_http_methods(["POST"])
+@require_http_methods(["GET", "POST"])
 @staff_required
 def program_customer_referrals(request: HttpRequest, slug: str) -> HttpResponse:
-    """Save the program's refer-a-friend settings (the second form of the settings page)."""
-    program = get_program_for_staff(request, slug, admin=True)
-    referral_form = CustomerReferralForm(request.POST, program=program)
-    if referral_form.is_valid():
+    """Save the program's refer-a-friend settings (the second form of the settings page, which a
+    GET here shows as well)."""
+    program = get_program_for_staff(request, slug, admin=request.method == "POST")
+    if request.method == "GET":
+        referral_form = CustomerReferralForm(program=program)
+    else:
+        referral_form = CustomerReferralForm(request.POST, program=program)
+    if request.method == "POST" and referral_form.is_valid():
         services.program_update(program=program, actor=actor(request), **referral_form.program_fields())
         messages.success(request, "Refer-a-friend settings saved.")
         return redirect("panel:program-settings", program.slug)
@@ -182,7 +186,9 @@ def program_customer_referrals(request: HttpRequest, slug: str) -> HttpResponse:
         "snippet": snippet(program),
         "referral_form": referral_form,
     }
-    return render_page(request, "panel/program_form.html", context, status=400)
+    return render_page(
+        request, "panel/program_form.html", context, status=400 if request.method == "POST" else 200
+    )
 
 
 def snippet(program) -> str:
