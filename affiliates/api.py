@@ -28,6 +28,7 @@ AFFILIATE_SCHEMA: dict[str, Any] = {
         "status_reason": _STR,
         "group": {"type": ["string", "null"]},
         "livemode": {"type": "boolean"},
+        "kind": {"type": "string", "enum": list(Affiliate.Kind.values)},
         "payout_method": {"type": "string", "enum": list(Affiliate.PayoutMethod.values)},
         "paypal_email": _STR,
         "links": {
@@ -52,6 +53,7 @@ def affiliate_json(affiliate: Affiliate) -> dict[str, Any]:
         "status_reason": affiliate.status_reason,
         "group": affiliate.group.public_id if affiliate.group_id else None,
         "livemode": affiliate.livemode,
+        "kind": affiliate.kind,
         "payout_method": affiliate.payout_method,
         "paypal_email": affiliate.paypal_email,
         "links": affiliate.links(),
@@ -100,6 +102,34 @@ AFFILIATE_FILTER_PARAMETER: dict[str, Any] = {
     "schema": {"type": "string"},
     "description": "An affiliate's id (aff_…) or code.",
 }
+
+
+# --- customer referrers (refer-a-friend, issue 16 item 4) ---------------------------------------
+
+REFERRER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        **AFFILIATE_SCHEMA["properties"],
+        "customer_id": _STR,
+    },
+}
+REFERRER_SCHEMA["required"] = list(REFERRER_SCHEMA["properties"])
+
+REFERRER_CREATE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["email", "customer_id"],
+    "properties": {
+        "email": {"type": "string", "format": "email", "maxLength": 254},
+        "customer_id": {"type": "string", "minLength": 1, "maxLength": 255},
+        "name": {"type": "string", "maxLength": 200},
+    },
+}
+
+
+def referrer_json(affiliate: Affiliate) -> dict[str, Any]:
+    """A customer referrer: the affiliate's JSON with its kind and the customer it belongs to."""
+    return {**affiliate_json(affiliate), "customer_id": affiliate.customer_id or ""}
 
 
 def affiliate_named(*, program: Program, livemode: bool, value: str) -> Affiliate | None:

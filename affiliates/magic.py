@@ -34,7 +34,9 @@ def link_create(
 ) -> str:
     """Store the hash of a fresh token and return the token (it only ever travels in the email)."""
     token = secrets.token_urlsafe(32)
-    ttl = LOGIN_TTL if purpose == MagicLink.Purpose.LOGIN else VERIFY_TTL
+    # Join verification waits days for the applicant; every other link (sign-in, a customer
+    # referrer's page) expires like a sign-in link.
+    ttl = VERIFY_TTL if purpose == MagicLink.Purpose.VERIFY else LOGIN_TTL
     MagicLink.objects.create(
         purpose=purpose,
         email=email.strip().lower(),

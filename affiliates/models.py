@@ -32,6 +32,16 @@ def validate_paypal_email(value: str) -> None:
         raise ValidationError("An email address may not start with =, +, -, @, a tab or a line break.")
 
 
+class CustomerRewardKind(models.TextChoices):
+    CREDIT = "credit", "Account credit (Stripe customer balance)"
+    CASH = "cash", "Cash commission (paid like affiliates)"
+
+
+class CustomerRewardType(models.TextChoices):
+    FIXED = "fixed", "Fixed amount per referred friend"
+    PERCENT = "percent", "Percent of the friend's first sale"
+
+
 class Program(models.Model):
     class Attribution(models.TextChoices):
         LAST_CLICK = "last_click", "Last click"
@@ -66,6 +76,26 @@ class Program(models.Model):
     )
     auto_approve = models.BooleanField(default=False, help_text="Join applications become active at once.")
     terms_url = models.URLField(blank=True)
+    # --- refer-a-friend for customers (issue 16, item 4; docs/decisions.md) ---
+    customer_referrals = models.BooleanField(
+        default=False, db_default=False, help_text="Customers can enrol as referrers, by API or by email."
+    )
+    customer_reward_kind = models.CharField(
+        max_length=10, choices=CustomerRewardKind.choices, default=CustomerRewardKind.CREDIT
+    )
+    customer_reward_type = models.CharField(
+        max_length=10, choices=CustomerRewardType.choices, default=CustomerRewardType.FIXED
+    )
+    customer_reward_amount_cents = models.PositiveBigIntegerField(default=0)
+    customer_reward_rate_bp = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(10_000)])
+    customer_reward_max_per_year = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Rewarded referrals per referrer and calendar year (UTC); empty: no limit.",
+    )
+    customer_reward_lifetime_cap_cents = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="What one referrer can earn in all; empty: no cap."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -112,6 +142,12 @@ class PartnerGroup(models.Model):
 
 
 class Affiliate(models.Model):
+    class Kind(models.TextChoices):
+        AFFILIATE = "affiliate", "Affiliate"
+        # A customer of the merchant enrolled as a referrer without an application (refer-a-friend):
+        # active at once, bound to the merchant's customer id, rewarded by the program's settings.
+        CUSTOMER = "customer", "Customer referrer"
+
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         ACTIVE = "active", "Active"
@@ -140,6 +176,11 @@ class Affiliate(models.Model):
     # attributed to it, and it is never paid. Code and email stay unique across both modes, so a
     # /go/ link or ?ref= code always names one affiliate (docs/decisions.md, "Test mode").
     livemode = models.BooleanField(default=True, db_default=True)
+    kind = models.CharField(
+        max_length=10, choices=Kind.choices, default=Kind.AFFILIATE, db_default="affiliate"
+    )
+    # The merchant's customer id of a customer referrer (a Stripe customer id for credit rewards).
+    customer_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001 - NULL (absent) stays out of the unique index
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     status_reason = models.CharField(max_length=500, blank=True)
     website = models.CharField(max_length=500, blank=True)
@@ -158,6 +199,12 @@ class Affiliate(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["program", "code_key"], name="affiliate_unique_code_per_program"),
             models.UniqueConstraint(fields=["program", "email"], name="affiliate_unique_email_per_program"),
+            # Enrolling a customer is idempotent by this index: one referrer per customer and mode.
+            models.UniqueConstraint(
+                fields=["program", "livemode", "customer_id"],
+                condition=Q(customer_id__isnull=False),
+                name="affiliate_unique_customer_per_program",
+            ),
         ]
         indexes = [models.Index(fields=["program", "status"])]
 
@@ -177,6 +224,10 @@ class Affiliate(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+    @property
+    def is_customer(self) -> bool:
+        return self.kind == self.Kind.CUSTOMER
 
     def links(self) -> dict[str, str]:
         """The two ways to share: the site with ?ref=CODE, and the /go/ redirect that works without the tracker."""
@@ -246,6 +297,7 @@ class MagicLink(models.Model):
     class Purpose(models.TextChoices):
         LOGIN = "login", "Portal login"
         VERIFY = "verify", "Verify join application"
+        REFERRER = "referrer", "Customer referrer's link page"
 
     purpose = models.CharField(max_length=10, choices=Purpose.choices)
     email = models.EmailField()

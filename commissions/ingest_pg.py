@@ -104,7 +104,8 @@ SELECT pick.pri, pick.affiliate_id, pick.referral_id, pick.referral_public_id,
           FROM commissions_commissionrule r
          WHERE r.program_id = %(program)s AND r.livemode = %(livemode)s
            AND r.event_name = %(name)s AND r.is_active
-           AND (r.affiliate_id IS NULL OR r.affiliate_id = a.id))
+           AND (r.affiliate_id IS NULL OR r.affiliate_id = a.id)),
+       a.kind
   FROM pick
   JOIN affiliates_affiliate a ON a.id = pick.affiliate_id{open_join}
 """
@@ -172,7 +173,8 @@ def event_ingest_pg(
     *, program: Program, livemode: bool, data: EventInput, actor: Actor, now: datetime
 ) -> dict[str, Any] | None:
     """Store, attribute and pay one new conversion; None when the write was refused by a unique
-    index (a known order, or a racing first event of the same customer): the caller decides."""
+    index (a known order, or a racing first event of the same customer), or when the event belongs
+    to a customer referrer, which only the ORM writer pays: the caller decides."""
     # The connection of this thread, looked up once: each `connection.x` goes through Django's
     # proxy and a context-local lookup, a dozen times per event otherwise.
     db = connections[DEFAULT_DB_ALIAS]
@@ -204,7 +206,11 @@ def event_ingest_pg(
     if row is not None:
         (pri, affiliate_id, referral_id, referral_public_id, referral_created_at, click_id) = row[:6]
         (a_public_id, a_code, a_status, a_group_id, a_email_hash) = row[6:11]
-        open_id, open_public_id, open_created_at, ip_seen, rules_json = row[11:16]
+        open_id, open_public_id, open_created_at, ip_seen, rules_json, a_kind = row[11:17]
+        if a_kind == Affiliate.Kind.CUSTOMER:
+            # A customer referrer's reward counts limits under a row lock (commissions.friends):
+            # the ORM writer takes it, so this writer steps aside (the caller falls back to it).
+            return None
         method = _METHOD[pri]
         affiliate = unsaved(
             Affiliate,

@@ -20,6 +20,7 @@ from tracking.models import Event
 
 from . import ingest_pg
 from .calculation import active_rules
+from .friends import friend_reward_rows
 from .models import Commission, FraudFlag, Refund
 from .pipeline import EventInput, commission_json, conversion_rows, event_from_input, iso, response_body
 
@@ -44,7 +45,8 @@ def event_ingest(
         if body is not None:
             return body, True
         # Refused by a unique index: a known order answers its stored body; otherwise a racing first
-        # event of the same customer created the referral, which the ORM path below reuses.
+        # event of the same customer created the referral, which the ORM path below reuses. A
+        # customer referrer's event (commissions.friends) also comes down to the ORM path.
         stored = _stored_response(program, livemode, data.order_id) if data.order_id else None
         if stored is not None:
             return stored, False
@@ -106,9 +108,24 @@ def _event_ingest(
         event.referral = referral
         event.click = found.click
         event.attribution = found.method
-        if affiliate.is_active:
+        click = found.click
+        if affiliate.is_active and affiliate.is_customer:
+            # A customer referrer: the program's friend reward instead of its rules (commissions.friends).
+            commissions, extra = friend_reward_rows(
+                event=event,
+                affiliate=affiliate,
+                referral=referral,
+                method=found.method,
+                ip_seen=lambda: _portal_ip_seen(event, affiliate, click),
+                actor=actor,
+                now=now,
+            )
+            for row in commissions:
+                row.save(force_insert=True)
+            for row in extra:
+                row.save()
+        elif affiliate.is_active:
             # 3 to 7: scope, limits, amounts, self-referral, rows
-            click = found.click
             commissions, extra = conversion_rows(
                 event=event,
                 affiliate=affiliate,

@@ -100,11 +100,81 @@ class StripeEvent(models.Model):
         return self.event_id
 
 
+class CustomerCredit(models.Model):
+    """One movement of a customer referrer's Stripe customer balance: the account credit of one
+    approved friend reward, or the debit of one reversal of it (a refund of the friend's order).
+
+    The ledger of "exactly once" (docs/decisions.md, issue 16 item 4): at most one row per
+    commission row (the unique index), written before Stripe is called, and Stripe is called with
+    the idempotency key `customer-credit-<public_id>`, so duplicate jobs and redeliveries can only
+    ever make the same single balance transaction.
+    """
+
+    class Kind(models.TextChoices):
+        CREDIT = "credit", "Credit"
+        DEBIT = "debit", "Debit (refund)"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        SENDING = "sending", "Sending to Stripe"
+        DONE = "done", "In the customer's balance"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Nothing to move"
+
+    public_id = models.CharField(max_length=32, unique=True, editable=False)
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    affiliate = models.ForeignKey(Affiliate, on_delete=models.PROTECT, related_name="customer_credits")
+    # The reward commission (a credit) or its reversal row (a debit): one ledger row each.
+    commission = models.OneToOneField(Commission, on_delete=models.PROTECT, related_name="customer_credit")
+    kind = models.CharField(max_length=6, choices=Kind.choices)
+    # A credit nets the reward's reversals made before it (a partial refund during the hold): their
+    # ids, so that they, and not later clawbacks, become paid with it.
+    netted = models.JSONField(default=list, blank=True)
+    amount_cents = models.BigIntegerField(help_text="Always positive; the kind gives the direction.")
+    currency = models.CharField(max_length=3)
+    stripe_customer_id = models.CharField(max_length=255)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(max_length=500, blank=True)
+    stripe_transaction_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_cents__gte=0), name="customer_credit_amount_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["affiliate", "created_at"]),
+            models.Index(
+                fields=["status"], condition=Q(status__in=["pending", "sending"]), name="cc_open_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+    def save(self, *args, **kwargs):
+        if not self.public_id:
+            self.public_id = new_public_id("ccr")
+        super().save(*args, **kwargs)
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"customer-credit-{self.public_id}"
+
+    @property
+    def stripe_amount(self) -> int:
+        """Stripe's sign: a negative customer balance is credit the customer can spend."""
+        return -self.amount_cents if self.kind == self.Kind.CREDIT else self.amount_cents
+
+
 # The reconciliation's rows live in their own module; importing them here registers them with Django.
 from .reconcile_models import BalanceAdjustment, ReconciliationFinding, ReconciliationRun  # noqa: E402
 
 __all__ = [
     "BalanceAdjustment",
+    "CustomerCredit",
     "Payout",
     "PayoutItem",
     "ReconciliationFinding",

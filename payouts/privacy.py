@@ -32,7 +32,7 @@ from refapp.hashing import email_hash
 from refapp.models import Actor, audit_log
 from tracking.models import Click, Event, Referral
 
-from .models import Payout
+from .models import CustomerCredit, Payout
 
 ERASED_NAME = "Erased"
 
@@ -142,6 +142,8 @@ def _affiliate_export(affiliate: Affiliate) -> dict[str, Any]:
             "stripe_account_id": affiliate.stripe_account_id,
             "code": affiliate.code,
             "status": affiliate.status,
+            "kind": affiliate.kind,
+            "customer_id": affiliate.customer_id or "",
             "created_at": _iso(affiliate.created_at),
         },
         "portal_sessions": [
@@ -177,6 +179,19 @@ def _affiliate_export(affiliate: Affiliate) -> dict[str, Any]:
             for p in Payout.objects.filter(affiliate=affiliate).order_by("pk")
         ],
         "balances": balances(affiliate_id=affiliate.pk, livemode=affiliate.livemode),
+        # A customer referrer's account credits (refer-a-friend): the Stripe customer they went to.
+        "customer_credits": [
+            {
+                "id": c.public_id,
+                "kind": c.kind,
+                "amount_cents": c.amount_cents,
+                "currency": c.currency,
+                "status": c.status,
+                "stripe_customer_id": c.stripe_customer_id,
+                "created_at": _iso(c.created_at),
+            }
+            for c in CustomerCredit.objects.filter(affiliate=affiliate).order_by("pk")
+        ],
     }
 
 
@@ -221,6 +236,8 @@ def privacy_erase(*, subject: Subject, actor: Actor | None) -> dict[str, int]:
             affiliate.promotion = ""
             affiliate.paypal_email = ""
             affiliate.stripe_account_id = ""
+            if affiliate.customer_id:  # a tombstone keeps the per-customer key unique, as for referrals
+                affiliate.customer_id = f"erased-{affiliate.public_id}"
             affiliate.save()  # recomputes email_hash from the tombstone
             counts = {
                 "affiliates": 1,
@@ -228,6 +245,10 @@ def privacy_erase(*, subject: Subject, actor: Actor | None) -> dict[str, int]:
                 "sign_in_links": MagicLink.objects.filter(affiliate=affiliate).delete()[0],
                 # The destination was the PayPal email or Stripe account at the time of the run.
                 "payouts": Payout.objects.filter(affiliate=affiliate).update(destination="erased"),
+                # Like a payout's destination: the credit rows stay, the customer they named goes.
+                "customer_credits": CustomerCredit.objects.filter(affiliate=affiliate).update(
+                    stripe_customer_id="erased"
+                ),
             }
             audit_log(actor=actor, action="privacy.erased", obj=affiliate, data={"counts": counts})
             return counts

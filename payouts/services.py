@@ -18,7 +18,7 @@ from celery import shared_task
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from affiliates.models import Affiliate, Program, ProgramStaff
@@ -39,12 +39,19 @@ def period_of(moment: datetime) -> str:
 def payable_commissions(program: Program):
     """Approved live commissions of live affiliates not in any payout, minus those of orders under
     dispute. A test affiliate is never paid, whatever its rows say."""
-    return Commission.objects.filter(
-        program=program,
-        livemode=True,
-        affiliate__livemode=True,
-        status=Commission.Status.APPROVED,
-        event__disputed=False,
+    return (
+        Commission.objects.filter(
+            program=program,
+            livemode=True,
+            affiliate__livemode=True,
+            status=Commission.Status.APPROVED,
+            event__disputed=False,
+        )
+        # Friend rewards settled as account credit, and their clawbacks, go to the customer's
+        # Stripe balance (payouts/credits.py), never into a payout. has_key first: a bare
+        # exclude(inputs__reward=...) is NULL for rows without the key, which would drop them all.
+        .exclude(Q(inputs__has_key="reward") & Q(inputs__reward="credit"))
+        .exclude(Q(reverses__inputs__has_key="reward") & Q(reverses__inputs__reward="credit"))
     )
 
 

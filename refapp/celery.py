@@ -14,7 +14,14 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # Tasks that live beside the service that queues them (so the two never import each other), which
 # autodiscovery (it looks for tasks.py) misses.
-app.conf.imports = ("refapp.emails", "affiliates.magic", "affiliates.portal_services", "payouts.reconcile")
+app.conf.imports = (
+    "refapp.emails",
+    "affiliates.magic",
+    "affiliates.portal_services",
+    "affiliates.referrers",
+    "payouts.credits",
+    "payouts.reconcile",
+)
 
 app.conf.beat_schedule = {
     # Dashboards read daily click rollups; readers add the few clicks since the last refresh live.
@@ -42,6 +49,12 @@ app.conf.beat_schedule = {
     "resume-processing-payouts": {
         "task": "payouts.tasks.resume_processing_payouts",
         "schedule": crontab(minute="*/15"),
+    },
+    # Refer-a-friend account credit (payouts/credits.py): approved rewards into Stripe customer
+    # balances, refunds taken back; resumes what a killed worker left.
+    "sync-customer-credits": {
+        "task": "payouts.credits.sync_customer_credits",
+        "schedule": crontab(minute="*/5"),
     },
     # Webhook messages due for a retry, or left behind by a lost queue message or a killed worker.
     "sweep-webhook-messages": {

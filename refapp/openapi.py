@@ -23,7 +23,7 @@ ERROR_DESCRIPTIONS = {
     403: "Key of another program or mode, or an origin not allowed (wrong_program, wrong_mode, origin_not_allowed)",
     404: "Unknown program or object (unknown_program, not_found)",
     405: "Method not allowed (method_not_allowed)",
-    409: "Conflict (code_taken, email_taken, invalid_transition)",
+    409: "Conflict (code_taken, email_taken, invalid_transition, customer_referrals_off)",
     413: "Body over 64 KiB (payload_too_large)",
     429: "Rate limited (rate_limited)",
     500: "Unexpected failure, logged on the server (server_error)",

@@ -20,6 +20,7 @@ urlpatterns = [
     path("panel/", include("refapp.panel.urls")),
     path("portal/", include("refapp.portal.urls")),
     path("join/", include(portal_urls.join_patterns)),
+    path("refer/", include(portal_urls.refer_patterns)),
     # One login policy for every staff sign-in (refapp/lockout.py): the admin's own login page, which
     # has no lockout, is replaced by the panel's; its session opens the admin (staff only, as before).
     path("admin/login/", RedirectView.as_view(url="/panel/login/?next=/admin/"), name="admin-login"),

@@ -35,6 +35,7 @@ from .openapi import Operation, Response, build_document
 
 SCHEMAS: dict[str, Any] = {
     "Affiliate": affiliates_api.AFFILIATE_SCHEMA,
+    "Referrer": affiliates_api.REFERRER_SCHEMA,
     "CommissionRule": commissions_api.RULE_SCHEMA,
     "Commission": commissions_api.COMMISSION_SCHEMA,
     "EventResult": commissions_api.EVENT_RESPONSE_SCHEMA,
@@ -139,6 +140,17 @@ OPERATIONS: list[Operation] = [
         {200: Response("Updated", _ref("Affiliate"))},
         errors=(*KEYED_BODY, 403, 404, 409),
         request=affiliates_api.AFFILIATE_UPDATE_SCHEMA,
+    ),
+    Operation(
+        "/api/v1/referrers",
+        "post",
+        "Enrol a customer as a referrer (refer-a-friend), with no application; idempotent by customer_id.",
+        {
+            201: Response("Enrolled", _ref("Referrer")),
+            200: Response("Already enrolled: the same referrer, link and code as before", _ref("Referrer")),
+        },
+        errors=(*KEYED_BODY, 409),
+        request=affiliates_api.REFERRER_CREATE_SCHEMA,
     ),
     Operation(
         "/api/v1/commission-rules",
@@ -358,6 +370,7 @@ urlpatterns = [
     path("api/v1/refunds", commissions_views.refunds, name="api-refunds"),
     path("api/v1/affiliates", affiliates_views.affiliates, name="api-affiliates"),
     path("api/v1/affiliates/<str:public_id>", affiliates_views.affiliate_detail, name="api-affiliate-detail"),
+    path("api/v1/referrers", affiliates_views.referrers, name="api-referrers"),
     path("api/v1/commission-rules", commissions_views.commission_rules, name="api-commission-rules"),
     path(
         "api/v1/commission-rules/<str:public_id>",

@@ -15,9 +15,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from refapp.api import ApiError, Fields, api_view, error_response, invalid, paginate, read_json_object
 
-from ..api import affiliate_json, affiliate_named
+from ..api import affiliate_json, affiliate_named, referrer_json
 from ..auth import authenticate
 from ..models import CODE_RE, Affiliate, PartnerGroup, validate_paypal_email
+from ..referrers import CustomerReferralsOff, referrer_enrol
 from ..services import UNCHANGED, Conflict, InvalidTransition, affiliate_create, affiliate_update
 
 
@@ -163,3 +164,46 @@ def affiliate_detail(request: HttpRequest, public_id: str) -> HttpResponse:
         raise ApiError(409, "invalid_transition", str(exc), {"status": [str(exc)]}) from None
     affiliate = Affiliate.objects.select_related("program", "group").get(pk=affiliate.pk)
     return JsonResponse(affiliate_json(affiliate))
+
+
+@api_view
+def referrers(request: HttpRequest) -> HttpResponse:
+    """Enrol a customer as a referrer (refer-a-friend): 201 the first time, 200 with the same
+    referrer for every repeat of the same customer_id."""
+    ctx = authenticate(request)
+    if request.method != "POST":
+        response = error_response(405, "method_not_allowed", "Use POST.")
+        response["Allow"] = "POST"
+        return response
+    data = read_json_object(request)
+    f = Fields(data)
+    email = f.str("email", required=True, max_length=254)
+    customer_id = f.str("customer_id", required=True, max_length=255)
+    name = f.str("name", max_length=200, default="") or ""
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            f.add("email", "Is not a valid email address.")
+    if customer_id is not None and not customer_id.strip():
+        f.add("customer_id", "Must not be blank.")
+    f.raise_if_any()
+    try:
+        referrer, created = referrer_enrol(
+            program=ctx.program,
+            livemode=ctx.livemode,
+            email=email or "",
+            customer_id=customer_id or "",
+            name=name.strip(),
+            actor=ctx.actor,
+        )
+    except CustomerReferralsOff:
+        raise ApiError(
+            409,
+            "customer_referrals_off",
+            "This program does not enrol customers as referrers; turn it on in the program's settings.",
+        ) from None
+    except Conflict as exc:
+        raise ApiError(409, f"{exc.field}_taken", exc.message, {exc.field: [exc.message]}) from None
+    referrer = Affiliate.objects.select_related("program", "group").get(pk=referrer.pk)
+    return JsonResponse(referrer_json(referrer), status=201 if created else 200)

@@ -13,7 +13,17 @@ from django import forms
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
 
-from affiliates.models import PARAM_RE, Affiliate, ApiKey, PartnerGroup, Program, ProgramStaff, validate_code
+from affiliates.models import (
+    PARAM_RE,
+    Affiliate,
+    ApiKey,
+    CustomerRewardKind,
+    CustomerRewardType,
+    PartnerGroup,
+    Program,
+    ProgramStaff,
+    validate_code,
+)
 from commissions.models import Commission, CommissionRule
 from commissions.rules import validate_rule
 from refapp.money import CURRENCY_CHOICES, MoneyError, format_amount, is_currency, parse_amount
@@ -196,6 +206,9 @@ class AffiliateFilterForm(forms.Form):
         widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name, email or code"}),
     )
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Affiliate.Status.choices])
+    kind = forms.ChoiceField(
+        required=False, choices=[("", "Affiliates and customers"), *Affiliate.Kind.choices], label="Kind"
+    )
     # Sorting by a column heading swaps only the table; the response carries this select again,
     # out of band, so the form keeps sending the order the table shows.
     sort = forms.ChoiceField(
@@ -206,7 +219,7 @@ class AffiliateFilterForm(forms.Form):
         """Selector keyword arguments; an invalid value (a hand-edited URL) falls back to no filter."""
         self.is_valid()
         data = getattr(self, "cleaned_data", {})
-        return {name: data.get(name) or "" for name in ("q", "status", "sort")}
+        return {name: data.get(name) or "" for name in ("q", "status", "kind", "sort")}
 
 
 class AffiliateInviteForm(forms.Form):
@@ -787,3 +800,106 @@ class PrivacyEraseForm(forms.Form):
         if self.cleaned_data["confirm"].strip() != "ERASE":
             raise forms.ValidationError("Type ERASE to confirm.")
         return "ERASE"
+
+
+# --- refer-a-friend for customers (issue 16, item 4) ---------------------------------------------
+
+
+class CustomerReferralForm(forms.Form):
+    """The program's customer-referrer settings: on or off, how the reward is paid, what it is, and
+    the limits per referrer. Money as decimals in the program currency, the rate as a percent."""
+
+    customer_referrals = forms.BooleanField(
+        required=False,
+        label="Customers can refer friends",
+        help_text="Customers are enrolled by POST /api/v1/referrers and find their link at /refer/<program>/.",
+    )
+    customer_reward_kind = forms.ChoiceField(
+        choices=CustomerRewardKind.choices, label="Reward paid as", initial=CustomerRewardKind.CREDIT
+    )
+    customer_reward_type = forms.ChoiceField(
+        choices=CustomerRewardType.choices, label="Reward", initial=CustomerRewardType.FIXED
+    )
+    amount = forms.CharField(required=False, label="Reward amount", help_text="Fixed rewards, e.g. 20.00.")
+    rate = forms.CharField(required=False, label="Reward percent", help_text="Percent rewards, e.g. 10.")
+    customer_reward_max_per_year = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=100_000,
+        label="Rewarded referrals per year",
+        help_text="Per referrer and calendar year (UTC). Empty: no limit.",
+    )
+    lifetime_cap = forms.CharField(
+        required=False, label="Lifetime cap", help_text="What one referrer can earn in all. Empty: no cap."
+    )
+
+    def __init__(self, *args: Any, program: Program, **kwargs: Any):
+        self.program = program
+        if not args and "initial" not in kwargs:
+            kwargs["initial"] = self.initial_for(program)
+        super().__init__(*args, **kwargs)
+        self.fields["amount"].help_text = f"Fixed rewards: an amount in {program.currency}, such as 20.00."
+        self.fields["lifetime_cap"].help_text = f"In {program.currency}; empty: no cap."
+
+    @staticmethod
+    def initial_for(program: Program) -> dict[str, Any]:
+        def money(cents: int | None) -> str:
+            if cents is None:
+                return ""
+            return f"{decimal_amount(cents, program.currency)}"
+
+        return {
+            "customer_referrals": program.customer_referrals,
+            "customer_reward_kind": program.customer_reward_kind,
+            "customer_reward_type": program.customer_reward_type,
+            "amount": money(program.customer_reward_amount_cents)
+            if program.customer_reward_amount_cents
+            else "",
+            "rate": format_percent(program.customer_reward_rate_bp)
+            if program.customer_reward_rate_bp
+            else "",
+            "customer_reward_max_per_year": program.customer_reward_max_per_year,
+            "lifetime_cap": money(program.customer_reward_lifetime_cap_cents),
+        }
+
+    def _money(self, name: str) -> int | None:
+        text = (self.cleaned_data.get(name) or "").strip()
+        if not text:
+            return None
+        cents, currency = parse_money(text, self.program.currency)
+        if currency != self.program.currency:
+            raise forms.ValidationError(f"Amounts are in the program currency, {self.program.currency}.")
+        return cents
+
+    def clean_amount(self) -> int | None:
+        return self._money("amount")
+
+    def clean_lifetime_cap(self) -> int | None:
+        return self._money("lifetime_cap")
+
+    def clean_rate(self) -> int | None:
+        text = (self.cleaned_data.get("rate") or "").strip()
+        return parse_percent(text) if text else None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("customer_referrals"):
+            kind = cleaned.get("customer_reward_type")
+            if kind == CustomerRewardType.FIXED and not cleaned.get("amount") and "amount" not in self.errors:
+                self.add_error("amount", "A fixed reward needs an amount above zero.")
+            if kind == CustomerRewardType.PERCENT and not cleaned.get("rate") and "rate" not in self.errors:
+                self.add_error("rate", "A percent reward needs a percent above zero.")
+        return cleaned
+
+    def program_fields(self) -> dict[str, Any]:
+        """The cleaned settings as keyword arguments of program_update."""
+        data = self.cleaned_data
+        return {
+            "customer_referrals": data["customer_referrals"],
+            "customer_reward_kind": data["customer_reward_kind"],
+            "customer_reward_type": data["customer_reward_type"],
+            "customer_reward_amount_cents": data.get("amount") or 0,
+            "customer_reward_rate_bp": data.get("rate") or 0,
+            "customer_reward_max_per_year": data.get("customer_reward_max_per_year"),
+            "customer_reward_lifetime_cap_cents": data.get("lifetime_cap"),
+        }

@@ -89,8 +89,10 @@ def _sort_key(sort: str, livemode: bool) -> dict[str, Any]:
     return {}
 
 
-def _matching(program: Program, q: str, status: str) -> QuerySet[Affiliate]:
+def _matching(program: Program, q: str, status: str, kind: str = "") -> QuerySet[Affiliate]:
     affiliates = Affiliate.objects.filter(program=program, livemode=True)
+    if kind:
+        affiliates = affiliates.filter(kind=kind)
     if q:
         q = q.strip()
         affiliates = affiliates.filter(
@@ -102,7 +104,7 @@ def _matching(program: Program, q: str, status: str) -> QuerySet[Affiliate]:
 
 
 def affiliates_for_program(
-    program: Program, *, q: str = "", status: str = "", sort: str = "", livemode: bool = True
+    program: Program, *, q: str = "", status: str = "", kind: str = "", sort: str = "", livemode: bool = True
 ) -> QuerySet[Affiliate]:
     """The program's affiliates, filtered and sorted; `with_figures` adds the figures of the rows shown.
 
@@ -112,7 +114,7 @@ def affiliates_for_program(
     """
     sort = sort if sort in AFFILIATE_SORTS else DEFAULT_AFFILIATE_SORT
     return (
-        _matching(program, q, status)
+        _matching(program, q, status, kind)
         .select_related("group")
         .annotate(**_sort_key(sort, livemode))
         .order_by(*AFFILIATE_SORTS[sort])
@@ -126,9 +128,20 @@ class AffiliatePages:
     Ranking 20,000 affiliates then sorts 8-byte ids, not whole rows with their group.
     """
 
-    def __init__(self, program: Program, *, q: str = "", status: str = "", sort: str = "", livemode=True):
-        self.matching = _matching(program, q, status)
-        self.ranked = affiliates_for_program(program, q=q, status=status, sort=sort, livemode=livemode)
+    def __init__(
+        self,
+        program: Program,
+        *,
+        q: str = "",
+        status: str = "",
+        kind: str = "",
+        sort: str = "",
+        livemode=True,
+    ):
+        self.matching = _matching(program, q, status, kind)
+        self.ranked = affiliates_for_program(
+            program, q=q, status=status, kind=kind, sort=sort, livemode=livemode
+        )
 
     def count(self) -> int:
         return self.matching.count()

@@ -33,6 +33,11 @@ urlpatterns = [
     path("p/<slug:slug>/", dashboard.dashboard, name="dashboard"),
     path("p/<slug:slug>/breakdown/", dashboard.dashboard_breakdown, name="dashboard-breakdown"),
     path("p/<slug:slug>/settings/", programs.program_settings, name="program-settings"),
+    path(
+        "p/<slug:slug>/settings/customer-referrals/",
+        programs.program_customer_referrals,
+        name="program-customer-referrals",
+    ),
     path("p/<slug:slug>/keys/", programs.program_keys, name="program-keys"),
     path("p/<slug:slug>/keys/<int:key_id>/revoke/", programs.program_key_revoke, name="program-key-revoke"),
     path("p/<slug:slug>/team/", team.team, name="team"),

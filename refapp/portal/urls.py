@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import dashboard, join, lists, login, payouts, settings
+from .views import dashboard, join, lists, login, payouts, refer, settings
 
 app_name = "portal"
 
@@ -29,4 +29,13 @@ join_patterns = (
         path("<slug:slug>/thanks/", join.thanks, name="thanks"),
     ],
     "join",
+)
+
+# Refer-a-friend for customers (issue 16, item 4): ask for the link by email, then the link's page.
+refer_patterns = (
+    [
+        path("<slug:slug>/", refer.request_link, name="request"),
+        path("<slug:slug>/<str:token>/", refer.page, name="page"),
+    ],
+    "refer",
 )

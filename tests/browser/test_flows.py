@@ -406,6 +406,9 @@ def test_pages_fit_the_screen_and_forms_are_labelled(person, live_server, busy_p
     settings_form = "form.settings-form"
     assert control_count(admin, settings_form) >= 10
     problems += [f"settings form: {c} has no label" for c in unlabelled_controls(admin, settings_form)]
+    referral_form = "form.referral-settings-form"  # refer-a-friend, the second form of the page
+    assert control_count(admin, referral_form) >= 7
+    problems += [f"refer-a-friend form: {c} has no label" for c in unlabelled_controls(admin, referral_form)]
     problems += layout_problems(admin)
 
     # A draft rule previewed against last month (this program's sales are from this month).

@@ -1482,6 +1482,146 @@ class FakeStripe:
             items = [e for e in items if e["type"] in types]
         return _list_object(items, params, "/v1/events")
 
+    # ----- customers and their balance transactions (refer-a-friend credit, issue 16 item 4) -----
+    # Kept in this section with its own routes; state is made on first use, so the constructor is
+    # untouched. A negative balance is credit the customer can spend, as in Stripe.
+
+    _ROUTES = [
+        *_ROUTES,
+        ("POST", re.compile(r"/v1/customers"), "_create_customer"),
+        ("GET", re.compile(r"/v1/customers/(?P<id>[^/]+)"), "_get_customer"),
+        (
+            "POST",
+            re.compile(r"/v1/customers/(?P<id>[^/]+)/balance_transactions"),
+            "_create_customer_balance_transaction",
+        ),
+        (
+            "GET",
+            re.compile(r"/v1/customers/(?P<id>[^/]+)/balance_transactions"),
+            "_list_customer_balance_transactions",
+        ),
+        (
+            "GET",
+            re.compile(r"/v1/customers/(?P<id>[^/]+)/balance_transactions/(?P<txn>[^/]+)"),
+            "_get_customer_balance_transaction",
+        ),
+    ]
+
+    def _customer_state(self) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+        """(customers by id, balance transactions by customer id, oldest first)."""
+        with self._lock:
+            customers = self.__dict__.setdefault("_customers", {})
+            transactions = self.__dict__.setdefault("_customer_transactions", {})
+        return customers, transactions
+
+    def add_customer(self, customer_id: str | None = None, *, email: str | None = None, **fields: Any) -> str:
+        """Create a customer directly (as if made in the dashboard); returns its id."""
+        customers, _ = self._customer_state()
+        customer_id = customer_id or new_id("cus")
+        with self._lock:
+            customers[customer_id] = {
+                "id": customer_id,
+                "object": "customer",
+                "balance": 0,
+                "created": _now(),
+                "currency": None,
+                "email": email,
+                "livemode": False,
+                "metadata": {},
+                "name": None,
+                **fields,
+            }
+        return customer_id
+
+    def customer(self, customer_id: str) -> dict[str, Any]:
+        customers, _ = self._customer_state()
+        with self._lock:
+            return copy.deepcopy(customers[customer_id])
+
+    def balance_transactions(self, customer_id: str) -> list[dict[str, Any]]:
+        """The customer's balance transactions, oldest first (copies)."""
+        _, transactions = self._customer_state()
+        with self._lock:
+            return copy.deepcopy(transactions.get(customer_id, []))
+
+    def _customer_obj(self, customer_id: str, param: str = "id") -> dict[str, Any]:
+        customers, _ = self._customer_state()
+        customer = customers.get(customer_id)
+        if customer is None or customer.get("deleted"):
+            raise _missing("customer", customer_id, param=param)
+        return customer
+
+    def _create_customer(self, params: dict[str, Any], ctx: _Ctx) -> dict[str, Any]:
+        _check_unknown(params, {"email", "name", "description", "metadata", "balance", "expand"})
+        balance = _as_int(params, "balance") or 0
+        customer_id = self.add_customer(
+            email=_as_str(params, "email"),
+            name=_as_str(params, "name"),
+            description=_as_str(params, "description"),
+            metadata=_merge_metadata({}, params.get("metadata")),
+            balance=balance,
+        )
+        return copy.deepcopy(self._customer_obj(customer_id))
+
+    def _get_customer(self, params: dict[str, Any], ctx: _Ctx, id: str) -> dict[str, Any]:
+        return copy.deepcopy(self._customer_obj(id))
+
+    def _create_customer_balance_transaction(
+        self, params: dict[str, Any], ctx: _Ctx, id: str
+    ) -> dict[str, Any]:
+        _check_unknown(params, {"amount", "currency", "description", "metadata", "expand"})
+        customer = self._customer_obj(id, param="customer")
+        amount = _as_int(params, "amount", required=True)
+        currency = (_as_str(params, "currency", required=True) or "").lower()
+        assert amount is not None
+        if amount == 0:
+            raise _invalid("The amount must not be zero.", param="amount", code="parameter_invalid_integer")
+        if not re.fullmatch(r"[a-z]{3}", currency):
+            raise _invalid(f"Invalid currency: {currency}", param="currency")
+        if customer["currency"] not in (None, currency):
+            raise _invalid(
+                f"The currency {currency} does not match the customer's currency {customer['currency']}.",
+                param="currency",
+            )
+        customer["currency"] = currency
+        customer["balance"] += amount
+        _, transactions = self._customer_state()
+        txn = {
+            "id": new_id("cbtxn"),
+            "object": "customer_balance_transaction",
+            "amount": amount,
+            "created": _now(),
+            "credit_note": None,
+            "currency": currency,
+            "customer": id,
+            "description": _as_str(params, "description"),
+            "ending_balance": customer["balance"],
+            "invoice": None,
+            "livemode": False,
+            "metadata": _merge_metadata({}, params.get("metadata")),
+            "type": "adjustment",
+        }
+        transactions.setdefault(id, []).append(txn)
+        return copy.deepcopy(txn)
+
+    def _list_customer_balance_transactions(
+        self, params: dict[str, Any], ctx: _Ctx, id: str
+    ) -> dict[str, Any]:
+        self._customer_obj(id, param="customer")
+        _, transactions = self._customer_state()
+        items = list(reversed(transactions.get(id, [])))
+        return _list_object(items, params, f"/v1/customers/{id}/balance_transactions")
+
+    def _get_customer_balance_transaction(
+        self, params: dict[str, Any], ctx: _Ctx, id: str, txn: str
+    ) -> dict[str, Any]:
+        self._customer_obj(id, param="customer")
+        _, transactions = self._customer_state()
+        for item in transactions.get(id, []):
+            if item["id"] == txn:
+                return copy.deepcopy(item)
+        raise _missing("customer balance transaction", txn)
+
 
 @dataclass
 class _Ctx:

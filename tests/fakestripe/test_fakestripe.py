@@ -522,3 +522,65 @@ def test_many_reversals_embed_the_newest_ten(fake):
     assert got.reversals.has_more is True and got.reversals.total_count == 12 and got.reversed is True
     everything = client.v1.transfers.reversals.list(planted["id"], params={"limit": 5}).auto_paging_iter()
     assert [r.id for r in everything] == list(reversed(made))
+
+
+# ----- customers and balance transactions (refer-a-friend credit) -------------------------------
+
+
+def test_customer_balance_transactions_credit_and_debit_the_balance(fake):
+    client = make_client(fake)
+    customer = client.v1.customers.create(params={"email": "ann@customer.example"})
+    assert customer.balance == 0 and customer.id.startswith("cus_")
+
+    credit = client.v1.customers.balance_transactions.create(
+        customer.id,
+        params={"amount": -2000, "currency": "usd", "metadata": {"refapp_credit": "ccr_1"}},
+        options={"idempotency_key": "customer-credit-ccr_1"},
+    )
+    debit = client.v1.customers.balance_transactions.create(
+        customer.id, params={"amount": 1000, "currency": "usd"}
+    )
+    assert credit.object == "customer_balance_transaction" and credit.ending_balance == -2000
+    assert debit.ending_balance == -1000
+    assert client.v1.customers.retrieve(customer.id).balance == -1000
+
+    listed = client.v1.customers.balance_transactions.list(customer.id, params={"limit": 1})
+    assert [t.id for t in listed.data] == [debit.id] and listed.has_more
+    every = list(client.v1.customers.balance_transactions.list(customer.id).auto_paging_iter())
+    assert [t.id for t in every] == [debit.id, credit.id]
+    assert every[1].metadata["refapp_credit"] == "ccr_1"
+    again = client.v1.customers.balance_transactions.retrieve(customer.id, credit.id)
+    assert again.amount == -2000
+
+
+def test_a_replayed_idempotency_key_makes_one_balance_transaction(fake):
+    client = make_client(fake)
+    customer_id = fake.add_customer(email="bob@customer.example")
+    params = {"amount": -500, "currency": "usd"}
+    first = client.v1.customers.balance_transactions.create(
+        customer_id, params=params, options={"idempotency_key": "k-1"}
+    )
+    second = client.v1.customers.balance_transactions.create(
+        customer_id, params=params, options={"idempotency_key": "k-1"}
+    )
+    assert first.id == second.id
+    assert len(fake.balance_transactions(customer_id)) == 1
+    assert fake.customer(customer_id)["balance"] == -500
+
+
+def test_balance_transaction_errors_are_stripe_errors(fake):
+    client = make_client(fake)
+    with pytest.raises(stripe.InvalidRequestError) as missing:
+        client.v1.customers.balance_transactions.create(
+            "cus_nobody", params={"amount": -1, "currency": "usd"}
+        )
+    assert missing.value.http_status == 404 and missing.value.code == "resource_missing"
+    customer_id = fake.add_customer()
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.customers.balance_transactions.create(customer_id, params={"amount": 0, "currency": "usd"})
+    client.v1.customers.balance_transactions.create(customer_id, params={"amount": -1, "currency": "usd"})
+    with pytest.raises(stripe.InvalidRequestError) as other_currency:
+        client.v1.customers.balance_transactions.create(customer_id, params={"amount": -1, "currency": "eur"})
+    assert other_currency.value.param == "currency"
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.customers.retrieve("cus_nobody")

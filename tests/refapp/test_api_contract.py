@@ -11,6 +11,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from affiliates.models import Program
 from tests import contract
 from tests.factories import CommissionRuleFactory, PayoutFactory
 
@@ -128,6 +129,16 @@ def _exercise_every_operation(api, affiliate):
     change = _valid("/api/v1/affiliates/{id}", "patch", {"status": "suspended", "reason": "test"})
     assert api.patch(detail, change).status_code == 200
     assert api.patch(detail, {"status": "exploded"}).status_code == 400
+
+    referrers = "/api/v1/referrers"
+    customer = _valid(
+        referrers, "post", {"email": "cus@customer.example", "customer_id": "cus_1", "name": "Cus"}
+    )
+    assert api.post(referrers, customer).status_code == 409  # the program does not enrol customers yet
+    Program.objects.filter(pk=affiliate.program_id).update(customer_referrals=True)
+    assert api.post(referrers, customer).status_code == 201
+    assert api.post(referrers, customer).status_code == 200
+    assert api.post(referrers, {"customer_id": "cus_2"}).status_code == 400
 
     rules = "/api/v1/commission-rules"
     assert api.get(rules).status_code == 200

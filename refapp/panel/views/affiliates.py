@@ -16,6 +16,7 @@ from affiliates import services as affiliate_services
 from affiliates.models import Affiliate, Program
 from commissions import stats
 from commissions.models import Commission, FraudFlag
+from payouts.models import CustomerCredit
 from refapp.htmx import render_page
 from tracking.csv_export import csv_response, export_filename
 
@@ -77,7 +78,7 @@ def affiliate_list(request: HttpRequest, slug: str) -> HttpResponse:
         "page": page,
         "headers": _table_headers(sort),
         "can_write": can_write(request),
-        "filtered": bool(filters["q"] or filters["status"]),
+        "filtered": bool(filters["q"] or filters["status"] or filters["kind"]),
     }
     return render_page(request, "panel/affiliates.html", context, partial="table")
 
@@ -189,6 +190,14 @@ def _affiliate_detail_context(
         "open_flags": affiliate.fraud_flags.filter(status=FraudFlag.Status.OPEN).count(),
         "audit": selectors.affiliate_audit_trail(affiliate),
         "can_write": can_write(request),
+        # A customer referrer's account credits and debits (refer-a-friend), newest first.
+        "customer_credits": (
+            CustomerCredit.objects.filter(affiliate=affiliate)
+            .select_related("commission")
+            .order_by("-created_at", "-pk")[:50]
+            if affiliate.is_customer
+            else []
+        ),
     }
 
 

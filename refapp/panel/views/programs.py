@@ -19,7 +19,7 @@ from refapp.lockout import LOCKOUT_SECONDS, staff_sign_in
 from refapp.tracker import tracker_snippet
 
 from ..access import actor, get_program_for_staff, programs_for_staff, staff_required
-from ..forms import ApiKeyForm, ProgramForm, SetupForm
+from ..forms import ApiKeyForm, CustomerReferralForm, ProgramForm, SetupForm
 
 
 @require_http_methods(["GET"])
@@ -155,7 +155,39 @@ def program_settings(request: HttpRequest, slug: str) -> HttpResponse:
     return render_page(
         request,
         "panel/program_form.html",
-        {"form": form, "program": program, "creating": False, "snippet": snippet(program)},
+        {
+            "form": form,
+            "program": program,
+            "creating": False,
+            "snippet": snippet(program),
+            "referral_form": CustomerReferralForm(program=program),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def program_customer_referrals(request: HttpRequest, slug: str) -> HttpResponse:
+    """Save the program's refer-a-friend settings (the second form of the settings page, which a
+    GET here shows as well)."""
+    program = get_program_for_staff(request, slug, admin=request.method == "POST")
+    if request.method == "GET":
+        referral_form = CustomerReferralForm(program=program)
+    else:
+        referral_form = CustomerReferralForm(request.POST, program=program)
+    if request.method == "POST" and referral_form.is_valid():
+        services.program_update(program=program, actor=actor(request), **referral_form.program_fields())
+        messages.success(request, "Refer-a-friend settings saved.")
+        return redirect("panel:program-settings", program.slug)
+    context = {
+        "form": ProgramForm(instance=program),
+        "program": program,
+        "creating": False,
+        "snippet": snippet(program),
+        "referral_form": referral_form,
+    }
+    return render_page(
+        request, "panel/program_form.html", context, status=400 if request.method == "POST" else 200
     )
 
 
