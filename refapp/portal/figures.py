@@ -8,7 +8,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from django.conf import settings
 from django.urls import reverse
 
-from affiliates.models import Program
+from affiliates.models import Affiliate, Program
+from affiliates.portal_services import tax_details_complete
 
 PAYOUT_HOUR = 6  # payouts run on the program's payout day at 06:00 UTC
 
@@ -45,3 +46,9 @@ def payout_estimate(balances: dict, run: datetime) -> dict:
         "reaches_minimum": expected > 0 and expected >= minimum,
         "short_cents": max(0, minimum - expected),
     }
+
+
+def tax_hold(affiliate: Affiliate) -> bool:
+    """Whether the program holds this affiliate's payouts until they enter their tax details (the
+    payout preview says the same: payouts.services.TAX_HOLD)."""
+    return affiliate.program.require_tax_details and affiliate.pk not in tax_details_complete([affiliate.pk])

@@ -16,7 +16,7 @@ from refapp.htmx import render_page, wants_partial
 from refapp.money import to_decimal
 
 from ..access import PortalRequest, portal_required
-from ..figures import go_link, next_payout_at, payout_estimate, referral_link
+from ..figures import go_link, next_payout_at, payout_estimate, referral_link, tax_hold
 from ..forms import LinkBuilderForm
 
 
@@ -72,6 +72,7 @@ def dashboard(request: PortalRequest) -> HttpResponse:
         "builder": builder,
         "built": built,
         "balances": balances,
+        "tax_hold": tax_hold(affiliate),
         "estimate": payout_estimate(balances, next_payout_at(program, now)),
         "links_work": affiliate.is_active,
         "referral_link": referral_link(program, affiliate.code),
