@@ -144,7 +144,7 @@ class TaxDetailsForm(forms.Form):
     tax_id = forms.CharField(
         label="VAT id or tax number",
         max_length=40,
-        help_text="A business's VAT id (e.g. DE136695976), else your national tax number (SSN/EIN for the US).",
+        help_text="A business's VAT id (e.g. DE123456789), else your national tax number (SSN/EIN for the US).",
     )
     form_type = forms.ChoiceField(
         label="Tax form",
