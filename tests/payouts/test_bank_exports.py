@@ -287,3 +287,37 @@ def test_other_programs_staff_and_anonymous_get_no_export(other_staff_client, cl
     assert other_staff_client.get("/panel/p/acme/payouts/sepa.xml").status_code == 404
     assert client.get("/panel/p/acme/payouts/wise.csv").status_code == 302
     assert client.get("/panel/p/acme/payouts/sepa.xml").status_code == 302
+
+
+def test_erasing_an_affiliate_erases_their_bank_and_tax_details(program, approved):
+    from affiliates.models import Affiliate, TaxForm, TaxProfile
+    from affiliates.portal_services import UploadedForm
+    from payouts.privacy import Subject, privacy_erase, privacy_export
+
+    affiliate = bank_affiliate(program, "BANK", "Anna Schmidt", "DE89370400440532013000")
+    affiliate_tax_details_set(
+        affiliate=affiliate,
+        details=TaxDetails(
+            legal_name="Anna Schmidt", country="US", is_business=False, tax_id="536-90-4399", form_type="w9"
+        ),
+        upload=UploadedForm(filename="w9.pdf", content=b"%PDF-1.7 w9"),
+        now=timezone.now(),
+    )
+    approved(affiliate, 6_000)
+    [payout] = payouts_create(program=program, now=timezone.now())
+    subject = Subject(program=program, livemode=True, affiliate=affiliate)
+    exported = str(privacy_export(subject))
+    assert "IBAN DE•• •••• 3000" in exported and "DE89370400440532013000" not in exported
+    assert "536904399" not in exported and "•••• 4399" in exported
+    counts = privacy_erase(subject=subject, actor=None)
+    assert (counts["tax_details"], counts["tax_forms"]) == (1, 1)
+    affiliate = Affiliate.objects.get(pk=affiliate.pk)
+    assert (
+        affiliate.bank_iban,
+        affiliate.bank_bic,
+        affiliate.bank_account_holder,
+        affiliate.bank_display,
+    ) == ("",) * 4
+    assert not TaxProfile.objects.exists() and not TaxForm.objects.exists()
+    payout.refresh_from_db()
+    assert payout.bank_details == {} and payout.destination == "erased" and payout.amount_cents == 6_000
