@@ -69,12 +69,20 @@ class Program(models.Model):
     # Payouts wait for an affiliate's tax details (legal name, country, tax id; a W-9 for US persons):
     # the money stays approved and is paid by the first run after they are entered.
     require_tax_details = models.BooleanField(
-        default=False, help_text="Hold payouts of affiliates who have not entered their tax details."
+        default=False,
+        db_default=False,
+        help_text="Hold payouts of affiliates who have not entered their tax details.",
     )
     # The merchant's own account, the debtor of the SEPA credit transfer files (EUR programs).
-    sepa_debtor_name = models.CharField("SEPA debtor name", max_length=70, blank=True)
-    sepa_debtor_iban = models.CharField("SEPA debtor IBAN", max_length=34, blank=True)
-    sepa_debtor_bic = models.CharField("SEPA debtor BIC", max_length=11, blank=True)
+    sepa_debtor_name = models.CharField(
+        "SEPA debtor account holder", max_length=70, blank=True, default="", db_default=""
+    )
+    sepa_debtor_iban = models.CharField(
+        "SEPA debtor IBAN", max_length=34, blank=True, default="", db_default=""
+    )
+    sepa_debtor_bic = models.CharField(
+        "SEPA debtor BIC", max_length=11, blank=True, default="", db_default=""
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -185,13 +193,17 @@ class Affiliate(models.Model):
     stripe_payouts_enabled = models.BooleanField(default=False)
     # Bank transfer: an IBAN (and BIC) for SEPA, or a US account and ABA routing number for ACH;
     # validated where entered (affiliates/bank.py), shown only masked after entry.
-    bank_account_holder = models.CharField(max_length=70, blank=True)
-    bank_iban = models.CharField(max_length=34, blank=True)
-    bank_bic = models.CharField(max_length=11, blank=True)
-    bank_account_number = models.CharField(max_length=17, blank=True)
-    bank_routing_number = models.CharField(max_length=9, blank=True)
-    bank_account_type = models.CharField(max_length=10, choices=BankAccountType.choices, blank=True)
-    wise_email = models.EmailField(blank=True, validators=[validate_paypal_email])
+    # With database defaults: bulk writers that insert affiliates in SQL (bench seeds, importers)
+    # need not name these columns.
+    bank_account_holder = models.CharField(max_length=70, blank=True, default="", db_default="")
+    bank_iban = models.CharField(max_length=34, blank=True, default="", db_default="")
+    bank_bic = models.CharField(max_length=11, blank=True, default="", db_default="")
+    bank_account_number = models.CharField(max_length=17, blank=True, default="", db_default="")
+    bank_routing_number = models.CharField(max_length=9, blank=True, default="", db_default="")
+    bank_account_type = models.CharField(
+        max_length=10, choices=BankAccountType.choices, blank=True, default="", db_default=""
+    )
+    wise_email = models.EmailField(blank=True, validators=[validate_paypal_email], default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
     approved_at = models.DateTimeField(null=True, blank=True)
 
