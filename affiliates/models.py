@@ -96,6 +96,23 @@ class Program(models.Model):
     customer_reward_lifetime_cap_cents = models.PositiveBigIntegerField(
         null=True, blank=True, help_text="What one referrer can earn in all; empty: no cap."
     )
+    # Payouts wait for an affiliate's tax details (legal name, country, tax id; a W-9 for US persons):
+    # the money stays approved and is paid by the first run after they are entered.
+    require_tax_details = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Hold payouts of affiliates who have not entered their tax details.",
+    )
+    # The merchant's own account, the debtor of the SEPA credit transfer files (EUR programs).
+    sepa_debtor_name = models.CharField(
+        "SEPA debtor account holder", max_length=70, blank=True, default="", db_default=""
+    )
+    sepa_debtor_iban = models.CharField(
+        "SEPA debtor IBAN", max_length=34, blank=True, default="", db_default=""
+    )
+    sepa_debtor_bic = models.CharField(
+        "SEPA debtor BIC", max_length=11, blank=True, default="", db_default=""
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -109,6 +126,25 @@ class Program(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from .bank import clean_bic, clean_iban
+
+        errors = {}
+        iban = None
+        if self.sepa_debtor_iban:
+            try:
+                iban = clean_iban(self.sepa_debtor_iban)
+                self.sepa_debtor_iban = str(iban.compact)
+            except ValidationError as exc:
+                errors["sepa_debtor_iban"] = exc.messages
+        if self.sepa_debtor_bic:
+            try:
+                self.sepa_debtor_bic = clean_bic(self.sepa_debtor_bic, iban)
+            except ValidationError as exc:
+                errors["sepa_debtor_bic"] = exc.messages
+        if errors:
+            raise ValidationError(errors)
 
     def ref_param_names(self) -> list[str]:
         return ["ref", *[p for p in self.ref_params if p != "ref"]]
@@ -159,6 +195,11 @@ class Affiliate(models.Model):
         STRIPE = "stripe", "Stripe Connect"
         PAYPAL = "paypal", "PayPal"
         BANK = "bank", "Bank transfer"
+        WISE = "wise", "Wise"
+
+    class BankAccountType(models.TextChoices):
+        CHECKING = "checking", "Checking"
+        SAVINGS = "savings", "Savings"
 
     public_id = models.CharField(max_length=32, unique=True, editable=False)
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="affiliates")
@@ -191,6 +232,19 @@ class Affiliate(models.Model):
     paypal_email = models.EmailField(blank=True, validators=[validate_paypal_email])
     stripe_account_id = models.CharField(max_length=64, blank=True)
     stripe_payouts_enabled = models.BooleanField(default=False)
+    # Bank transfer: an IBAN (and BIC) for SEPA, or a US account and ABA routing number for ACH;
+    # validated where entered (affiliates/bank.py), shown only masked after entry.
+    # With database defaults: bulk writers that insert affiliates in SQL (bench seeds, importers)
+    # need not name these columns.
+    bank_account_holder = models.CharField(max_length=70, blank=True, default="", db_default="")
+    bank_iban = models.CharField(max_length=34, blank=True, default="", db_default="")
+    bank_bic = models.CharField(max_length=11, blank=True, default="", db_default="")
+    bank_account_number = models.CharField(max_length=17, blank=True, default="", db_default="")
+    bank_routing_number = models.CharField(max_length=9, blank=True, default="", db_default="")
+    bank_account_type = models.CharField(
+        max_length=10, choices=BankAccountType.choices, blank=True, default="", db_default=""
+    )
+    wise_email = models.EmailField(blank=True, validators=[validate_paypal_email], default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
     approved_at = models.DateTimeField(null=True, blank=True)
 
@@ -229,6 +283,28 @@ class Affiliate(models.Model):
     def is_customer(self) -> bool:
         return self.kind == self.Kind.CUSTOMER
 
+    @property
+    def bank_display(self) -> str:
+        """The bank account, masked: what every page shows after entry."""
+        from .bank import mask_iban, mask_tail
+
+        if self.bank_iban:
+            return f"IBAN {mask_iban(self.bank_iban)}"
+        if self.bank_account_number:
+            return f"ACH account {mask_tail(self.bank_account_number)}, routing {self.bank_routing_number}"
+        return ""
+
+    @property
+    def tax_profile_or_none(self) -> TaxProfile | None:
+        try:
+            return self.tax_profile
+        except TaxProfile.DoesNotExist:
+            return None
+
+    @property
+    def has_tax_form(self) -> bool:
+        return TaxForm.objects.filter(affiliate_id=self.pk).exists()
+
     def links(self) -> dict[str, str]:
         """The two ways to share: the site with ?ref=CODE, and the /go/ redirect that works without the tracker."""
         from django.conf import settings
@@ -239,6 +315,51 @@ class Affiliate(models.Model):
             "referral": f"{website}{joiner}ref={self.code}",
             "go": f"{settings.BASE_URL}/go/{self.program.slug}/{self.code}",
         }
+
+
+class TaxProfile(models.Model):
+    """An affiliate's tax details: what a 1099 or a VAT report needs, entered in the portal."""
+
+    class FormType(models.TextChoices):
+        NONE = "", "None"
+        W9 = "w9", "W-9 (US person)"
+        W8BEN = "w8ben", "W-8BEN (foreign individual)"
+        W8BENE = "w8bene", "W-8BEN-E (foreign business)"
+
+    affiliate = models.OneToOneField(Affiliate, on_delete=models.CASCADE, related_name="tax_profile")
+    legal_name = models.CharField(max_length=200)
+    country = models.CharField(max_length=2, help_text="ISO 3166 alpha-2, upper case.")
+    is_business = models.BooleanField(default=False)
+    tax_id = models.CharField(max_length=40)
+    # The python-stdnum module that accepted the id ("eu.vat", "us.tin", …); "" if none exists.
+    tax_id_kind = models.CharField(max_length=40, blank=True)
+    form_type = models.CharField(max_length=10, choices=FormType.choices, blank=True)
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"tax details of {self.affiliate_id}"
+
+    @property
+    def tax_id_display(self) -> str:
+        from .bank import mask_tail
+
+        return mask_tail(self.tax_id)
+
+
+class TaxForm(models.Model):
+    """The uploaded W-9/W-8 form, kept in the database: private (never under a public URL), on
+    every web process without shared disks, and backed up with the rows it belongs to."""
+
+    affiliate = models.OneToOneField(Affiliate, on_delete=models.CASCADE, related_name="tax_form")
+    filename = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=50)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    content = models.BinaryField()
+    uploaded_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.filename
 
 
 class ApiKey(models.Model):

@@ -21,6 +21,7 @@ class Payout(models.Model):
         STRIPE = "stripe", "Stripe Connect"
         PAYPAL = "paypal", "PayPal"
         BANK = "bank", "Bank transfer"
+        WISE = "wise", "Wise"
 
     public_id = models.CharField(max_length=32, unique=True, editable=False)
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
@@ -28,8 +29,12 @@ class Payout(models.Model):
     period = models.CharField(max_length=7)  # "2026-11"
     method = models.CharField(max_length=10, choices=Method.choices)
     destination = models.CharField(
-        max_length=255, help_text="Stripe account id or PayPal email at the time of the run."
+        max_length=255,
+        help_text="Stripe account id, PayPal or Wise email, or the masked bank account at the time of the run.",
     )
+    # Bank payouts: the full account at the time of the run (holder, iban, bic, or account_number,
+    # routing_number, account_type), read only by the SEPA and Wise exports; pages show `destination`.
+    bank_details = models.JSONField(default=dict, blank=True)
     amount_cents = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=12, choices=Status.choices)

@@ -25,7 +25,8 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
-from affiliates.models import Affiliate, MagicLink, PortalSession, Program
+from affiliates.models import Affiliate, MagicLink, PortalSession, Program, TaxForm, TaxProfile
+from affiliates.portal_services import BANK_FIELDS
 from commissions.models import Commission, Refund
 from commissions.services import balances
 from refapp.hashing import email_hash
@@ -130,6 +131,20 @@ def _customer_export(subject: Subject) -> dict[str, Any]:
     }
 
 
+def _tax_export(affiliate: Affiliate) -> dict[str, Any] | None:
+    profile = TaxProfile.objects.filter(affiliate=affiliate).first()
+    if profile is None:
+        return None
+    return {
+        "legal_name": profile.legal_name,
+        "country": profile.country,
+        "is_business": profile.is_business,
+        "tax_id": profile.tax_id_display,
+        "form_type": profile.form_type,
+        "form_on_file": TaxForm.objects.filter(affiliate=affiliate).exists(),
+    }
+
+
 def _affiliate_export(affiliate: Affiliate) -> dict[str, Any]:
     return {
         "profile": {
@@ -140,6 +155,11 @@ def _affiliate_export(affiliate: Affiliate) -> dict[str, Any]:
             "promotion": affiliate.promotion,
             "paypal_email": affiliate.paypal_email,
             "stripe_account_id": affiliate.stripe_account_id,
+            "wise_email": affiliate.wise_email,
+            # Bank numbers and tax ids leave refapp only in the files that pay or report: masked here.
+            "bank_account": affiliate.bank_display,
+            "bank_account_holder": affiliate.bank_account_holder,
+            "tax_details": _tax_export(affiliate),
             "code": affiliate.code,
             "status": affiliate.status,
             "kind": affiliate.kind,
@@ -238,13 +258,20 @@ def privacy_erase(*, subject: Subject, actor: Actor | None) -> dict[str, int]:
             affiliate.stripe_account_id = ""
             if affiliate.customer_id:  # a tombstone keeps the per-customer key unique, as for referrals
                 affiliate.customer_id = f"erased-{affiliate.public_id}"
+            affiliate.wise_email = ""
+            for name in BANK_FIELDS:
+                setattr(affiliate, name, "")
             affiliate.save()  # recomputes email_hash from the tombstone
             counts = {
                 "affiliates": 1,
                 "portal_sessions": PortalSession.objects.filter(affiliate=affiliate).delete()[0],
                 "sign_in_links": MagicLink.objects.filter(affiliate=affiliate).delete()[0],
                 # The destination was the PayPal email or Stripe account at the time of the run.
-                "payouts": Payout.objects.filter(affiliate=affiliate).update(destination="erased"),
+                "payouts": Payout.objects.filter(affiliate=affiliate).update(
+                    destination="erased", bank_details={}
+                ),
+                "tax_details": TaxProfile.objects.filter(affiliate=affiliate).delete()[0],
+                "tax_forms": TaxForm.objects.filter(affiliate=affiliate).delete()[0],
                 # Like a payout's destination: the credit rows stay, the customer they named goes.
                 "customer_credits": CustomerCredit.objects.filter(affiliate=affiliate).update(
                     stripe_customer_id="erased"

@@ -22,6 +22,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from affiliates.models import Affiliate, Program, ProgramStaff
+from affiliates.portal_services import tax_details_complete
 from commissions.models import Commission
 from refapp.emails import send_templated
 from refapp.ids import new_public_id
@@ -66,9 +67,34 @@ def destination_of(affiliate: Affiliate) -> tuple[str, str] | tuple[None, str]:
         return Payout.Method.STRIPE, affiliate.stripe_account_id
     if method == Affiliate.PayoutMethod.PAYPAL and affiliate.paypal_email:
         return Payout.Method.PAYPAL, affiliate.paypal_email
+    if method == Affiliate.PayoutMethod.WISE and affiliate.wise_email:
+        return Payout.Method.WISE, affiliate.wise_email
     if method == Affiliate.PayoutMethod.BANK:
-        return Payout.Method.BANK, affiliate.email
+        if not affiliate.bank_display:
+            return None, "bank details missing"
+        return Payout.Method.BANK, affiliate.bank_display
     return None, "no payout method"
+
+
+def bank_details_of(affiliate: Affiliate) -> dict[str, str]:
+    """The full bank account a bank payout is sent to, kept on the payout for its exports."""
+    if affiliate.payout_method != Affiliate.PayoutMethod.BANK:
+        return {}
+    if affiliate.bank_iban:
+        return {
+            "holder": affiliate.bank_account_holder,
+            "iban": affiliate.bank_iban,
+            "bic": affiliate.bank_bic,
+        }
+    return {
+        "holder": affiliate.bank_account_holder,
+        "account_number": affiliate.bank_account_number,
+        "routing_number": affiliate.bank_routing_number,
+        "account_type": affiliate.bank_account_type,
+    }
+
+
+TAX_HOLD = "held: tax details missing"
 
 
 @dataclass
@@ -130,6 +156,7 @@ def payout_plan(*, program: Program, now: datetime, period: str | None = None) -
     already = set(
         Payout.objects.filter(program=program, period=plan.period).values_list("affiliate_id", flat=True)
     )
+    with_tax_details = tax_details_complete(list(affiliates)) if program.require_tax_details else set()
     for row in rows:
         affiliate = affiliates[row["affiliate_id"]]
         method, destination = destination_of(affiliate)
@@ -139,6 +166,10 @@ def payout_plan(*, program: Program, now: datetime, period: str | None = None) -
             reason = f"affiliate is {affiliate.status}"
         elif method is None:
             reason = destination
+        elif program.require_tax_details and affiliate.pk not in with_tax_details:
+            # Carried, not lost: the commissions stay approved and the first run after the
+            # details are entered pays them.
+            reason = TAX_HOLD
         elif affiliate.pk in already:
             reason = f"already has a payout for {plan.period}"
         elif net <= 0:
@@ -233,6 +264,7 @@ def _create_payouts(
                 period=period,
                 method=method,
                 destination=destination,
+                bank_details=bank_details_of(affiliates[affiliate_id]),
                 amount_cents=net,
                 currency=program.currency,
                 created_at=now,
@@ -542,6 +574,7 @@ def payout_retry(*, payout: Payout, actor: Actor | None, now: datetime) -> Payou
         locked.amount_cents = amount
         locked.method = method
         locked.destination = destination
+        locked.bank_details = bank_details_of(locked.affiliate)
         locked.failure_reason = ""
         locked.failed_at = None
         locked.status = Payout.Status.PROCESSING if method == Payout.Method.STRIPE else Payout.Status.PENDING

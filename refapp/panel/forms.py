@@ -86,8 +86,15 @@ class ProgramForm(forms.ModelForm):
             "user_agent_retention_days",
             "auto_approve",
             "terms_url",
+            "require_tax_details",
+            "sepa_debtor_name",
+            "sepa_debtor_iban",
+            "sepa_debtor_bic",
         ]
         help_texts = {
+            "sepa_debtor_name": "Your account holder name, for SEPA transfer files (EUR programs).",
+            "sepa_debtor_iban": "The account SEPA transfer files pay from.",
+            "sepa_debtor_bic": "Optional when your bank derives it from the IBAN.",
             "slug": "Used in the tracker tag and links; cannot change later.",
             "cookie_days": "How long after a click a conversion still counts (1 to 730).",
             "hold_days": "Refund window: commissions stay pending this many days before approval.",

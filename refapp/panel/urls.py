@@ -85,6 +85,14 @@ urlpatterns = [
     path("p/<slug:slug>/payouts/", payouts.payout_list, name="payout-list"),
     path("p/<slug:slug>/payouts/run/", payouts.payout_run, name="payout-run"),
     path("p/<slug:slug>/payouts/export.csv", payouts.payout_export, name="payout-export"),
+    path("p/<slug:slug>/payouts/sepa.xml", payouts.payout_export_sepa, name="payout-export-sepa"),
+    path("p/<slug:slug>/payouts/wise.csv", payouts.payout_export_wise, name="payout-export-wise"),
+    path("p/<slug:slug>/payouts/tax-report.csv", payouts.tax_export, name="tax-export"),
+    path(
+        "p/<slug:slug>/affiliates/<str:public_id>/tax-form/",
+        payouts.tax_form_download,
+        name="tax-form-download",
+    ),
     path("p/<slug:slug>/payouts/<str:public_id>/", payouts.payout_detail, name="payout-detail"),
     path(
         "p/<slug:slug>/payouts/<str:public_id>/mark-paid/",

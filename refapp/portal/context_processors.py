@@ -8,6 +8,7 @@ PORTAL_SECTIONS = [
     ("portal:commissions", "Commissions"),
     ("portal:payouts", "Payouts"),
     ("portal:payout-settings", "Payout settings"),
+    ("portal:tax-details", "Tax details"),
     ("portal:profile", "Profile"),
 ]
 

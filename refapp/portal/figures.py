@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.translation import ngettext
 
 from affiliates.models import Affiliate, Program
+from affiliates.portal_services import tax_details_complete
 from commissions.calculation import choose_scope
 from commissions.models import CommissionRule
 from refapp.money import format_amount, to_decimal
@@ -171,3 +172,9 @@ def commission_terms(program: Program, affiliate: Affiliate | None = None) -> di
         "payout_day": _ordinal(program.payout_day),
         "currency": currency,
     }
+
+
+def tax_hold(affiliate: Affiliate) -> bool:
+    """Whether the program holds this affiliate's payouts until they enter their tax details (the
+    payout preview says the same: payouts.services.TAX_HOLD)."""
+    return affiliate.program.require_tax_details and affiliate.pk not in tax_details_complete([affiliate.pk])

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode, urlsplit
 
+import pycountry
 from django import forms
+from django.core.exceptions import ValidationError
 
-from affiliates.models import Affiliate, Program, validate_paypal_email
+from affiliates.bank import clean_account_number, clean_bic, clean_iban, clean_routing_number
+from affiliates.models import Affiliate, Program, TaxProfile, validate_paypal_email
+from affiliates.portal_services import (
+    TAX_FORM_MAX_BYTES,
+    TaxDetails,
+    UploadedForm,
+    tax_details_clean,
+    tax_form_type,
+)
 
 PROMOTION_MAX = 1000  # the join data travels signed in the verification URL: keep it short
 
@@ -61,6 +71,128 @@ class PayoutSettingsForm(forms.Form):
 
     def clean_paypal_email(self) -> str:
         return self.cleaned_data["paypal_email"].strip().lower()
+
+
+class WiseForm(forms.Form):
+    method = forms.CharField(widget=forms.HiddenInput, initial="wise")
+    wise_email = forms.EmailField(
+        label="Wise email",
+        max_length=254,
+        validators=[validate_paypal_email],
+        help_text="Wise emails you a link to receive the money into your own bank account.",
+    )
+
+    def clean_wise_email(self) -> str:
+        return self.cleaned_data["wise_email"].strip().lower()
+
+
+class SepaForm(forms.Form):
+    """An account in the SEPA zone. The fields start empty: a saved IBAN is never sent back."""
+
+    method = forms.CharField(widget=forms.HiddenInput, initial="sepa")
+    holder = forms.CharField(label="Account holder", max_length=70)
+    iban = forms.CharField(label="IBAN", max_length=42, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    bic = forms.CharField(
+        label="BIC", max_length=11, required=False, help_text="Leave empty if you do not know it."
+    )
+
+    def clean_iban(self) -> str:
+        return str(clean_iban(self.cleaned_data["iban"]).compact)
+
+    def clean(self):
+        data = super().clean()
+        if "iban" in data:
+            try:
+                data["bic"] = clean_bic(data.get("bic", ""), clean_iban(data["iban"]))
+            except ValidationError as exc:
+                self.add_error("bic", exc)
+        return data
+
+
+class AchForm(forms.Form):
+    """A US bank account paid by ACH: the ABA routing number is checked by its checksum."""
+
+    method = forms.CharField(widget=forms.HiddenInput, initial="ach")
+    holder = forms.CharField(label="Account holder", max_length=70)
+    routing_number = forms.CharField(label="Routing number (ABA)", max_length=11)
+    account_number = forms.CharField(
+        label="Account number", max_length=24, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+    account_type = forms.ChoiceField(
+        label="Account type", choices=Affiliate.BankAccountType.choices, widget=forms.RadioSelect
+    )
+
+    def clean_routing_number(self) -> str:
+        return clean_routing_number(self.cleaned_data["routing_number"])
+
+    def clean_account_number(self) -> str:
+        return clean_account_number(self.cleaned_data["account_number"])
+
+
+def country_choices() -> list[tuple[str, str]]:
+    return [("", "Choose…")] + sorted(
+        ((c.alpha_2, c.name) for c in pycountry.countries), key=lambda choice: choice[1]
+    )
+
+
+class TaxDetailsForm(forms.Form):
+    legal_name = forms.CharField(
+        max_length=200, help_text="Your full legal name, or your business's registered name."
+    )
+    country = forms.ChoiceField(choices=country_choices, help_text="Where you are resident for tax.")
+    is_business = forms.BooleanField(label="I am a business", required=False)
+    tax_id = forms.CharField(
+        label="VAT id or tax number",
+        max_length=40,
+        help_text="A business's VAT id (e.g. DE123456789), else your national tax number (SSN/EIN for the US).",
+    )
+    form_type = forms.ChoiceField(
+        label="Tax form",
+        choices=TaxProfile.FormType.choices,
+        required=False,
+        help_text="US persons: a W-9. Others paid by a US program: a W-8BEN, or W-8BEN-E for a business.",
+    )
+    form_file = forms.FileField(
+        label="Signed form",
+        required=False,
+        help_text=f"PDF, PNG or JPEG, at most {TAX_FORM_MAX_BYTES // (1024 * 1024)} MB.",
+        widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,image/png,image/jpeg"}),
+    )
+
+    def __init__(self, *args, has_form: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.has_form = has_form
+
+    def clean_form_file(self) -> UploadedForm | None:
+        upload = self.cleaned_data.get("form_file")
+        if not upload:
+            return None
+        if upload.size > TAX_FORM_MAX_BYTES:  # before reading it into memory
+            raise ValidationError(f"The file is too large: at most {TAX_FORM_MAX_BYTES // (1024 * 1024)} MB.")
+        content = upload.read()
+        tax_form_type(content)
+        return UploadedForm(filename=upload.name or "form", content=content)
+
+    def details(self) -> TaxDetails:
+        data = self.cleaned_data
+        return TaxDetails(
+            legal_name=data["legal_name"],
+            country=data["country"],
+            is_business=data["is_business"],
+            tax_id=data["tax_id"],
+            form_type=data.get("form_type", ""),
+        )
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            tax_details_clean(self.details(), has_form=self.has_form or data.get("form_file") is not None)
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, messages)
+        return data
 
 
 class ProfileForm(forms.ModelForm):

@@ -19,6 +19,7 @@ urlpatterns = [
     path("settings/payout/stripe/", settings.stripe_connect, name="stripe-connect"),
     path("settings/payout/stripe/return/", settings.stripe_return, name="stripe-return"),
     path("settings/payout/stripe/refresh/", settings.stripe_refresh, name="stripe-refresh"),
+    path("settings/tax/", settings.tax_details, name="tax-details"),
     path("profile/", settings.profile, name="profile"),
 ]
 

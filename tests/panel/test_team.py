@@ -145,7 +145,9 @@ def test_team_pages_are_hidden_from_other_programs_and_anonymous(
 WRITE_ONLY = (
     r"(/(new|invite|run|retry|remove|revoke|resolve|status|bulk|role|deactivate|mark-paid|check|decide)/"
     r"|/(edit|delete|rotate|test|replay-failed|replay|privacy)/"
-    r"|/groups/grp_\w+/|/rules/rule_\w+/)$"
+    r"|/groups/grp_\w+/|/rules/rule_\w+/"
+    # Full bank numbers and tax ids: for the staff who pay (bank files) or admins (tax data) only.
+    r"|/payouts/(sepa\.xml|wise\.csv|tax-report\.csv)|/tax-form/)$"
 )
 
 

@@ -6,17 +6,28 @@ import csv
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from affiliates.models import Affiliate, TaxForm
+from payouts.exports import (
+    TAX_HEADER,
+    WISE_HEADER,
+    ExportRefused,
+    sepa_payouts,
+    sepa_transfer_file,
+    tax_year_rows,
+    wise_payouts,
+    wise_rows,
+)
 from payouts.models import Payout
 from payouts.services import PayoutStateError, payout_mark_paid, payout_plan, payout_retry, payouts_create
 from refapp.htmx import render_page
 from refapp.models import AuditLog
 from refapp.money import to_decimal
-from tracking.csv_export import safe_cell
+from tracking.csv_export import csv_response, export_filename, safe_cell
 
 from ..access import actor, get_program_for_staff, staff_required
 from ..forms import MarkPaidForm
@@ -163,4 +174,80 @@ def payout_export(request: HttpRequest, slug: str) -> StreamingHttpResponse:
     response["Content-Disposition"] = (
         f'attachment; filename="{program.slug}-paypal-payouts-{timezone.now():%Y%m%d}.csv"'
     )
+    return response
+
+
+def _export_status(request: HttpRequest) -> str:
+    status = request.GET.get("status") or Payout.Status.PENDING
+    return status if status in Payout.Status.values else Payout.Status.PENDING
+
+
+@require_GET
+@staff_required
+def payout_export_sepa(request: HttpRequest, slug: str) -> HttpResponse:
+    """The EUR program's bank payouts to an IBAN as a SEPA credit transfer (pain.001) file.
+    Full account numbers: for the staff who pay (managers and admins)."""
+    program = get_program_for_staff(request, slug, write=True)
+    now = timezone.now()
+    try:
+        content = sepa_transfer_file(
+            program=program, payouts=sepa_payouts(program, _export_status(request)), execution_date=now.date()
+        )
+    except ExportRefused as exc:
+        messages.error(request, f"No SEPA file: {exc}")
+        return redirect("panel:payout-list", program.slug)
+    response = HttpResponse(content, content_type="application/xml")
+    response["Content-Disposition"] = f'attachment; filename="{program.slug}-sepa-payouts-{now:%Y%m%d}.xml"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+@staff_required
+def payout_export_wise(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+    """Wise's batch payment CSV: Wise payouts and the bank payouts the SEPA file does not carry."""
+    program = get_program_for_staff(request, slug, write=True)
+    rows = wise_rows(wise_payouts(program, _export_status(request)).iterator(chunk_size=2000))
+    return csv_response(
+        filename=export_filename(program.slug, "wise-payouts", timezone.now().date()),
+        header=WISE_HEADER,
+        rows=rows,
+    )
+
+
+@require_GET
+@staff_required
+def tax_export(request: HttpRequest, slug: str) -> HttpResponse:
+    """The year's paid payouts per affiliate with their tax details (?year=, default this year)."""
+    program = get_program_for_staff(request, slug, admin=True)
+    raw = request.GET.get("year", "")
+    year = timezone.now().year
+    if raw:
+        if not (raw.isascii() and raw.isdigit() and 2000 <= int(raw) <= 2100):
+            messages.error(request, "Choose a year between 2000 and 2100 for the tax report.")
+            return redirect("panel:payout-list", program.slug)
+        year = int(raw)
+    return csv_response(
+        filename=f"{program.slug}-tax-report-{year}.csv",
+        header=TAX_HEADER,
+        rows=tax_year_rows(program=program, year=year),
+    )
+
+
+@require_GET
+@staff_required
+def tax_form_download(request: HttpRequest, slug: str, public_id: str) -> HttpResponse:
+    """An affiliate's uploaded W-9/W-8: program admins only, always as a download, never rendered."""
+    program = get_program_for_staff(request, slug, admin=True)
+    affiliate = get_object_or_404(Affiliate, program=program, public_id=public_id)
+    form = TaxForm.objects.filter(affiliate=affiliate).first()
+    if form is None:
+        raise Http404("No form on file")
+    response = HttpResponse(bytes(form.content), content_type=form.content_type)
+    extension = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}.get(
+        form.content_type, "bin"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{affiliate.code}-tax-form.{extension}"'
+    response["Cache-Control"] = "no-store"
+    response["X-Content-Type-Options"] = "nosniff"
     return response

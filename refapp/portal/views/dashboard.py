@@ -23,6 +23,7 @@ from ..figures import (
     next_payout_at,
     payout_estimate,
     referral_link,
+    tax_hold,
 )
 from ..forms import LinkBuilderForm
 
@@ -65,6 +66,7 @@ def dashboard(request: PortalRequest) -> HttpResponse:
         "builder": builder,
         "built": built,
         "balances": balances,
+        "tax_hold": tax_hold(affiliate),
         "terms": commission_terms(program, affiliate),
         "estimate": payout_estimate(balances, next_payout_at(program, now), carried_balance(affiliate)),
         "links_work": affiliate.is_active,

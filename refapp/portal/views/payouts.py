@@ -13,7 +13,7 @@ from payouts.stripe_client import stripe_enabled
 from refapp.htmx import render_page
 
 from ..access import PortalRequest, portal_required
-from ..figures import next_payout_at, payout_estimate
+from ..figures import next_payout_at, payout_estimate, tax_hold
 
 
 @require_GET
@@ -25,6 +25,7 @@ def payouts(request: PortalRequest) -> HttpResponse:
         "affiliate": affiliate,
         "program": affiliate.program,
         "balances": balances,
+        "tax_hold": tax_hold(affiliate),
         "estimate": payout_estimate(
             balances, next_payout_at(affiliate.program, timezone.now()), carried_balance(affiliate)
         ),
