@@ -23,6 +23,7 @@ from tracking.csv_export import csv_response, export_filename
 from .. import selectors
 from ..access import actor, can_write, get_program_for_staff, staff_required
 from ..forms import AffiliateFilterForm, AffiliateGroupForm, AffiliateInviteForm, AffiliateStatusForm
+from ..history import readable_rows
 
 
 def _get_affiliate_for_program(program: Program, public_id: str) -> Affiliate:
@@ -197,7 +198,7 @@ def _affiliate_detail_context(
         .select_related("event")
         .order_by("-created_at", "-pk")[:10],
         "open_flags": affiliate.fraud_flags.filter(status=FraudFlag.Status.OPEN).count(),
-        "audit": selectors.affiliate_audit_trail(affiliate),
+        "audit": readable_rows(selectors.affiliate_audit_trail(affiliate), program),
         "can_write": can_write(request),
     }
 

@@ -20,6 +20,7 @@ from tracking.csv_export import csv_response, export_filename
 from .. import selectors
 from ..access import actor, can_write, get_program_for_staff, staff_required
 from ..forms import CommissionBulkForm, CommissionFilterForm
+from ..history import readable_rows
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
@@ -122,7 +123,7 @@ def commission_detail(request: HttpRequest, slug: str, public_id: str) -> HttpRe
         .exclude(pk=commission.pk)
         .select_related("rule", "rule__program"),
         "flags": commission.event.fraud_flags.order_by("-created_at"),
-        "history": selectors.commission_history(commission),
+        "history": readable_rows(selectors.commission_history(commission), program),
         "can_write": can_write(request),
         "reviewable": commission.status in review.REVIEWABLE,
     }

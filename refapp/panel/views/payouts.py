@@ -20,6 +20,7 @@ from tracking.csv_export import safe_cell
 
 from ..access import actor, get_program_for_staff, staff_required
 from ..forms import MarkPaidForm
+from ..history import readable_rows
 
 
 @require_GET
@@ -71,9 +72,12 @@ def payout_detail(
 
 def _render_detail(request: HttpRequest, program, payout: Payout, form: MarkPaidForm | None) -> HttpResponse:
     items = payout.items.select_related("commission", "commission__event").order_by("commission_id")
-    history = AuditLog.objects.filter(object_type="payouts.payout", object_id=payout.public_id).order_by(
-        "-created_at"
-    )[:50]
+    history = readable_rows(
+        AuditLog.objects.filter(object_type="payouts.payout", object_id=payout.public_id)
+        .select_related("actor")
+        .order_by("-created_at", "-id")[:50],
+        program,
+    )
     return render_page(
         request,
         "panel/payout_detail.html",
