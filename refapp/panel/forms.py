@@ -712,6 +712,13 @@ class RuleForm(forms.Form):
 # --- payouts -----------------------------------------------------------------------------------
 
 
+class PayoutRunForm(forms.Form):
+    """What the admin saw when confirming a payout run; the run goes ahead only if it still holds."""
+
+    expected_count = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
+    expected_total_cents = forms.IntegerField(widget=forms.HiddenInput)
+
+
 class MarkPaidForm(forms.Form):
     reference = forms.CharField(
         max_length=255, help_text="The PayPal transaction or bank transfer reference."

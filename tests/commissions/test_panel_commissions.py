@@ -211,7 +211,7 @@ def test_detail_explains_a_click_attributed_commission(staff_client, program, af
     assert "https://acme.example/pricing?sub_id=nl1" in text and "nl1" in text
     assert sale_rule.describe() in text and "Program" in text
     assert "commission.created" in text
-    assert "Approve now" in text
+    assert "Approve 19.80 USD now" in text
 
 
 def test_detail_links_reversals_both_ways(staff_client, affiliate, commission):

@@ -193,6 +193,8 @@ def _affiliate_detail_context(
         "balances": stats.affiliate_balances(affiliate),
         "group_form": group_form or AffiliateGroupForm(program=program, initial={"group": affiliate.group}),
         "status_actions": actions,
+        # Rejecting and suspending come last on the page, behind a disclosure (the danger zone).
+        "danger_actions": [a for a in actions if a["needs_reason"]],
         "rules": selectors.rules_for_affiliate(affiliate),
         "recent_commissions": Commission.objects.filter(affiliate=affiliate)
         .select_related("event")
