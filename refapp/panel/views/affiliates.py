@@ -48,6 +48,10 @@ AFFILIATE_COLUMNS = [
 ]
 
 
+# The columns a narrow screen shows on each row's first line (the others fold below them).
+AFFILIATE_KEY_COLUMNS = {"Affiliate", "Status", "Earned"}
+
+
 def _table_headers(current: str) -> list[dict[str, Any]]:
     headers = []
     for key, label, first in AFFILIATE_COLUMNS:
@@ -60,7 +64,9 @@ def _table_headers(current: str) -> list[dict[str, Any]]:
         else:
             target = f"{first}{key}"
         order = ("descending" if descending else "ascending") if active else ""
-        headers.append({"label": label, "sort": target, "order": order})
+        headers.append(
+            {"label": label, "sort": target, "order": order, "key": label in AFFILIATE_KEY_COLUMNS}
+        )
     return headers
 
 
