@@ -384,10 +384,13 @@ def nav_problems(page: Page, name: str, width: int) -> list[str]:
             elif toggle["y"] > brand["y"] + brand["height"]:
                 problems.append(f"{name} @{width}: the Menu toggle sits on a second row")
         return problems
+    problems = []
     subnav = page.locator("header .subnav")
     if subnav.count() and not subnav.is_visible():
-        return [f"{name} @{width}: the section links are hidden on a wide screen"]
-    return []
+        problems.append(f"{name} @{width}: the section links are hidden on a wide screen")
+    if page.locator("header [data-nav-menu]").count() and page.locator("header [data-nav-menu]").is_visible():
+        problems.append(f"{name} @{width}: the phone's Menu toggle shows on a wide screen")
+    return problems
 
 
 def check(page: Page, name: str, path: str, primary: str | None, width: int, live_server) -> list[str]:
