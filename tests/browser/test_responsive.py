@@ -101,7 +101,10 @@ def seed() -> Seed:
     key, _secret = apikey_create(program=program, mode="live", name="Billing backend (Zapier)")
 
     names = [
-        ("Maximiliana Oberhausen-Wittgenstein", "maximiliana.oberhausen-wittgenstein@publisher-network.example"),
+        (
+            "Maximiliana Oberhausen-Wittgenstein",
+            "maximiliana.oberhausen-wittgenstein@publisher-network.example",
+        ),
         ("Jean-Baptiste de La Fontaine-Moreau", "jb.delafontaine@reviews-and-comparisons.example"),
         ("Priya Ramaswamy-Krishnamurthy", "priya@the-saas-newsletter-for-product-people.example"),
         ("Ola Nordmann", "ola@nordmann.example"),
@@ -155,9 +158,15 @@ def seed() -> Seed:
     CommissionFactory(affiliate=main, rule=rule, amount_cents=61_000, status="approved", approved_at=now)
     for n, affiliate in enumerate(active[1:], start=1):
         CommissionFactory(
-            affiliate=affiliate, rule=rule, amount_cents=40_000 + n * 12_345, status="approved", approved_at=now
+            affiliate=affiliate,
+            rule=rule,
+            amount_cents=40_000 + n * 12_345,
+            status="approved",
+            approved_at=now,
         )
-    CommissionFactory(affiliate=main, rule=rule, amount_cents=1_500, status="rejected", status_reason="test order")
+    CommissionFactory(
+        affiliate=main, rule=rule, amount_cents=1_500, status="rejected", status_reason="test order"
+    )
     paid = CommissionFactory(
         affiliate=main, rule=rule, amount_cents=9_900, status="paid", created_at=now - timedelta(days=60)
     )
@@ -202,7 +211,11 @@ def seed() -> Seed:
 
     # History by every kind of actor: a person, an API key, the system, an affiliate.
     commission_set_status(
-        commission=commission, status="approved", reason="checked by hand", actor=Actor.for_user(admin), now=now
+        commission=commission,
+        status="approved",
+        reason="checked by hand",
+        actor=Actor.for_user(admin),
+        now=now,
     )
     AuditLog.objects.create(
         actor_label=f"api:{key.prefix}",
@@ -254,9 +267,21 @@ def panel_pages(s: Seed) -> list[tuple[str, str, str | None]]:
         ("panel affiliates", f"{p}affiliates/", f"main a[href='{p}affiliates/invite/']"),
         ("panel affiliate invite", f"{p}affiliates/invite/", "main form button[type=submit]"),
         ("panel affiliate active", f"{p}affiliates/{s.active.public_id}/", "main .copy-field button"),
-        ("panel affiliate pending", f"{p}affiliates/{s.pending.public_id}/", ".status-actions .primary-action"),
-        ("panel affiliate suspended", f"{p}affiliates/{s.suspended.public_id}/", ".status-actions .primary-action"),
-        ("panel affiliate privacy", f"{p}affiliates/{s.active.public_id}/privacy/", "main form button[type=submit]"),
+        (
+            "panel affiliate pending",
+            f"{p}affiliates/{s.pending.public_id}/",
+            ".status-actions .primary-action",
+        ),
+        (
+            "panel affiliate suspended",
+            f"{p}affiliates/{s.suspended.public_id}/",
+            ".status-actions .primary-action",
+        ),
+        (
+            "panel affiliate privacy",
+            f"{p}affiliates/{s.active.public_id}/privacy/",
+            "main form button[type=submit]",
+        ),
         ("panel privacy", f"{p}privacy/", "main form button[type=submit]"),
         ("panel groups", f"{p}groups/", f"main a[href='{p}groups/new/']"),
         ("panel group new", f"{p}groups/new/", "main form button[type=submit]"),
@@ -374,7 +399,9 @@ def nav_problems(page: Page, name: str, width: int) -> list[str]:
     if width < 768:
         problems = []
         if height > 100:
-            problems.append(f"{name} @{width}: the navigation is {height:.0f}px tall (one row is at most 100)")
+            problems.append(
+                f"{name} @{width}: the navigation is {height:.0f}px tall (one row is at most 100)"
+            )
         menu = page.locator("header [data-nav-menu] > summary")
         if menu.count():
             brand = page.locator("header .brand").bounding_box()
@@ -395,7 +422,9 @@ def nav_problems(page: Page, name: str, width: int) -> list[str]:
 
 def check(page: Page, name: str, path: str, primary: str | None, width: int, live_server) -> list[str]:
     response = page.goto(live_server.url + path)
-    assert response is not None and response.status == 200, f"{name}: {path} answered {response and response.status}"
+    assert response is not None and response.status == 200, (
+        f"{name}: {path} answered {response and response.status}"
+    )
     expect(page.locator("main h1").first).to_be_visible()
     problems = layout_problems(page)
     problems += table_problems(page, name, width)
@@ -416,8 +445,12 @@ def test_every_page_fits_and_shows_its_key_columns_and_primary_action(browser, l
         page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
 
         # Signed out: the panel's and the portal's sign-in pages and the join page.
-        problems += check(page, "panel login", "/panel/login/", "main button[type=submit]", width, live_server)
-        problems += check(page, "portal login", "/portal/login/", "main button[type=submit]", width, live_server)
+        problems += check(
+            page, "panel login", "/panel/login/", "main button[type=submit]", width, live_server
+        )
+        problems += check(
+            page, "portal login", "/portal/login/", "main button[type=submit]", width, live_server
+        )
         problems += check(page, "join", "/join/acme/", "main form button[type=submit]", width, live_server)
         token = link_create(purpose="login", email=s.active.email, now=timezone.now())
         problems += check(

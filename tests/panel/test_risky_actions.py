@@ -43,9 +43,12 @@ def test_an_ordinary_commission_offers_reject_behind_a_disclosure(staff_client, 
 
 
 def test_the_server_refuses_to_reject_a_clawback(staff_client, clawback):
-    response = staff_client.post(
-        BULK, {"action": "reject", "ids": [clawback.public_id], "reason": "x"}, follow=True
-    )
+    body = {"action": "reject", "ids": [clawback.public_id], "reason": "x"}
+    confirm = staff_client.post(BULK, body)
+    assert "Reject 0 commissions totalling 0.00 USD?" in confirm.text
+    assert "a clawback is never rejected" in confirm.text
+    # Posting the reject anyway, as a hand-made request would, changes nothing.
+    response = staff_client.post(BULK, {**body, "confirmed": "1"}, follow=True)
     assert "0 commissions rejected; 1 skipped" in response.text
     clawback.refresh_from_db()
     assert clawback.status == "approved"
@@ -128,3 +131,20 @@ def test_only_admins_reach_the_confirm_step(program, payable, other_staff_client
     assert other_staff_client.get(RUN).status_code == 404
     assert manager.post(RUN, {"expected_count": 2, "expected_total_cents": 342_000}).status_code == 404
     assert Payout.objects.count() == 0
+
+
+def test_bulk_review_confirms_with_the_count_and_the_total(staff_client, affiliate):
+    rows = [CommissionFactory(affiliate=affiliate, amount_cents=cents) for cents in (1_000, 2_345, 40_000)]
+    paid = CommissionFactory(affiliate=affiliate, amount_cents=9_999, status="paid")
+    ids = [c.public_id for c in [*rows, paid]]
+    confirm = staff_client.post(BULK, {"action": "approve", "ids": ids, "next": "/panel/p/acme/commissions/"})
+    assert confirm.status_code == 200
+    assert "Approve 3 commissions totalling 433.45 USD?" in confirm.text
+    assert "1 of the selected row will not change" in confirm.text
+    assert paid.public_id not in confirm.text.split("<form")[-1]  # only the rows that change are re-posted
+    assert {c.status for c in Commission.objects.filter(pk__in=[c.pk for c in rows])} == {"pending"}
+    done = staff_client.post(
+        BULK, {"action": "approve", "ids": [c.public_id for c in rows], "confirmed": "1"}, follow=True
+    )
+    assert "3 commissions approved." in done.text
+    assert {c.status for c in Commission.objects.filter(pk__in=[c.pk for c in rows])} == {"approved"}
