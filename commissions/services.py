@@ -429,7 +429,12 @@ class InvalidCommissionAction(Exception):
 def commission_set_status(
     *, commission: Commission, status: str, reason: str, actor: Actor, now: datetime
 ) -> Commission:
-    """An admin approves or rejects an unpaid commission by hand, with a reason."""
+    """An admin approves or rejects an unpaid commission by hand, with a reason.
+
+    A reversal (the negative row of a refund, or the clawback of a paid commission) is never
+    rejected by hand: rejecting it would cancel the clawback and pay the affiliate for a refunded
+    order. It can be approved early; it goes away only with its order (a full refund of an unpaid
+    commission rejects both together)."""
     if status not in (Commission.Status.APPROVED, Commission.Status.REJECTED):
         raise InvalidCommissionAction("Only approve or reject by hand.")
     with transaction.atomic():
@@ -439,6 +444,10 @@ def commission_set_status(
         if locked.status == Commission.Status.PAID:
             raise InvalidCommissionAction(
                 "A paid commission cannot change; refund the order to claw it back."
+            )
+        if locked.kind == Commission.Kind.REVERSAL and status == Commission.Status.REJECTED:
+            raise InvalidCommissionAction(
+                "A reversal cannot be rejected: that would cancel the clawback of a refunded order."
             )
         _set_status(locked, status, reason, actor, now)
     return locked

@@ -19,6 +19,7 @@ PANEL_SECTIONS = [
     ("panel:webhook-list", "Webhooks"),
     ("panel:team", "Team"),
     ("panel:privacy", "Privacy"),
+    ("panel:activity", "Activity"),
 ]
 
 

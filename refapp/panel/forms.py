@@ -30,6 +30,8 @@ from refapp.money import CURRENCY_CHOICES, MoneyError, format_amount, is_currenc
 from tracking.csv_export import decimal_amount
 from webhooks.models import EVENT_TYPES
 
+from .history import ACTION_FAMILIES, ACTION_LABELS
+from .log_selectors import ACTOR_KINDS
 from .selectors import affiliate_by_reference
 
 # --- programs and setup -----------------------------------------------------------------------
@@ -357,6 +359,39 @@ class ClickFilterForm(DateRangeFilterForm):
     utm_source = forms.CharField(required=False, max_length=200, label="utm_source")
 
     field_order = ["code", "source", "utm_source", "date_from", "date_to"]
+
+
+class ActivityFilterForm(DateRangeFilterForm):
+    """The activity log's filters: who, what (an action family or one action), which object, when."""
+
+    actor = forms.ChoiceField(required=False, label="Who")
+    what = forms.ChoiceField(required=False, label="What")
+    object_id = forms.CharField(
+        required=False,
+        max_length=64,
+        label="Object id",
+        widget=forms.TextInput(attrs={"placeholder": "aff_…, com_…, po_…"}),
+    )
+
+    field_order = ["actor", "what", "object_id", "date_from", "date_to"]
+
+    def __init__(self, *args: Any, program: Program, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        team = (
+            User.objects.filter(program_roles__program=program)
+            .order_by("email", "username")
+            .only("pk", "email", "username")
+        )
+        self.fields["actor"].choices = [
+            ("", "Anyone"),
+            *((key, label) for key, (label, _q) in ACTOR_KINDS.items()),
+            ("Team", [(f"user:{u.pk}", u.email or u.get_username()) for u in team]),
+        ]
+        self.fields["what"].choices = [
+            ("", "Anything"),
+            ("Kinds", list(ACTION_FAMILIES.items())),
+            ("Actions", sorted(ACTION_LABELS.items(), key=lambda item: item[1])),
+        ]
 
 
 # --- commissions -------------------------------------------------------------------------------
@@ -695,6 +730,13 @@ class RuleForm(forms.Form):
 
 
 # --- payouts -----------------------------------------------------------------------------------
+
+
+class PayoutRunForm(forms.Form):
+    """What the admin saw when confirming a payout run; the run goes ahead only if it still holds."""
+
+    expected_count = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
+    expected_total_cents = forms.IntegerField(widget=forms.HiddenInput)
 
 
 class MarkPaidForm(forms.Form):

@@ -1,4 +1,4 @@
-"""Reads for the panel's events and clicks logs, and the rows of their CSV export."""
+"""Reads for the panel's events, clicks and activity logs, and the rows of their CSV export."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from affiliates.models import Program
+from refapp.models import AuditLog
 from tracking.csv_export import decimal_amount
 from tracking.models import Click, Event
 
@@ -187,3 +188,45 @@ def event_csv_rows(events: QuerySet[Event]) -> Iterator[list[Any]]:
             affiliate_code,
             source,
         ]
+
+
+# --- the activity log (every audit row of a program) ---------------------------------------------
+
+# "Who" filter values that name a kind of actor rather than one person → the actor labels they match.
+ACTOR_KINDS = {
+    "staff": ("Any team member", Q(actor_label__startswith="user:")),
+    "api": ("API keys", Q(actor_label__startswith="api:")),
+    "affiliate": (
+        "Affiliates and applicants",
+        Q(actor_label__startswith="affiliate:") | Q(actor_label__startswith="applicant:"),
+    ),
+    "stripe": ("Stripe", Q(actor_label="stripe")),
+    "system": (
+        "Scheduled jobs and commands",
+        Q(actor_label="system") | Q(actor_label__startswith="command:"),
+    ),
+}
+
+
+def audit_for_program(
+    program: Program,
+    *,
+    actor: str = "",
+    what: str = "",
+    object_id: str = "",
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet[AuditLog]:
+    """The program's audit rows, newest first, filtered by who, what (an action or its family), which
+    object and which UTC days."""
+    rows = AuditLog.objects.filter(program_id=program.pk)
+    if actor in ACTOR_KINDS:
+        rows = rows.filter(ACTOR_KINDS[actor][1])
+    elif actor.startswith("user:") and actor[5:].isdigit():
+        rows = rows.filter(Q(actor_id=int(actor[5:])) | Q(actor_label=actor))
+    if what:
+        rows = rows.filter(action=what) if "." in what else rows.filter(action__startswith=f"{what}")
+    if object_id:
+        rows = rows.filter(object_id=object_id.strip())
+    rows = between_days(rows, "created_at", date_from, date_to)
+    return rows.select_related("actor").order_by("-created_at", "-id")

@@ -28,6 +28,7 @@ from django.db.models.functions import Coalesce
 from affiliates.models import Affiliate, PartnerGroup, Program
 from commissions import rollups as conversion_rollups
 from commissions.models import Commission, CommissionRule, FraudFlag
+from commissions.review import REVIEWABLE
 from refapp.models import AuditLog
 from refapp.money import exponent, format_amount
 from tracking import rollups
@@ -337,6 +338,20 @@ def commissions_for_program(
         commissions = commissions.filter(kind=kind)
     commissions = between_days(commissions, "created_at", date_from, date_to)
     return commissions.select_related("affiliate", "event").order_by("-created_at", "-pk")
+
+
+def commissions_to_review(program: Program, public_ids: list[str], status: str) -> list[Commission]:
+    """The selected commissions a bulk approve or reject would change (what its confirm step lists):
+    pending or approved rows of the program not already in `status`, and no reversal to reject."""
+    rows = (
+        Commission.objects.filter(program=program, public_id__in=public_ids, status__in=REVIEWABLE)
+        .exclude(status=status)
+        .select_related("affiliate", "event")
+        .order_by("-created_at", "-pk")
+    )
+    if status == Commission.Status.REJECTED:
+        rows = rows.exclude(kind=Commission.Kind.REVERSAL)
+    return list(rows)
 
 
 COMMISSION_CSV_HEADER = [

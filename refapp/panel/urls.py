@@ -78,6 +78,7 @@ urlpatterns = [
     path("p/<slug:slug>/events/", logs.event_list, name="event-list"),
     path("p/<slug:slug>/events/export.csv", logs.event_export, name="event-export"),
     path("p/<slug:slug>/clicks/", logs.click_list, name="click-list"),
+    path("p/<slug:slug>/activity/", logs.activity_list, name="activity"),
     # reports by campaign, sub id, source
     path("p/<slug:slug>/reports/", reports.report_page, name="reports"),
     path("p/<slug:slug>/reports/export.csv", reports.report_export, name="report-export"),

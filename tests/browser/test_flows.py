@@ -267,7 +267,11 @@ def test_applicant_joins_and_admin_approves(person, live_server):
         reason.fill("Good fit for the program.")
     approve_form.get_by_role("button", name="Approve").click()
     expect(admin.locator(".flash-success")).to_contain_text("Sam Writer is now active")
-    expect(admin.get_by_role("button", name="Suspend")).to_be_visible()
+    # Suspending is now the risky action: it waits in the danger zone at the foot of the page.
+    danger = admin.locator("#danger-zone")
+    expect(danger.get_by_role("button", name="Suspend")).to_be_hidden()
+    danger.locator("summary", has_text="Suspend").click()
+    expect(danger.get_by_role("button", name="Suspend Sam Writer")).to_be_visible()
 
     sam.refresh_from_db()
     assert sam.status == "active" and sam.approved_at is not None

@@ -131,7 +131,13 @@ def test_bulk_approve_counts_changed_and_skipped(staff_client, program, affiliat
     foreign = CommissionFactory(affiliate=AffiliateFactory(program=ProgramFactory(slug="globex")))
     ids = [c.public_id for c in [*pending, paid, already, rejected, foreign]]
     response = staff_client.post(
-        BULK, {"action": "approve", "ids": ids, "next": "/panel/p/acme/commissions/?status=pending"}
+        BULK,
+        {
+            "action": "approve",
+            "ids": ids,
+            "next": "/panel/p/acme/commissions/?status=pending",
+            "confirmed": "1",
+        },
     )
     assert response.status_code == 302 and response["Location"] == "/panel/p/acme/commissions/?status=pending"
     assert {staff_client_get_status(c) for c in pending} == {"approved"}
@@ -148,7 +154,7 @@ def test_bulk_reject_needs_a_reason_and_records_it(staff_client, affiliate):
     refused = staff_client.post(BULK, {"action": "reject", "ids": ids, "reason": ""}, follow=True)
     assert "Give a reason for rejecting" in refused.text
     assert {staff_client_get_status(c) for c in rows} == {"pending", "approved"}
-    staff_client.post(BULK, {"action": "reject", "ids": ids, "reason": "fake orders"})
+    staff_client.post(BULK, {"action": "reject", "ids": ids, "reason": "fake orders", "confirmed": "1"})
     for row in rows:
         row.refresh_from_db()
         assert row.status == "rejected" and row.status_reason == "fake orders"
@@ -165,14 +171,20 @@ def test_bulk_without_selection_or_with_garbage_changes_nothing(staff_client, co
 
 def test_bulk_ignores_an_offsite_next(staff_client, commission):
     response = staff_client.post(
-        BULK, {"action": "approve", "ids": [commission.public_id], "next": "https://evil.example/"}
+        BULK,
+        {
+            "action": "approve",
+            "ids": [commission.public_id],
+            "next": "https://evil.example/",
+            "confirmed": "1",
+        },
     )
     assert response["Location"] == LIST
 
 
 def test_manager_may_review(program, commission):
     manager = staff_client_with_role(program, ProgramStaff.Role.MANAGER, "manager")
-    manager.post(BULK, {"action": "approve", "ids": [commission.public_id]})
+    manager.post(BULK, {"action": "approve", "ids": [commission.public_id], "confirmed": "1"})
     assert staff_client_get_status(commission) == "approved"
 
 
@@ -211,7 +223,7 @@ def test_detail_explains_a_click_attributed_commission(staff_client, program, af
     assert "https://acme.example/pricing?sub_id=nl1" in text and "nl1" in text
     assert sale_rule.describe() in text and "Program" in text
     assert "commission.created" in text
-    assert "Approve now" in text
+    assert "Approve 19.80 USD now" in text
 
 
 def test_detail_links_reversals_both_ways(staff_client, affiliate, commission):
@@ -235,6 +247,7 @@ def test_detail_review_form_posts_to_bulk_and_comes_back(staff_client, commissio
             "ids": [commission.public_id],
             "reason": "duplicate",
             "next": detail(commission),
+            "confirmed": "1",  # the detail page's buttons name the amount: they are the confirmation
         },
     )
     assert response["Location"] == detail(commission)

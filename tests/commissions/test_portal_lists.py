@@ -85,7 +85,7 @@ def test_commissions_explain_each_amount(portal_client, sale):
         "20.00 USD = 20 % of 100.00 USD, rounded half up, for a sale attributed through your referral code."
         in content
     )
-    assert "Unlocks on 2026-06-09." in content and "<td>2026-06-09</td>" in content
+    assert "Unlocks on 2026-06-09." in content and 'data-label="Unlocks">2026-06-09</td>' in content
     assert "Rule: 20 % of sale" in content
 
 

@@ -134,8 +134,12 @@ def test_panel_run_now_creates_payouts(
     staff_client, program, connected, approved, fake_stripe, django_capture_on_commit_callbacks
 ):
     approved(connected, 6000)
+    confirm = staff_client.get("/panel/p/acme/payouts/run/")
+    assert "Pay 1 affiliate 60.00 USD?" in confirm.text
     with django_capture_on_commit_callbacks(execute=True):
-        response = staff_client.post("/panel/p/acme/payouts/run/")
+        response = staff_client.post(
+            "/panel/p/acme/payouts/run/", {"expected_count": 1, "expected_total_cents": 6000}
+        )
     assert response.status_code == 302
     assert Payout.objects.get().status == "paid"
 

@@ -23,6 +23,7 @@ from tracking.csv_export import csv_response, export_filename
 from .. import charts, selectors
 from ..access import actor, can_write, get_program_for_staff, staff_required
 from ..forms import AffiliateFilterForm, AffiliateGroupForm, AffiliateInviteForm, AffiliateStatusForm
+from ..history import readable_rows
 
 
 def _get_affiliate_for_program(program: Program, public_id: str) -> Affiliate:
@@ -47,6 +48,10 @@ AFFILIATE_COLUMNS = [
 ]
 
 
+# The columns a narrow screen shows on each row's first line (the others fold below them).
+AFFILIATE_KEY_COLUMNS = {"Affiliate", "Status", "Earned"}
+
+
 def _table_headers(current: str) -> list[dict[str, Any]]:
     headers = []
     for key, label, first in AFFILIATE_COLUMNS:
@@ -59,7 +64,9 @@ def _table_headers(current: str) -> list[dict[str, Any]]:
         else:
             target = f"{first}{key}"
         order = ("descending" if descending else "ascending") if active else ""
-        headers.append({"label": label, "sort": target, "order": order})
+        headers.append(
+            {"label": label, "sort": target, "order": order, "key": label in AFFILIATE_KEY_COLUMNS}
+        )
     return headers
 
 
@@ -183,12 +190,14 @@ def _affiliate_detail_context(
         "balances": stats.affiliate_balances(affiliate),
         "group_form": group_form or AffiliateGroupForm(program=program, initial={"group": affiliate.group}),
         "status_actions": actions,
+        # Rejecting and suspending come last on the page, behind a disclosure (the danger zone).
+        "danger_actions": [a for a in actions if a["needs_reason"]],
         "rules": selectors.rules_for_affiliate(affiliate),
         "recent_commissions": Commission.objects.filter(affiliate=affiliate)
         .select_related("event")
         .order_by("-created_at", "-pk")[:10],
         "open_flags": affiliate.fraud_flags.filter(status=FraudFlag.Status.OPEN).count(),
-        "audit": selectors.affiliate_audit_trail(affiliate),
+        "audit": readable_rows(selectors.affiliate_audit_trail(affiliate), program),
         "can_write": can_write(request),
         # A customer referrer's account credits and debits (refer-a-friend), newest first.
         "customer_credits": (

@@ -15,11 +15,13 @@ from commissions import review
 from commissions.calculation import explain
 from commissions.models import Commission
 from refapp.htmx import render_page
+from refapp.money import format_amount
 from tracking.csv_export import csv_response, export_filename
 
 from .. import selectors
 from ..access import actor, can_write, get_program_for_staff, staff_required
 from ..forms import CommissionBulkForm, CommissionFilterForm
+from ..history import readable_rows
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
@@ -59,6 +61,8 @@ def commission_bulk(request: HttpRequest, slug: str) -> HttpResponse:
             for error in errors:
                 messages.error(request, error)
         return redirect(next_url)
+    if request.POST.get("confirmed") != "1":
+        return _bulk_confirm(request, program, form, next_url)
     result = review.commissions_bulk_set_status(
         program=program,
         public_ids=form.cleaned_data["ids"],
@@ -73,6 +77,26 @@ def commission_bulk(request: HttpRequest, slug: str) -> HttpResponse:
         text += f"; {result.skipped} skipped (paid, already {verb}, rejected, or not in this program)"
     messages.success(request, text + ".")
     return redirect(next_url)
+
+
+def _bulk_confirm(request: HttpRequest, program, form: CommissionBulkForm, next_url: str) -> HttpResponse:
+    """The confirm step of a bulk review: which rows change, how many, for how much in total."""
+    rows = selectors.commissions_to_review(program, form.cleaned_data["ids"], form.status)
+    verb = "Approve" if form.status == Commission.Status.APPROVED else "Reject"
+    total = sum(c.amount_cents for c in rows)
+    n = len(rows)
+    context = {
+        "program": program,
+        "rows": rows,
+        "verb": verb,
+        "question": f"{verb} {n} commission{'' if n == 1 else 's'} totalling "
+        f"{format_amount(total, program.currency)}?",
+        "skipped": len(form.cleaned_data["ids"]) - n,
+        "action": form.cleaned_data["action"],
+        "reason": form.cleaned_data["reason"],
+        "next": next_url,
+    }
+    return render_page(request, "panel/commission_bulk_confirm.html", context)
 
 
 @require_GET
@@ -122,7 +146,7 @@ def commission_detail(request: HttpRequest, slug: str, public_id: str) -> HttpRe
         .exclude(pk=commission.pk)
         .select_related("rule", "rule__program"),
         "flags": commission.event.fraud_flags.order_by("-created_at"),
-        "history": selectors.commission_history(commission),
+        "history": readable_rows(selectors.commission_history(commission), program),
         "can_write": can_write(request),
         "reviewable": commission.status in review.REVIEWABLE,
     }

@@ -1,4 +1,4 @@
-"""Panel: the events log (with CSV export) and the clicks log."""
+"""Panel: the events log (with CSV export), the clicks log and the activity log."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from tracking.csv_export import csv_response, export_filename
 
 from .. import log_selectors as selectors
 from ..access import get_program_for_staff, staff_required
-from ..forms import ClickFilterForm, EventFilterForm
+from ..forms import ActivityFilterForm, ClickFilterForm, EventFilterForm
+from ..history import readable_rows
 
 
 @require_GET
@@ -48,3 +49,17 @@ def click_list(request: HttpRequest, slug: str) -> HttpResponse:
     return render_page(
         request, "panel/clicks.html", {"program": program, "form": form, "page": page}, partial="table"
     )
+
+
+@require_GET
+@staff_required
+def activity_list(request: HttpRequest, slug: str) -> HttpResponse:
+    """Every change of the program, readable, newest first: the audit log outside Django's admin."""
+    program = get_program_for_staff(request, slug)
+    form = ActivityFilterForm(request.GET, program=program)
+    page = selectors.uncounted_page(
+        selectors.audit_for_program(program, **form.filters()), request.GET.get("page")
+    )
+    page.object_list = readable_rows(page.object_list, program)
+    context = {"program": program, "form": form, "page": page, "filtered": bool(form.filters())}
+    return render_page(request, "panel/activity.html", context, partial="table")

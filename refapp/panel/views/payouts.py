@@ -26,11 +26,12 @@ from payouts.models import Payout
 from payouts.services import PayoutStateError, payout_mark_paid, payout_plan, payout_retry, payouts_create
 from refapp.htmx import render_page
 from refapp.models import AuditLog
-from refapp.money import to_decimal
+from refapp.money import format_amount, to_decimal
 from tracking.csv_export import csv_response, export_filename, safe_cell
 
 from ..access import actor, get_program_for_staff, staff_required
-from ..forms import MarkPaidForm
+from ..forms import MarkPaidForm, PayoutRunForm
+from ..history import readable_rows
 
 
 @require_GET
@@ -45,9 +46,11 @@ def payout_list(request: HttpRequest, slug: str) -> HttpResponse:
     if status in Payout.Status.values:
         payouts = payouts.filter(status=status)
     page = Paginator(payouts, 50).get_page(request.GET.get("page"))
+    plan = payout_plan(program=program, now=now)
     context = {
         "program": program,
-        "plan": payout_plan(program=program, now=now),
+        "plan": plan,
+        "run_question": run_question(plan),
         "page": page,
         "status": status,
         "statuses": Payout.Status.choices,
@@ -55,16 +58,43 @@ def payout_list(request: HttpRequest, slug: str) -> HttpResponse:
     return render_page(request, "panel/payouts.html", context)
 
 
-@require_POST
+def run_question(plan) -> str:
+    """ "Pay 12 affiliates $3,420.00?": what the admin confirms, with the count and the amount."""
+    count = len(plan.payable)
+    return (
+        f"Pay {count} affiliate{'' if count == 1 else 's'} "
+        f"{format_amount(plan.total_cents, plan.program.currency)}?"
+    )
+
+
+@require_http_methods(["GET", "POST"])
 @staff_required
 def payout_run(request: HttpRequest, slug: str) -> HttpResponse:
+    """GET: the confirm step, naming the count and the total. POST: run, but only the run that was
+    confirmed: the form carries the count and total the admin saw, and a run whose plan has changed
+    since (a commission approved, an affiliate suspended) is refused and shown again."""
     program = get_program_for_staff(request, slug, admin=True)
-    created = payouts_create(program=program, now=timezone.now(), actor=actor(request))
-    messages.success(
-        request,
-        f"Created {len(created)} payout(s). Stripe payouts are being sent; manual ones wait for you below.",
-    )
-    return redirect("panel:payout-list", program.slug)
+    plan = payout_plan(program=program, now=timezone.now())
+    form = PayoutRunForm(request.POST or None)
+    if request.method == "POST":
+        if not form.is_valid():
+            messages.error(request, "Confirm the run on this page first: it names who is paid and how much.")
+            return redirect("panel:payout-run", program.slug)
+        seen = (form.cleaned_data["expected_count"], form.cleaned_data["expected_total_cents"])
+        if seen != (len(plan.payable), plan.total_cents):
+            messages.error(
+                request,
+                "The payouts changed since you confirmed them; nothing was paid. Check the new figures.",
+            )
+            return redirect("panel:payout-run", program.slug)
+        created = payouts_create(program=program, now=timezone.now(), actor=actor(request))
+        messages.success(
+            request,
+            f"Created {len(created)} payout(s). Stripe payouts are being sent; manual ones wait for you below.",
+        )
+        return redirect("panel:payout-list", program.slug)
+    context = {"program": program, "plan": plan, "question": run_question(plan)}
+    return render_page(request, "panel/payout_run.html", context)
 
 
 def _payout(program, public_id: str) -> Payout:
@@ -82,9 +112,12 @@ def payout_detail(
 
 def _render_detail(request: HttpRequest, program, payout: Payout, form: MarkPaidForm | None) -> HttpResponse:
     items = payout.items.select_related("commission", "commission__event").order_by("commission_id")
-    history = AuditLog.objects.filter(object_type="payouts.payout", object_id=payout.public_id).order_by(
-        "-created_at"
-    )[:50]
+    history = readable_rows(
+        AuditLog.objects.filter(object_type="payouts.payout", object_id=payout.public_id)
+        .select_related("actor")
+        .order_by("-created_at", "-id")[:50],
+        program,
+    )
     return render_page(
         request,
         "panel/payout_detail.html",
