@@ -226,6 +226,7 @@ def explain(commission: Commission) -> str:
     via = {
         "customer": "a customer you referred earlier",
         "code": "your referral code",
+        "coupon": "your promotion code",
         "click": "a click on your link",
     }.get(inputs.get("attribution", ""), "your referral")
     if inputs.get("type") == "percent":
@@ -237,6 +238,11 @@ def explain(commission: Commission) -> str:
     else:
         how = f"a fixed {format_amount(inputs.get('fixed_cents', 0), currency)}"
     text = f"{format_amount(commission.amount_cents, currency)} = {how}, for a {inputs.get('event', 'sale')} attributed through {via}."
+    detail = inputs.get("attribution_detail") or {}
+    if detail.get("why"):
+        text += (
+            f" {'Promotion code' if detail.get('won') == 'promotion_code' else 'Click'} won: {detail['why']}."
+        )
     if commission.status == Commission.Status.PENDING:
         text += f" Unlocks on {commission.hold_until:%Y-%m-%d}."
     if commission.status == Commission.Status.REJECTED and commission.status_reason:
