@@ -12,7 +12,8 @@ the same moment, ten workers):
    been suspended meanwhile) until nothing is left to do.
 A transient Stripe error releases the claim and is retried by the task with growing delays; a
 permanent one (the code taken in the Stripe account, a deleted coupon) is recorded on the row for
-the panel. Test-mode affiliates get no Stripe objects: the key is the live account's.
+the panel. Only affiliates of the key's mode have Stripe objects: a live key provisions live
+affiliates, a test key test affiliates (Stripe's test-mode webhooks feed refapp's test mode).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from refapp.models import Actor, audit_log
-from refapp.stripe_api import PERMANENT_ERRORS, stripe_client, stripe_enabled
+from refapp.stripe_api import PERMANENT_ERRORS, stripe_client, stripe_enabled, stripe_livemode
 
 from .models import Affiliate, FriendReward, PromotionCode
 from .rewards import default_promotion_code, reward_for
@@ -118,10 +119,10 @@ def friend_reward_sync(*, reward_id: int, now: datetime) -> str:
 
 
 def affiliates_reached(reward: FriendReward) -> list[int]:
-    """Live affiliates whose code this reward's change may touch: the group's members for a group
+    """Affiliates (of the key's mode) whose code this reward's change may touch: the group's members for a group
     reward, every live affiliate of the program for the program's reward (those with another
     group's reward are checked and left alone), and anyone with a code already in Stripe."""
-    people = Affiliate.objects.filter(program_id=reward.program_id, livemode=True)
+    people = Affiliate.objects.filter(program_id=reward.program_id, livemode=stripe_livemode())
     if reward.group_id is not None:
         people = people.filter(group_id=reward.group_id)
     wanted = Q(status=Affiliate.Status.ACTIVE) | Q(promotion_code__stripe_active=True)
@@ -129,7 +130,7 @@ def affiliates_reached(reward: FriendReward) -> list[int]:
 
 
 def sweep_all(program_id: int) -> int:
-    """Queue a sync of every live affiliate of a program (the background catch-up)."""
+    """Queue a sync of every affiliate of a program in the key's mode (the background catch-up)."""
     ids = list(
         Affiliate.objects.filter(program_id=program_id, livemode=True)
         .order_by("pk")
@@ -192,9 +193,9 @@ def promotion_code_sync(*, affiliate_id: int, now: datetime) -> str:
         return "stripe not configured"
     did = "in sync"
     for _ in range(4):  # a change during a run makes the next round do it
-        affiliate = Affiliate.objects.filter(pk=affiliate_id, livemode=True).first()
+        affiliate = Affiliate.objects.filter(pk=affiliate_id, livemode=stripe_livemode()).first()
         if affiliate is None:
-            return "no live affiliate"
+            return "no affiliate of the Stripe key's mode"
         coupon, active = _wanted(affiliate)
         row = PromotionCode.objects.filter(affiliate=affiliate).first()
         if row is None and not active:
@@ -247,8 +248,8 @@ def _push(row: PromotionCode, coupon: str, active: bool) -> dict:
         mine = [
             found
             for found in client.v1.promotion_codes.list(params={"code": row.code, "limit": 100}).data
-            if (found.metadata or {}).get("refapp_promotion_code") == str(row.pk)
-            and _coupon_of(found) == coupon
+            if (found.to_dict().get("metadata") or {}).get("refapp_promotion_code") == str(row.pk)
+            and _coupon_of(found.to_dict()) == coupon
         ]
         if mine:
             found = mine[0]
@@ -276,7 +277,7 @@ def _push(row: PromotionCode, coupon: str, active: bool) -> dict:
     }
 
 
-def _coupon_of(promotion_code) -> str:
+def _coupon_of(promotion_code: dict) -> str:
     promotion = promotion_code.get("promotion") or {}
     coupon = promotion.get("coupon")
     return coupon if isinstance(coupon, str) else (coupon or {}).get("id", "")

@@ -226,7 +226,31 @@ def checkout_session_completed(session: dict, *, livemode: bool, slug: str | Non
     if program is None:
         return "ignored: no program for this visitor"
     coupon_code = promo.code if promo is not None and promo.program_id == program.pk else ""
-    # Tie the customer to the affiliate first, so that later invoices of a subscription pay them.
+    # The sale itself. For subscriptions the order id is the first invoice, the same id invoice.paid
+    # uses, so whichever of the two events arrives first records it and the other replays.
+    invoice_id, payment_intent = text_of(session, "invoice"), text_of(session, "payment_intent")
+    order_id = invoice_id if text_of(session, "mode") == "subscription" else payment_intent
+    result = _record_sale(
+        program,
+        livemode,
+        order_id=order_id or text_of(session, "id"),
+        customer_id=customer_id,
+        visitor_id=visitor_id,
+        amount=amount_of(session, "amount_total"),
+        currency=text_of(session, "currency"),
+        metadata={
+            "stripe_checkout_session": text_of(session, "id"),
+            "stripe_payment_intent": payment_intent,
+            "stripe_invoice": invoice_id,
+            "stripe_promotion_code": promo.stripe_id if promo is not None else "",
+            "discount_cents": amount_of(object_of(session, "total_details"), "amount_discount"),
+        },
+        occurred_at=_when(session, now),
+        now=now,
+        coupon_code=coupon_code,
+    )
+    # A sale that was recorded tied the customer already (its event says how it was attributed).
+    # One that was not (nothing paid: a trial) still ties them, so that later invoices pay.
     if customer_id:
         found = attribute(
             program=program,
@@ -247,29 +271,7 @@ def checkout_session_completed(session: dict, *, livemode: bool, slug: str | Non
                 visitor_id=visitor_id,
                 now=now,
             )
-    # The sale itself. For subscriptions the order id is the first invoice, the same id invoice.paid
-    # uses, so whichever of the two events arrives first records it and the other replays.
-    invoice_id, payment_intent = text_of(session, "invoice"), text_of(session, "payment_intent")
-    order_id = invoice_id if text_of(session, "mode") == "subscription" else payment_intent
-    return _record_sale(
-        program,
-        livemode,
-        order_id=order_id or text_of(session, "id"),
-        customer_id=customer_id,
-        visitor_id=visitor_id,
-        amount=amount_of(session, "amount_total"),
-        currency=text_of(session, "currency"),
-        metadata={
-            "stripe_checkout_session": text_of(session, "id"),
-            "stripe_payment_intent": payment_intent,
-            "stripe_invoice": invoice_id,
-            "stripe_promotion_code": promo.stripe_id if promo is not None else "",
-            "discount_cents": amount_of(object_of(session, "total_details"), "amount_discount"),
-        },
-        occurred_at=_when(session, now),
-        now=now,
-        coupon_code=coupon_code,
-    )
+    return result
 
 
 def invoice_paid(invoice: dict, *, livemode: bool, slug: str | None, now: datetime) -> str:

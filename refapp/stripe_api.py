@@ -45,3 +45,9 @@ def stripe_client() -> stripe.StripeClient:
 
 def stripe_enabled() -> bool:
     return bool(settings.STRIPE_SECRET_KEY)
+
+
+def stripe_livemode() -> bool:
+    """Does the configured key act on Stripe's live mode? Live keys provision live affiliates' codes,
+    test keys test affiliates' (as Stripe's test-mode webhooks feed refapp's test mode)."""
+    return settings.STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
