@@ -309,6 +309,7 @@ class FriendReward(models.Model):
         REPEATING = "repeating", "For a number of months"
         FOREVER = "forever", "Forever"
 
+    public_id = models.CharField(max_length=32, unique=True, editable=False)
     program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="friend_rewards")
     group = models.ForeignKey(
         PartnerGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="friend_rewards"
@@ -352,6 +353,11 @@ class FriendReward(models.Model):
 
     def __str__(self) -> str:
         return self.describe()
+
+    def save(self, *args, **kwargs):
+        if not self.public_id:
+            self.public_id = new_public_id("frw")
+        super().save(*args, **kwargs)
 
     def describe(self) -> str:
         """What the discount is, in words: "20 % off your first 3 months"."""

@@ -17,6 +17,7 @@ from refapp.models import Actor, audit_log
 
 from .errors import Conflict
 from .models import Affiliate, ApiKey, PartnerGroup, Program, ProgramStaff
+from .promotions import promotion_code_set
 from .provisioning import queue_promotion_code_sync
 from .rewards import promotion_code_taken
 
@@ -314,6 +315,7 @@ def affiliate_update(
     group: PartnerGroup | None = UNCHANGED,
     code: str | None = None,
     paypal_email: str | None = UNCHANGED,
+    promotion_code: str | None = None,
 ) -> Affiliate:
     """Change several things of an affiliate at once, all or nothing: a taken code (Conflict) or a
     refused status change (InvalidTransition) undoes the other changes of the same request. Each
@@ -327,6 +329,8 @@ def affiliate_update(
             affiliate = affiliate_set_paypal_email(
                 affiliate=affiliate, paypal_email=paypal_email, actor=actor
             )
+        if promotion_code is not None:
+            promotion_code_set(affiliate=affiliate, code=promotion_code, actor=actor)
         if status:
             affiliate = affiliate_set_status(affiliate=affiliate, status=status, reason=reason, actor=actor)
     return affiliate
