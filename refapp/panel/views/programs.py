@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from affiliates import services
 from affiliates.models import ApiKey, Program
+from affiliates.rewards import program_reward
 from refapp.htmx import render_page
 from refapp.lockout import LOCKOUT_SECONDS, staff_sign_in
 from refapp.tracker import tracker_snippet
@@ -155,7 +156,13 @@ def program_settings(request: HttpRequest, slug: str) -> HttpResponse:
     return render_page(
         request,
         "panel/program_form.html",
-        {"form": form, "program": program, "creating": False, "snippet": snippet(program)},
+        {
+            "form": form,
+            "program": program,
+            "creating": False,
+            "snippet": snippet(program),
+            "friend_reward": program_reward(program),
+        },
     )
 
 
