@@ -25,6 +25,7 @@ GROUPS = {
     "sub_id": "Sub id",
     "source": "Source (utm_source, else the referrer's host)",
     "affiliate": "Affiliate",
+    "channel": "Channel (link, script, code, customer binding)",
     "day": "Day",
 }
 CHART_ROWS = 20  # the chart shows the first rows of the table; the table and the CSV have them all
