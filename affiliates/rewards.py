@@ -21,9 +21,12 @@ def default_promotion_code(affiliate: Affiliate) -> str:
 
 
 def promotion_code_of(affiliate: Affiliate) -> str:
-    """The affiliate's promotion code: edited or provisioned (a row), else their referral code."""
-    row = PromotionCode.objects.filter(affiliate=affiliate).only("code").first()
-    return row.code if row is not None else default_promotion_code(affiliate)
+    """The affiliate's promotion code: edited or provisioned (a row), else their referral code.
+    Lists read it with select_related("promotion_code"); Django remembers a missing row too."""
+    try:
+        return affiliate.promotion_code.code
+    except PromotionCode.DoesNotExist:
+        return default_promotion_code(affiliate)
 
 
 def program_reward(program: Program) -> FriendReward | None:

@@ -39,7 +39,7 @@ def affiliates(request: HttpRequest) -> HttpResponse:
     ctx = authenticate(request)
     if request.method == "GET":
         qs = Affiliate.objects.filter(program=ctx.program, livemode=ctx.livemode).select_related(
-            "program", "group"
+            "program", "group", "promotion_code"
         )
         status = request.GET.get("status")
         if status:

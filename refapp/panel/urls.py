@@ -58,7 +58,7 @@ urlpatterns = [
     path("p/<slug:slug>/groups/<str:public_id>/", groups.group_edit, name="group-edit"),
     path("p/<slug:slug>/friend-reward/", rewards.friend_reward, name="friend-reward"),
     path(
-        "p/<slug:slug>/groups/<str:group_id>/friend-reward/",
+        "p/<slug:slug>/groups/<str:public_id>/friend-reward/",
         rewards.friend_reward,
         name="group-friend-reward",
     ),

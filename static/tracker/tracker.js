@@ -84,8 +84,9 @@
 
   // The coupon the server offered this visit's referral, or null. Only a code of id
   // characters and a text label are taken; the label is shown as text, never as HTML.
+  const ok = (c) => c && typeof c.code == "string" && ID.test(c.code) && typeof c.label == "string";
   const offer = (c) => {
-    api.coupon = c && ID.test(c.code) && typeof c.label == "string" ? { code: c.code, label: c.label } : null;
+    api.coupon = ok(c) ? { code: c.code, label: c.label } : null;
     if (api.coupon) setCookie(CPN, encodeURIComponent(JSON.stringify(api.coupon)));
     else d.cookie = CPN + "=;path=/;max-age=0";
     scan(d);
@@ -148,7 +149,7 @@
         const m = d.cookie.match(/(?:^|; )refapp_cpn=([^;]+)/);
         api.coupon = m ? JSON.parse(decodeURIComponent(m[1])) : null;
       } catch (e) {}
-      if (api.coupon && !ID.test(api.coupon.code)) api.coupon = null;
+      if (!ok(api.coupon)) api.coupon = null;
     }
 
     if (urlVid) {

@@ -20,8 +20,10 @@ from ..forms import FriendRewardForm, PromotionCodeForm
 
 @require_http_methods(["GET", "POST"])
 @staff_required
-def friend_reward(request: HttpRequest, slug: str, group_id: str | None = None) -> HttpResponse:
-    """The program's reward (program settings: admins), or a group's override (as groups: writers)."""
+def friend_reward(request: HttpRequest, slug: str, public_id: str | None = None) -> HttpResponse:
+    """The program's reward (program settings: admins), or the override of the group `public_id`
+    (as groups: writers)."""
+    group_id = public_id
     program = get_program_for_staff(
         request, slug, admin=request.method == "POST" and group_id is None, write=request.method == "POST"
     )
