@@ -12,7 +12,8 @@ from django.http import HttpRequest
 
 from refapp.api import invalid
 
-from .models import Affiliate, Program
+from .models import Affiliate, FriendReward, Program
+from .rewards import promotion_code_of
 
 _STR = {"type": "string"}
 
@@ -24,6 +25,10 @@ AFFILIATE_SCHEMA: dict[str, Any] = {
         "email": _STR,
         "name": _STR,
         "code": _STR,
+        "promotion_code": {
+            "type": "string",
+            "description": "The code their audience enters at checkout: their own code unless edited.",
+        },
         "status": {"type": "string", "enum": list(Affiliate.Status.values)},
         "status_reason": _STR,
         "group": {"type": ["string", "null"]},
@@ -49,6 +54,7 @@ def affiliate_json(affiliate: Affiliate) -> dict[str, Any]:
         "email": affiliate.email,
         "name": affiliate.name,
         "code": affiliate.code,
+        "promotion_code": promotion_code_of(affiliate),
         "status": affiliate.status,
         "status_reason": affiliate.status_reason,
         "group": affiliate.group.public_id if affiliate.group_id else None,
@@ -84,6 +90,7 @@ AFFILIATE_UPDATE_SCHEMA: dict[str, Any] = {
         "reason": {"type": "string", "maxLength": 500},
         "group": {"type": ["string", "null"]},
         "code": {"type": "string", "maxLength": 64},
+        "promotion_code": {"type": "string", "maxLength": 64},
         "paypal_email": {"type": ["string", "null"], "maxLength": 254},
     },
 }
@@ -157,3 +164,61 @@ def affiliate_param(request: HttpRequest, *, program: Program, livemode: bool) -
             "Unknown affiliate.", {"affiliate": ["No affiliate of this program has this id or code."]}
         )
     return affiliate
+
+
+# --- friend rewards (/api/v1/friend-rewards) ------------------------------------------------------
+
+_INT_OR_NULL = {"type": ["integer", "null"]}
+
+FRIEND_REWARD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "id": {"type": "string", "examples": ["frw_…"]},
+        "group": {"type": ["string", "null"], "description": "The group it is for; null: the program's."},
+        "type": {"type": "string", "enum": list(FriendReward.Kind.values)},
+        "percent_bp": _INT_OR_NULL,
+        "amount_cents": _INT_OR_NULL,
+        "currency": {"type": ["string", "null"]},
+        "duration": {"type": "string", "enum": list(FriendReward.Duration.values)},
+        "duration_months": _INT_OR_NULL,
+        "description": {"type": "string", "examples": ["20 % off your first 3 months"]},
+        "stripe_coupon": {"type": ["string", "null"]},
+        "active": {"type": "boolean"},
+    },
+}
+FRIEND_REWARD_SCHEMA["required"] = list(FRIEND_REWARD_SCHEMA["properties"])
+
+FRIEND_REWARD_REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {
+        "group": {"type": "string", "description": "A group id: the reward overrides the program's for it."},
+        "type": {"type": "string", "enum": list(FriendReward.Kind.values)},
+        "percent_bp": {"type": "integer", "minimum": 1, "maximum": 10_000, "examples": [2000]},
+        "amount_cents": {"type": "integer", "minimum": 1},
+        "currency": {"type": "string", "description": "The program's currency (the default)."},
+        "duration": {"type": "string", "enum": list(FriendReward.Duration.values)},
+        "duration_months": {"type": "integer", "minimum": 1, "maximum": 120},
+        "stripe_coupon": {
+            "type": "string",
+            "description": "An existing Stripe coupon to use instead of creating one.",
+        },
+    },
+}
+
+
+def friend_reward_json(reward: FriendReward) -> dict[str, Any]:
+    return {
+        "id": reward.public_id,
+        "group": reward.group.public_id if reward.group_id else None,
+        "type": reward.kind,
+        "percent_bp": reward.percent_bp,
+        "amount_cents": reward.amount_cents,
+        "currency": reward.currency or None,
+        "duration": reward.duration,
+        "duration_months": reward.duration_months,
+        "description": reward.describe(),
+        "stripe_coupon": reward.stripe_coupon_id or None,
+        "active": reward.is_active,
+    }

@@ -20,6 +20,16 @@ def validate_code(value: str) -> None:
         raise ValidationError("Use 1 to 64 letters, digits, '-' or '_', starting with a letter or digit.")
 
 
+# Stripe's promotion codes take letters, digits and dashes; an affiliate's default promotion code is
+# their referral code with any '_' made a '-'.
+PROMOTION_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
+
+
+def validate_promotion_code(value: str) -> None:
+    if not PROMOTION_CODE_RE.match(value or ""):
+        raise ValidationError("Use 1 to 64 letters, digits or '-', starting with a letter or digit.")
+
+
 # A spreadsheet runs a cell starting with one of these as a formula (tracking/csv_export.py says
 # why tab and CR are there). "=1+1@csv.example" is a valid address by the RFC, and PayPal payout
 # files are opened in spreadsheets: such an address is refused where it is entered.
@@ -451,3 +461,134 @@ class PortalSession(models.Model):
 
     def __str__(self) -> str:
         return f"portal session of {self.affiliate_id}"
+
+
+class FriendReward(models.Model):
+    """The discount a referred visitor gets: one per program, and optionally one per partner group
+    that overrides it for that group's affiliates (docs/decisions.md, "Friend rewards").
+
+    Shaped like a Stripe coupon: a percent (in basis points, like every rate here) or a fixed amount
+    in the program's currency, once, for `duration_months` months ("repeating"), or forever. With
+    Stripe configured, `stripe_coupon_id` names the coupon the affiliates' promotion codes point to:
+    one refapp created (`coupon_managed`), or one the admin already had.
+    """
+
+    class Kind(models.TextChoices):
+        PERCENT = "percent", "Percent off"
+        AMOUNT = "amount", "Amount off"
+
+    class Duration(models.TextChoices):
+        ONCE = "once", "Once"
+        REPEATING = "repeating", "For a number of months"
+        FOREVER = "forever", "Forever"
+
+    public_id = models.CharField(max_length=32, unique=True, editable=False)
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="friend_rewards")
+    group = models.ForeignKey(
+        PartnerGroup, null=True, blank=True, on_delete=models.CASCADE, related_name="friend_rewards"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.PERCENT)
+    percent_bp = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(10_000)]
+    )
+    amount_cents = models.PositiveBigIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    currency = models.CharField(max_length=3, blank=True)
+    duration = models.CharField(max_length=10, choices=Duration.choices, default=Duration.ONCE)
+    duration_months = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(120)]
+    )
+    stripe_coupon_id = models.CharField(max_length=255, blank=True)
+    coupon_managed = models.BooleanField(default=False)
+    # Why the last attempt to create the coupon in Stripe failed, for the panel ("" when it did not).
+    stripe_error = models.CharField(max_length=500, blank=True)
+    is_active = models.BooleanField(default=True)
+    # Bumped by every change of the discount: names the coupon refapp creates for this version
+    # (its idempotency key), so a retried job never creates a second one.
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["program"], condition=Q(group__isnull=True), name="friend_reward_one_per_program"
+            ),
+            models.UniqueConstraint(
+                fields=["program", "group"],
+                condition=Q(group__isnull=False),
+                name="friend_reward_one_per_group",
+            ),
+            models.CheckConstraint(
+                condition=Q(percent_bp__isnull=True) | Q(percent_bp__gte=1, percent_bp__lte=10_000),
+                name="friend_reward_percent_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.describe()
+
+    def save(self, *args, **kwargs):
+        if not self.public_id:
+            self.public_id = new_public_id("frw")
+        super().save(*args, **kwargs)
+
+    def describe(self) -> str:
+        """What the discount is, in words: "20 % off your first 3 months"."""
+        from refapp.money import format_amount
+
+        if self.kind == self.Kind.PERCENT:
+            whole, part = divmod(self.percent_bp or 0, 100)
+            off = f"{whole}" + (f".{part:02d}".rstrip("0") if part else "") + " %"
+        else:
+            off = format_amount(self.amount_cents or 0, self.currency)
+        if self.duration == self.Duration.FOREVER:
+            return f"{off} off every payment"
+        if self.duration == self.Duration.REPEATING and (self.duration_months or 0) > 1:
+            return f"{off} off your first {self.duration_months} months"
+        if self.duration == self.Duration.REPEATING:
+            return f"{off} off your first month"
+        return f"{off} off your first payment"
+
+    def label_for(self, affiliate_name: str) -> str:
+        """The line a referred visitor reads: "Referred by Jo: 20 % off your first 3 months"."""
+        first = (affiliate_name or "").strip().split(" ")[0][:40]
+        return f"Referred by {first}: {self.describe()}" if first else self.describe().capitalize()
+
+
+class PromotionCode(models.Model):
+    """An affiliate's promotion code, when it differs from their referral code or lives in Stripe.
+
+    Every affiliate has a promotion code: this row's `code` when there is one, else their referral
+    code. The row appears when the code is edited or provisioned in Stripe; `stripe_*` record what
+    Stripe holds (docs/decisions.md, "Friend rewards"). Codes are unique per program, among these rows
+    by the index and against the other affiliates' referral codes by the services that set them.
+    """
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    affiliate = models.OneToOneField(Affiliate, on_delete=models.CASCADE, related_name="promotion_code")
+    livemode = models.BooleanField(default=True)
+    code = models.CharField(max_length=64, validators=[validate_code])
+    code_key = models.CharField(max_length=64, editable=False)
+    # What Stripe holds: the promotion code object, the coupon and the code it was made with (both
+    # fixed in Stripe: a new coupon or code needs a new object), and whether it is active there.
+    stripe_id = models.CharField(max_length=255, blank=True)
+    stripe_coupon_id = models.CharField(max_length=255, blank=True)
+    stripe_code = models.CharField(max_length=64, blank=True)
+    stripe_active = models.BooleanField(default=False)
+    stripe_error = models.CharField(max_length=500, blank=True)
+    # Set by the one provisioning run that works on this code; others leave it alone meanwhile.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["program", "code_key"], name="promotion_code_unique_per_program")
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def save(self, *args, **kwargs):
+        self.code_key = self.code.lower()
+        super().save(*args, **kwargs)

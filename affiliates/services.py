@@ -15,16 +15,11 @@ from django.utils import timezone
 
 from refapp.models import Actor, audit_log
 
+from .errors import Conflict
 from .models import Affiliate, ApiKey, PartnerGroup, Program, ProgramStaff
-
-
-class Conflict(Exception):
-    """A unique value (code, email, slug) is already taken."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-        self.message = message
+from .promotions import promotion_code_set
+from .provisioning import queue_promotion_code_sync
+from .rewards import promotion_code_taken
 
 
 def hash_secret(secret: str) -> str:
@@ -136,7 +131,9 @@ def apikey_revoke(*, key: ApiKey, actor: Actor | None = None) -> ApiKey:
 def _unique_code(program: Program, base: str) -> str:
     base = "".join(ch for ch in base if ch.isalnum())[:20] or "partner"
     candidate = base.lower()
-    while Affiliate.objects.filter(program=program, code_key=candidate.lower()).exists():
+    while Affiliate.objects.filter(
+        program=program, code_key=candidate.lower()
+    ).exists() or promotion_code_taken(program=program, code=candidate):
         candidate = f"{base.lower()}{secrets.randbelow(9000) + 1000}"
     return candidate
 
@@ -160,7 +157,10 @@ def affiliate_create(
     with transaction.atomic():
         if Affiliate.objects.filter(program=program, email=email).exists():
             raise Conflict("email", "An affiliate with this email already exists in this program.")
-        if code and Affiliate.objects.filter(program=program, code_key=code.lower()).exists():
+        if code and (
+            Affiliate.objects.filter(program=program, code_key=code.lower()).exists()
+            or promotion_code_taken(program=program, code=code.replace("_", "-"))
+        ):
             raise Conflict("code", f"The code {code!r} is already taken in this program.")
         affiliate = Affiliate(
             program=program,
@@ -218,6 +218,9 @@ def affiliate_set_status(
         audit_log(
             actor=actor, action=f"affiliate.{status}", obj=locked, data={"from": previous, "reason": reason}
         )
+        # Approval provisions the promotion code in Stripe, suspension deactivates it, return
+        # reactivates it (affiliates/provisioning.py).
+        queue_promotion_code_sync(locked.pk)
         if previous == Affiliate.Status.PENDING and status in (
             Affiliate.Status.ACTIVE,
             Affiliate.Status.REJECTED,
@@ -237,6 +240,7 @@ def affiliate_set_group(
             obj=affiliate,
             data={"group": group.public_id if group else None},
         )
+        queue_promotion_code_sync(affiliate.pk)  # the group may have a reward of its own
     affiliate.refresh_from_db()
     return affiliate
 
@@ -253,7 +257,9 @@ def affiliate_set_code(*, affiliate: Affiliate, code: str, actor: Actor | None =
         taken = Affiliate.objects.filter(program_id=locked.program_id, code_key=code.lower()).exclude(
             pk=locked.pk
         )
-        if taken.exists():
+        if taken.exists() or promotion_code_taken(
+            program=locked.program, code=code.replace("_", "-"), affiliate=locked
+        ):
             raise Conflict("code", f"The code {code!r} is already taken in this program.")
         previous = locked.code
         locked.code = code
@@ -309,6 +315,7 @@ def affiliate_update(
     group: PartnerGroup | None = UNCHANGED,
     code: str | None = None,
     paypal_email: str | None = UNCHANGED,
+    promotion_code: str | None = None,
 ) -> Affiliate:
     """Change several things of an affiliate at once, all or nothing: a taken code (Conflict) or a
     refused status change (InvalidTransition) undoes the other changes of the same request. Each
@@ -322,6 +329,8 @@ def affiliate_update(
             affiliate = affiliate_set_paypal_email(
                 affiliate=affiliate, paypal_email=paypal_email, actor=actor
             )
+        if promotion_code is not None:
+            promotion_code_set(affiliate=affiliate, code=promotion_code, actor=actor)
         if status:
             affiliate = affiliate_set_status(affiliate=affiliate, status=status, reason=reason, actor=actor)
     return affiliate
@@ -413,6 +422,9 @@ def group_update(*, group: PartnerGroup, name: str, is_active: bool, actor: Acto
             locked.name, locked.is_active = name, is_active
             locked.save(update_fields=["name", "is_active"])
             audit_log(actor=actor, action="group.updated", obj=locked, data=changes)
+            if "is_active" in changes:  # its friend reward starts or stops applying to its members
+                for member_id in locked.affiliates.order_by("pk").values_list("pk", flat=True):
+                    queue_promotion_code_sync(member_id)
     except IntegrityError as exc:
         raise Conflict("name", "Another group of this program already has this name.") from exc
     return locked

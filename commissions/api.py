@@ -46,6 +46,12 @@ EVENT_REQUEST_SCHEMA: dict[str, Any] = {
         "customer_id": {"type": "string", "maxLength": 255},
         "visitor_id": {"type": "string", "pattern": VISITOR_RE.pattern},
         "referral_code": {"type": "string", "maxLength": 64},
+        "coupon_code": {
+            "type": "string",
+            "maxLength": 64,
+            "description": "The promotion code the customer used at checkout: attributes the event to "
+            "that code's affiliate.",
+        },
         "amount": {"type": "string", "examples": ["99.00"]},
         "amount_cents": {"type": "integer", "minimum": 0, "maximum": MAX_AMOUNT_MINOR},
         "currency": {"type": "string", "examples": ["USD"]},
@@ -109,6 +115,7 @@ def parse_event(data: dict[str, Any], *, program_currency: str, now: datetime) -
     if visitor_id and not VISITOR_RE.match(visitor_id):
         f.add("visitor_id", "Use the refapp_vid cookie value: 8 to 64 letters, digits, '-' or '_'.")
     referral_code = f.str("referral_code", max_length=64, default="")
+    coupon_code = f.str("coupon_code", max_length=64, default="")
 
     currency = f.str("currency", max_length=3) or program_currency
     currency_ok = True
@@ -174,6 +181,7 @@ def parse_event(data: dict[str, Any], *, program_currency: str, now: datetime) -
         customer_id=customer_id or "",
         visitor_id=visitor_id or "",
         referral_code=referral_code or "",
+        coupon_code=(coupon_code or "").strip(),
         amount_cents=amount_cents,
         currency=currency,
         customer_email_hash=email_hash(customer_email) if customer_email else "",

@@ -217,12 +217,14 @@ _VIA = {
     "affiliate": {
         "customer": "a customer you referred earlier",
         "code": "your referral code",
+        "coupon": "your promotion code",
         "click": "a click on your link",
         "": "your referral",
     },
     "staff": {
         "customer": "a customer the affiliate referred earlier",
         "code": "the affiliate's referral code",
+        "coupon": "the affiliate's promotion code",
         "click": "a click on the affiliate's link",
         "": "the affiliate's referral",
     },
@@ -254,6 +256,11 @@ def explain(commission: Commission, *, reader: str = "affiliate") -> str:
     else:
         how = f"a fixed {format_amount(inputs.get('fixed_cents', 0), currency)}"
     text = f"{format_amount(commission.amount_cents, currency)} = {how}, for a {inputs.get('event', 'sale')} attributed through {via}."
+    detail = inputs.get("attribution_detail") or {}
+    if detail.get("why"):
+        text += (
+            f" {'Promotion code' if detail.get('won') == 'promotion_code' else 'Click'} won: {detail['why']}."
+        )
     if commission.status == Commission.Status.PENDING:
         text += f" Unlocks on {commission.hold_until:%Y-%m-%d}."
     if commission.status == Commission.Status.REJECTED and commission.status_reason:

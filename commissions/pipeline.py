@@ -65,6 +65,7 @@ class EventInput:
     customer_id: str = ""
     visitor_id: str = ""
     referral_code: str = ""
+    coupon_code: str = ""
     amount_cents: int = 0
     currency: str = "USD"
     customer_email_hash: str = ""
@@ -89,6 +90,7 @@ def event_from_input(*, program: Program, livemode: bool, data: EventInput, now:
         customer_id=data.customer_id,
         visitor_id=data.visitor_id,
         referral_code=data.referral_code,
+        coupon_code=data.coupon_code,
         amount_cents=data.amount_cents,
         currency=data.currency,
         customer_email_hash=data.customer_email_hash,
@@ -113,13 +115,15 @@ def conversion_rows(
     ip_seen: Callable[[], bool],
     actor: Actor,
     now: datetime,
+    detail: dict | None = None,
 ) -> tuple[list[Commission], list[models.Model]]:
     """The unsaved commissions of an attributed event of an active affiliate, and the other rows
     written with them (the fraud flag of a self-referral, the audit row); nothing when no rule pays.
 
     `rules` are the active rules of the event's name, program-wide or the affiliate's own, in
     primary-key order (a queryset, or the SQL read's rules as instances); `ip_seen` answers whether
-    the affiliate signs in to the portal from the event's or the click's address.
+    the affiliate signs in to the portal from the event's or the click's address; `detail` is the
+    attribution's receipt when a promotion code took part (which candidate won, and why).
     """
     scope, scoped = choose_scope(rules, affiliate_id=affiliate.pk, group_id=affiliate.group_id)
     computed, skipped = evaluate_rules(
@@ -153,6 +157,7 @@ def conversion_rows(
             inputs={
                 **item.inputs,
                 "attribution": method,
+                **({"attribution_detail": detail} if detail else {}),
                 "event": event.name,
                 "order_id": event.order_id,
                 "skipped": skipped,

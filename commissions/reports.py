@@ -1,5 +1,6 @@
 """Reports: clicks, visitors, conversions, revenue and commissions by status over a range of UTC
-days, per day, affiliate, campaign, sub id or traffic source (the OpenAPI document and the panel's reports page).
+days, per day, affiliate, campaign, sub id, traffic source or channel (the OpenAPI document and the
+panel's reports page).
 
 `summary` writes the JSON of GET /api/v1/reports/summary (its schema is beside it) and the panel's
 reports page reads the same dict. Where the figures come from (docs/decisions.md, "REST API and
@@ -10,6 +11,10 @@ reports"):
 - per campaign, sub id and source: the clicks of the range, read through their created_at index,
   and the range's events and commissions tied to a click (the event's own, else its referral's).
   A range is at most MAX_RANGE_DAYS; that bound is what makes the read acceptable.
+- per channel: how each conversion was attributed, read from the range's events as above: "link"
+  (a click on a /go/ redirect link), "script" (a click the tracker reported), "code" (a referral
+  or promotion code on the event) or "customer" (a customer already bound to the affiliate); the
+  clicks of the range split by link and script.
 Visitors are distinct per day and per group, then summed (a visitor of two days or two campaigns
 counts twice), as on the dashboards. Money is in minor units of the program's currency.
 """
@@ -32,7 +37,13 @@ from . import rollups
 from .models import Commission
 from .stats import DateRange
 
-GROUP_BY = ("day", "affiliate", "campaign", "sub_id", "source")
+GROUP_BY = ("day", "affiliate", "campaign", "sub_id", "source", "channel")
+CHANNELS = {
+    "link": "Redirect link",
+    "script": "Tracker script",
+    "code": "Referral or promotion code",
+    "customer": "Customer binding",
+}
 STATUSES = tuple(Commission.Status.values)
 NONE_LABEL = "(none)"
 
@@ -76,7 +87,8 @@ REPORT_SCHEMA: dict[str, Any] = {
                 "properties": {
                     "key": {
                         "type": "string",
-                        "description": "The day, affiliate id, campaign, sub id or source.",
+                        "description": "The day, affiliate id, campaign, sub id, source or channel "
+                        "(link, script, code, customer).",
                     },
                     "label": {"type": "string"},
                     **_FIGURES,
@@ -127,6 +139,65 @@ def _event_key(group_by: str, prefix: str = "") -> Combinable:
         Value(""),
         output_field=CharField(),
     )
+
+
+def _channel(prefix: str = "") -> Combinable:
+    """How a conversion was attributed, as a report key (CHANNELS)."""
+    attribution = f"{prefix}attribution"
+    return Case(
+        When(**{attribution: Event.Attribution.CUSTOMER}, then=Value("customer")),
+        When(
+            **{f"{attribution}__in": [Event.Attribution.CODE, Event.Attribution.COUPON]}, then=Value("code")
+        ),
+        # A click dropped by retention no longer says which door it came through: the tracker's.
+        default=Coalesce(F(f"{prefix}click__source"), Value("script")),
+        output_field=CharField(),
+    )
+
+
+def _by_channel(program: Program, livemode: bool, period: DateRange) -> dict[str, dict]:
+    rows: dict[str, dict[str, Any]] = {key: _empty() for key in CHANNELS}
+    clicks = (
+        Click.objects.filter(
+            program=program,
+            affiliate__livemode=livemode,
+            created_at__gte=period.start_at,
+            created_at__lt=period.end_at,
+        )
+        .values("source")
+        .annotate(clicks=Count("pk"), visitors=Count("visitor_id", distinct=True))
+        .order_by()
+    )
+    for row in clicks:
+        figures = rows.setdefault(row["source"], _empty())
+        figures["clicks"] += row["clicks"]
+        figures["visitors"] += row["visitors"]
+    events = (
+        Event.objects.filter(
+            program=program,
+            livemode=livemode,
+            affiliate__isnull=False,
+            occurred_at__gte=period.start_at,
+            occurred_at__lt=period.end_at,
+        )
+        .annotate(key=_channel())
+        .values("key")
+        .annotate(conversions=Count("pk"), revenue=Sum(F("amount_cents") - F("refunded_cents")))
+        .order_by()
+    )
+    for row in events:
+        figures = rows.setdefault(row["key"], _empty())
+        figures["conversions"] += row["conversions"]
+        figures["revenue_cents"] += row["revenue"] or 0
+    _add_commissions(
+        rows,
+        _commissions(program, livemode, period)
+        .annotate(key=_channel("event__"))
+        .values("key", "status")
+        .annotate(total=Sum("amount_cents"))
+        .order_by(),
+    )
+    return rows
 
 
 def _add_commissions(rows: dict[str, dict[str, Any]], values: Iterable[dict[str, Any]]) -> None:
@@ -268,6 +339,8 @@ def summary(*, program: Program, livemode: bool, period: DateRange, group_by: st
     else:
         if group_by == "affiliate":
             rows, labels = _by_affiliate(program, livemode, period)
+        elif group_by == "channel":
+            rows, labels = _by_channel(program, livemode, period), dict(CHANNELS)
         else:
             rows = _by_click_field(program, livemode, period, group_by)
         order = sorted(rows, key=lambda k: (-rows[k]["revenue_cents"], -rows[k]["clicks"], k))

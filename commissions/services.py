@@ -40,7 +40,9 @@ def event_ingest(
     The steps of the decision are told in `commissions.pipeline`.
     """
     # No "seen it?" read first: the unique index decides, and a replay costs one refused INSERT.
-    if ingest_pg.available():
+    # A promotion code is weighed against the click by the ORM path's attribution (the SQL read does
+    # not know promotion codes): such conversions are few, and take the ORM writer.
+    if ingest_pg.available() and not data.coupon_code:
         body = ingest_pg.event_ingest_pg(program=program, livemode=livemode, data=data, actor=actor, now=now)
         if body is not None:
             return body, True
@@ -88,6 +90,7 @@ def _event_ingest(
         visitor_id=data.visitor_id,
         occurred_at=occurred_at,
         received_at=now,
+        coupon_code=data.coupon_code,
     )
     commissions: list[Commission] = []
     extra: list[Any] = []
@@ -134,6 +137,7 @@ def _event_ingest(
                     program=program, livemode=livemode, affiliate=affiliate, event_name=event.name
                 ),
                 method=found.method,
+                detail=found.detail,
                 ip_seen=lambda: _portal_ip_seen(event, affiliate, click),
                 actor=actor,
                 now=now,

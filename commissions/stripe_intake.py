@@ -6,8 +6,15 @@ API (`event_ingest`, `refund_apply`). Each returns a short result for the log an
 view's transaction. `account.updated` is about paying affiliates and stays in `payouts`.
 
 Which program an event belongs to: the `?program=<slug>` query parameter of the endpoint URL when
-set; otherwise the program of the visitor's click (checkout) or of the referred customer
-(invoices), or of the order (refunds, disputes); otherwise the only program, if there is one.
+set; otherwise the program of the promotion code used (checkout, invoices), of the visitor's click
+(checkout) or of the referred customer (invoices), or of the order (refunds, disputes); otherwise the
+only program, if there is one.
+
+A checkout session or an invoice whose discount carries one of a program's promotion codes
+(`discounts[].promotion_code`, the id of the promotion code refapp provisioned, or the expanded
+object with its `code`) is attributed to that code's affiliate, even without a click, and binds the
+customer like any other referral. Stripe sends an invoice's `discounts` as ids unless the endpoint
+expands them; only expanded discounts are read there (a renewal pays through the customer binding).
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 
-from affiliates.models import Program
+from affiliates.models import Program, PromotionCode
+from affiliates.rewards import affiliate_by_promotion_code
 from refapp.models import Actor
 from refapp.money import MAX_AMOUNT_MINOR, is_currency, round_half_up
 from tracking.attribution import attribute, referral_for
@@ -97,6 +105,51 @@ def _program(
     return programs[0] if len(programs) == 1 else None
 
 
+def _promotion_code(obj: dict[str, Any], slug: str | None, livemode: bool) -> PromotionCode | None:
+    """The refapp promotion code in the object's discounts, if any (the first one that is ours)."""
+    discounts = obj.get("discounts")
+    if discounts is None:
+        return None
+    if not isinstance(discounts, list):
+        raise StripePayloadError("discounts is not a list.")
+    rows = PromotionCode.objects.select_related("program").filter(livemode=livemode)
+    if slug:
+        rows = rows.filter(program__slug=slug)
+    for discount in discounts:
+        if isinstance(discount, str):
+            continue  # an unexpanded invoice discount id: nothing to read without asking Stripe
+        if not isinstance(discount, dict):
+            raise StripePayloadError("discounts holds something other than discounts.")
+        promo = discount.get("promotion_code")
+        if isinstance(promo, str) and promo:
+            found = rows.filter(stripe_id=text_of(discount, "promotion_code")).first()
+        elif isinstance(promo, dict):
+            found = rows.filter(stripe_id=text_of(promo, "id")).first() if promo.get("id") else None
+            code = text_of(promo, "code")
+            if found is None and code:
+                found = _row_for_code(code, slug=slug, livemode=livemode)
+        elif promo is None:
+            continue
+        else:
+            raise StripePayloadError("promotion_code is not an id or a promotion code.")
+        if found is not None:
+            return found
+    return None
+
+
+def _row_for_code(code: str, *, slug: str | None, livemode: bool) -> PromotionCode | None:
+    """A promotion code the merchant made in Stripe with an affiliate's code: the unsaved row of
+    that affiliate's promotion code (its default when they have none)."""
+    programs = Program.objects.filter(slug=slug) if slug else Program.objects.all()[:2]
+    programs = list(programs)
+    if len(programs) != 1:
+        return None
+    affiliate = affiliate_by_promotion_code(program=programs[0], livemode=livemode, code=code)
+    if affiliate is None:
+        return None
+    return PromotionCode(program=programs[0], affiliate=affiliate, livemode=livemode, code=code)
+
+
 def _when(obj: dict[str, Any], fallback: datetime) -> datetime:
     created = obj.get("created")
     if isinstance(created, int) and not isinstance(created, bool) and EARLIEST <= created < LATEST:
@@ -130,6 +183,7 @@ def _record_sale(
     metadata: dict,
     occurred_at: datetime,
     now: datetime,
+    coupon_code: str = "",
 ) -> str:
     if amount <= 0:
         return "ignored: nothing was paid"
@@ -143,6 +197,7 @@ def _record_sale(
             order_id=order_id,
             customer_id=customer_id,
             visitor_id=visitor_id,
+            coupon_code=coupon_code,
             amount_cents=amount,
             currency=currency.upper(),
             metadata={k: v for k, v in metadata.items() if v},
@@ -159,36 +214,23 @@ def _record_sale(
 def checkout_session_completed(session: dict, *, livemode: bool, slug: str | None, now: datetime) -> str:
     visitor_id = text_of(session, "client_reference_id")
     if not VISITOR_RE.match(visitor_id):
-        return "ignored: no refapp visitor id in client_reference_id"
+        visitor_id = ""
+    promo = _promotion_code(session, slug, livemode)
+    if not visitor_id and promo is None:
+        return "ignored: no refapp visitor id in client_reference_id and no refapp promotion code"
     customer_id = text_of(session, "customer")
-    program = _program(slug, visitor_id=visitor_id, livemode=livemode)
+    if promo is not None and not slug:
+        program = promo.program
+    else:
+        program = _program(slug, visitor_id=visitor_id, livemode=livemode)
     if program is None:
         return "ignored: no program for this visitor"
-    # Tie the customer to the affiliate first, so that later invoices of a subscription pay them.
-    if customer_id:
-        found = attribute(
-            program=program,
-            livemode=livemode,
-            customer_id=customer_id,
-            referral_code="",
-            visitor_id=visitor_id,
-            occurred_at=now,
-            received_at=now,
-        )
-        if found.attributed:
-            referral_for(
-                program=program,
-                livemode=livemode,
-                attribution=found,
-                customer_id=customer_id,
-                visitor_id=visitor_id,
-                now=now,
-            )
+    coupon_code = promo.code if promo is not None and promo.program_id == program.pk else ""
     # The sale itself. For subscriptions the order id is the first invoice, the same id invoice.paid
     # uses, so whichever of the two events arrives first records it and the other replays.
     invoice_id, payment_intent = text_of(session, "invoice"), text_of(session, "payment_intent")
     order_id = invoice_id if text_of(session, "mode") == "subscription" else payment_intent
-    return _record_sale(
+    result = _record_sale(
         program,
         livemode,
         order_id=order_id or text_of(session, "id"),
@@ -200,10 +242,36 @@ def checkout_session_completed(session: dict, *, livemode: bool, slug: str | Non
             "stripe_checkout_session": text_of(session, "id"),
             "stripe_payment_intent": payment_intent,
             "stripe_invoice": invoice_id,
+            "stripe_promotion_code": promo.stripe_id if promo is not None else "",
+            "discount_cents": amount_of(object_of(session, "total_details"), "amount_discount"),
         },
         occurred_at=_when(session, now),
         now=now,
+        coupon_code=coupon_code,
     )
+    # A sale that was recorded tied the customer already (its event says how it was attributed).
+    # One that was not (nothing paid: a trial) still ties them, so that later invoices pay.
+    if customer_id:
+        found = attribute(
+            program=program,
+            livemode=livemode,
+            customer_id=customer_id,
+            referral_code="",
+            visitor_id=visitor_id,
+            occurred_at=now,
+            received_at=now,
+            coupon_code=coupon_code,
+        )
+        if found.attributed:
+            referral_for(
+                program=program,
+                livemode=livemode,
+                attribution=found,
+                customer_id=customer_id,
+                visitor_id=visitor_id,
+                now=now,
+            )
+    return result
 
 
 def invoice_paid(invoice: dict, *, livemode: bool, slug: str | None, now: datetime) -> str:
@@ -212,10 +280,17 @@ def invoice_paid(invoice: dict, *, livemode: bool, slug: str | None, now: dateti
     customer_id = text_of(invoice, "customer")
     if not customer_id:
         return "ignored: invoice without customer"
-    program = _program(slug, customer_id=customer_id, livemode=livemode)
-    if (
-        program is None
-        or not Referral.objects.filter(program=program, livemode=livemode, customer_id=customer_id).exists()
+    promo = _promotion_code(invoice, slug, livemode)
+    if promo is not None and not slug:
+        program = promo.program
+    else:
+        program = _program(slug, customer_id=customer_id, livemode=livemode)
+    coupon_code = (
+        promo.code if promo is not None and program is not None and promo.program_id == program.pk else ""
+    )
+    if program is None or (
+        not coupon_code
+        and not Referral.objects.filter(program=program, livemode=livemode, customer_id=customer_id).exists()
     ):
         return "ignored: customer was not referred"
     return _record_sale(
@@ -231,9 +306,11 @@ def invoice_paid(invoice: dict, *, livemode: bool, slug: str | None, now: dateti
             "stripe_charge": text_of(invoice, "charge"),
             "stripe_payment_intent": _first_payment_intent(invoice),
             "billing_reason": text_of(invoice, "billing_reason"),
+            "stripe_promotion_code": promo.stripe_id if promo is not None else "",
         },
         occurred_at=_when(invoice, now),
         now=now,
+        coupon_code=coupon_code,
     )
 
 

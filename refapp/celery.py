@@ -82,6 +82,11 @@ app.conf.beat_schedule = {
         "task": "tracking.tasks.apply_click_retention",
         "schedule": crontab(hour=3, minute=20),
     },
+    "sweep-promotion-codes": {
+        # Friend rewards in Stripe: codes whose jobs were lost or refused are tried again.
+        "task": "affiliates.tasks.sweep_promotion_codes",
+        "schedule": crontab(hour=4, minute=40),
+    },
 }
 
 

@@ -36,6 +36,7 @@ from .openapi import Operation, Response, build_document
 SCHEMAS: dict[str, Any] = {
     "Affiliate": affiliates_api.AFFILIATE_SCHEMA,
     "Referrer": affiliates_api.REFERRER_SCHEMA,
+    "FriendReward": affiliates_api.FRIEND_REWARD_SCHEMA,
     "CommissionRule": commissions_api.RULE_SCHEMA,
     "Commission": commissions_api.COMMISSION_SCHEMA,
     "EventResult": commissions_api.EVENT_RESPONSE_SCHEMA,
@@ -151,6 +152,36 @@ OPERATIONS: list[Operation] = [
         },
         errors=(*KEYED_BODY, 409),
         request=affiliates_api.REFERRER_CREATE_SCHEMA,
+    ),
+    Operation(
+        "/api/v1/friend-rewards",
+        "get",
+        "List the friend rewards: the program's and its groups' (what referred visitors get).",
+        {200: Response("A page", _list("FriendReward"))},
+        errors=(400, *KEYED_READ),
+        parameters=LIST_PARAMETERS,
+    ),
+    Operation(
+        "/api/v1/friend-rewards",
+        "post",
+        "Set the program's friend reward, or a group's (created, or changed in place); a live key only.",
+        {200: Response("Changed", _ref("FriendReward")), 201: Response("Created", _ref("FriendReward"))},
+        errors=(*KEYED_BODY, 403, 404, 409),
+        request=affiliates_api.FRIEND_REWARD_REQUEST_SCHEMA,
+    ),
+    Operation(
+        "/api/v1/friend-rewards/{id}",
+        "get",
+        "Read one friend reward.",
+        {200: Response("The reward", _ref("FriendReward"))},
+        errors=(*KEYED_READ, 403, 404),
+    ),
+    Operation(
+        "/api/v1/friend-rewards/{id}",
+        "delete",
+        "Stop offering a friend reward (its promotion codes are deactivated in Stripe); a live key only.",
+        {200: Response("Stopped", _ref("FriendReward"))},
+        errors=(*KEYED_READ, 403, 404),
     ),
     Operation(
         "/api/v1/commission-rules",
@@ -371,6 +402,12 @@ urlpatterns = [
     path("api/v1/affiliates", affiliates_views.affiliates, name="api-affiliates"),
     path("api/v1/affiliates/<str:public_id>", affiliates_views.affiliate_detail, name="api-affiliate-detail"),
     path("api/v1/referrers", affiliates_views.referrers, name="api-referrers"),
+    path("api/v1/friend-rewards", affiliates_views.friend_rewards, name="api-friend-rewards"),
+    path(
+        "api/v1/friend-rewards/<str:public_id>",
+        affiliates_views.friend_reward_detail,
+        name="api-friend-reward-detail",
+    ),
     path("api/v1/commission-rules", commissions_views.commission_rules, name="api-commission-rules"),
     path(
         "api/v1/commission-rules/<str:public_id>",

@@ -1,8 +1,14 @@
 """Who gets the credit for a conversion (docs/architecture.md, "Domain rules").
 
 In order: (1) a customer already tied to a referral stays with that affiliate; (2) a referral code
-on the event; (3) the visitor's click inside the program's cookie window, last click by default,
-first click as a program option. Inactive affiliates earn nothing new.
+on the event; (3) the promotion code used at checkout and the visitor's click inside the program's
+cookie window, last click by default, first click as a program option. Inactive affiliates earn
+nothing new.
+
+A promotion code is a touch at checkout, the latest one a conversion can have. When a code and a
+click name different affiliates, the program's attribution model decides between them as between
+two clicks: last click gives the code the credit, first click the earlier click. `detail` records
+both candidates and why one won; the commissions keep it as their receipt.
 
 Live and test are separate worlds: a code or a click attributes an event only to an affiliate of
 the event's mode (a live affiliate's code in a test event is unattributed, and the other way
@@ -17,6 +23,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 
 from affiliates.models import Affiliate, Program
+from affiliates.rewards import affiliate_by_promotion_code
 from refapp.models import audit_announce, audit_entry
 
 from .models import Click, Event, Referral
@@ -30,6 +37,8 @@ class Attribution:
     click: Click | None = None
     # Why the affiliate earns nothing although the customer is theirs (e.g. "affiliate_suspended").
     blocked_reason: str = ""
+    # The receipt of a promotion code's attribution: which candidates there were, which won, why.
+    detail: dict | None = None
 
     @property
     def attributed(self) -> bool:
@@ -45,6 +54,7 @@ def attribute(
     visitor_id: str,
     occurred_at: datetime,
     received_at: datetime,
+    coupon_code: str = "",
 ) -> Attribution:
     if customer_id:
         referral = (
@@ -68,6 +78,40 @@ def attribute(
         if affiliate is not None:
             return Attribution(Event.Attribution.CODE, affiliate)
 
+    by_click = _by_click(program, livemode, visitor_id, occurred_at, received_at) if visitor_id else None
+    if coupon_code:
+        owner = affiliate_by_promotion_code(program=program, livemode=livemode, code=coupon_code)
+        if owner is not None:
+            return _code_or_click(program, coupon_code, owner, by_click)
+    return by_click or Attribution(Event.Attribution.NONE)
+
+
+def _code_or_click(
+    program: Program, coupon_code: str, owner: Affiliate, by_click: Attribution | None
+) -> Attribution:
+    """A promotion code and maybe a click: the program's attribution model decides between them."""
+    detail: dict = {"promotion_code": coupon_code, "promotion_code_affiliate": owner.public_id}
+    if by_click is None:
+        detail.update(won="promotion_code", why="the promotion code used at checkout; no click in the window")
+        return Attribution(Event.Attribution.COUPON, owner, detail=detail)
+    detail["click_affiliate"] = by_click.affiliate.public_id
+    if by_click.affiliate.pk == owner.pk:
+        # Both name the same affiliate: the click is kept (it carries the visit's campaign and sub id).
+        detail.update(won="click", why="the click and the promotion code name the same affiliate")
+        by_click.detail = detail
+        return by_click
+    detail["model"] = program.attribution_model
+    if program.attribution_model == Program.Attribution.FIRST_CLICK:
+        detail.update(won="click", why="first click: the click came before the code used at checkout")
+        by_click.detail = detail
+        return by_click
+    detail.update(won="promotion_code", why="last click: the code used at checkout is the latest touch")
+    return Attribution(Event.Attribution.COUPON, owner, detail=detail)
+
+
+def _by_click(
+    program: Program, livemode: bool, visitor_id: str, occurred_at: datetime, received_at: datetime
+) -> Attribution | None:
     if visitor_id:
         window_start = occurred_at - timedelta(days=program.cookie_days)
         # One indexed query on (program, visitor_id, created_at): the click_visitor_idx index.
@@ -85,8 +129,7 @@ def attribute(
         click = clicks.order_by(order, "pk" if order == "created_at" else "-pk").first()
         if click is not None:
             return Attribution(Event.Attribution.CLICK, click.affiliate, click=click)
-
-    return Attribution(Event.Attribution.NONE)
+    return None
 
 
 def referral_for(

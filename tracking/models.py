@@ -61,7 +61,7 @@ class Referral(models.Model):
     click = models.ForeignKey(
         Click, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
     )
-    method = models.CharField(max_length=20)  # how it was attributed: click, code
+    method = models.CharField(max_length=20)  # how it was attributed: click, code, coupon
     created_at = models.DateTimeField()
 
     class Meta:
@@ -101,6 +101,7 @@ class Event(models.Model):
     class Attribution(models.TextChoices):
         CUSTOMER = "customer", "Existing referred customer"
         CODE = "code", "Referral code"
+        COUPON = "coupon", "Promotion code"
         CLICK = "click", "Visitor click"
         NONE = "none", "Not attributed"
 
@@ -114,6 +115,8 @@ class Event(models.Model):
     customer_id = models.CharField(max_length=255, blank=True)
     visitor_id = models.CharField(max_length=64, blank=True)
     referral_code = models.CharField(max_length=64, blank=True)
+    # The promotion code used at checkout (POST /api/v1/events coupon_code, a Stripe discount).
+    coupon_code = models.CharField(max_length=64, blank=True, db_default="")
     amount_cents = models.BigIntegerField(default=0)
     currency = models.CharField(max_length=3)
     refunded_cents = models.BigIntegerField(default=0)

@@ -185,13 +185,31 @@ CLICK_REQUEST_SCHEMA: dict = {
         "visitor_id": {"type": "string", "pattern": VISITOR_RE.pattern},
         "url": {"type": "string", "maxLength": 2000},
         "referrer": {"type": "string", "maxLength": 2000},
+        "recorded": {
+            "type": "boolean",
+            "description": "True when the /go/ redirect already recorded this visit: nothing is "
+            "stored, the answer only tells the visitor's friend reward.",
+        },
     },
 }
 CLICK_RESPONSE_SCHEMA: dict = {
     "type": "object",
     "required": ["visitor_id", "attributed"],
     "additionalProperties": False,
-    "properties": {"visitor_id": {"type": "string"}, "attributed": {"type": "boolean"}},
+    "properties": {
+        "visitor_id": {"type": "string"},
+        "attributed": {"type": "boolean"},
+        "coupon": {
+            "type": "object",
+            "description": "The friend reward of the referring affiliate, when the program offers one.",
+            "required": ["code", "label"],
+            "additionalProperties": False,
+            "properties": {
+                "code": {"type": "string", "examples": ["JO20"]},
+                "label": {"type": "string", "examples": ["Referred by Jo: 20 % off your first 3 months"]},
+            },
+        },
+    },
 }
 
 
@@ -224,6 +242,9 @@ def click_ingest(
     visitor_id = fields.str("visitor_id", max_length=64)
     url = fields.str("url", max_length=2000, default="") or ""
     referrer = fields.str("referrer", max_length=2000, default="") or ""
+    recorded = data.get("recorded", False)
+    if not isinstance(recorded, bool):
+        fields.add("recorded", "Must be true or false.")
     if visitor_id and not VISITOR_RE.match(visitor_id):
         fields.add("visitor_id", "Use 8 to 64 letters, digits, '-' or '_'.")
     # Every request counts against the sender's limit, valid or not. A click that will be stored
@@ -247,6 +268,10 @@ def click_ingest(
         if affiliate is not None:  # an unknown code is no click at all; a bot's click is dropped
             dropped_click_count(program_id=program.pk, reason=DroppedClickDaily.Reason.BOT, now=now)
         return 202, {"visitor_id": visitor_id, "attributed": False}
+    if recorded is True:
+        # The /go/ redirect stored this visit already; the tracker asks only for the reward.
+        count_or_refuse(program)
+        return 202, _with_coupon({"visitor_id": visitor_id, "attributed": True}, affiliate[0])
     stored = click_record(
         limit="click",
         program=program,
@@ -263,4 +288,13 @@ def click_ingest(
     if not stored:
         dropped_click_count(program_id=program.pk, reason=DroppedClickDaily.Reason.RATE_LIMIT, now=now)
         raise limited()
-    return 202, {"visitor_id": visitor_id, "attributed": True}
+    return 202, _with_coupon({"visitor_id": visitor_id, "attributed": True}, affiliate[0])
+
+
+def _with_coupon(body: dict, affiliate_id: int) -> dict:
+    from . import lookup
+
+    coupon = lookup.coupon_for(affiliate_id)
+    if coupon is not None:
+        body["coupon"] = coupon
+    return body

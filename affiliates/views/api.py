@@ -15,9 +15,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from refapp.api import ApiError, Fields, api_view, error_response, invalid, paginate, read_json_object
 
-from ..api import affiliate_json, affiliate_named, referrer_json
+from ..api import affiliate_json, affiliate_named, friend_reward_json, referrer_json
 from ..auth import authenticate
-from ..models import CODE_RE, Affiliate, PartnerGroup, validate_paypal_email
+from ..errors import Invalid
+from ..models import CODE_RE, Affiliate, FriendReward, PartnerGroup, validate_paypal_email
+from ..promotions import friend_reward_remove, friend_reward_set
 from ..referrers import CustomerReferralsOff, referrer_enrol
 from ..services import UNCHANGED, Conflict, InvalidTransition, affiliate_create, affiliate_update
 
@@ -38,7 +40,7 @@ def affiliates(request: HttpRequest) -> HttpResponse:
     ctx = authenticate(request)
     if request.method == "GET":
         qs = Affiliate.objects.filter(program=ctx.program, livemode=ctx.livemode).select_related(
-            "program", "group"
+            "program", "group", "promotion_code"
         )
         status = request.GET.get("status")
         if status:
@@ -94,7 +96,7 @@ def affiliates(request: HttpRequest) -> HttpResponse:
     return JsonResponse(affiliate_json(affiliate), status=201)
 
 
-_CHANGEABLE = {"status", "reason", "group", "code", "paypal_email"}
+_CHANGEABLE = {"status", "reason", "group", "code", "paypal_email", "promotion_code"}
 
 
 @api_view
@@ -122,6 +124,9 @@ def affiliate_detail(request: HttpRequest, public_id: str) -> HttpResponse:
     status = f.str("status", max_length=20)
     reason = f.str("reason", max_length=500, default="") or ""
     code = f.str("code", max_length=64)
+    promotion_code = f.str("promotion_code", max_length=64)
+    if "promotion_code" in data and not promotion_code and "promotion_code" not in f.errors:
+        f.add("promotion_code", "An affiliate always has a promotion code.")
     if status and status not in (
         Affiliate.Status.ACTIVE,
         Affiliate.Status.SUSPENDED,
@@ -157,7 +162,10 @@ def affiliate_detail(request: HttpRequest, public_id: str) -> HttpResponse:
             group=group,
             code=code,
             paypal_email=paypal_email,
+            promotion_code=promotion_code,
         )
+    except Invalid as exc:
+        raise invalid("The change is not valid.", exc.errors) from None
     except Conflict as exc:
         raise ApiError(409, f"{exc.field}_taken", exc.message, {exc.field: [exc.message]}) from None
     except InvalidTransition as exc:
@@ -207,3 +215,81 @@ def referrers(request: HttpRequest) -> HttpResponse:
         raise ApiError(409, f"{exc.field}_taken", exc.message, {exc.field: [exc.message]}) from None
     referrer = Affiliate.objects.select_related("program", "group").get(pk=referrer.pk)
     return JsonResponse(referrer_json(referrer), status=201 if created else 200)
+
+
+# --- friend rewards ------------------------------------------------------------------------------
+
+
+def _live_only(ctx) -> None:
+    # A reward is the program's setting for both modes, like its website or currency.
+    if not ctx.livemode:
+        raise ApiError(
+            403, "live_key_required", "Friend rewards are program settings: change them with a live key."
+        )
+
+
+@api_view
+def friend_rewards(request: HttpRequest) -> HttpResponse:
+    ctx = authenticate(request)
+    if request.method == "GET":
+        qs = FriendReward.objects.filter(program=ctx.program).select_related("group")
+        return paginate(request, qs, friend_reward_json)
+    if request.method != "POST":
+        response = error_response(405, "method_not_allowed", "Use GET or POST.")
+        response["Allow"] = "GET, POST"
+        return response
+    _live_only(ctx)
+    data = read_json_object(request)
+    f = Fields(data)
+    kind = f.str("type", required=True, max_length=10)
+    percent_bp = f.int("percent_bp")
+    amount_cents = f.int("amount_cents")
+    currency = f.str("currency", max_length=3, default="") or ""
+    duration = f.str("duration", max_length=10, default=FriendReward.Duration.ONCE) or ""
+    duration_months = f.int("duration_months")
+    stripe_coupon = f.str("stripe_coupon", max_length=200, default="") or ""
+    group_id = f.str("group", max_length=32)
+    f.raise_if_any()
+    group = _group(ctx, group_id)
+    existed = FriendReward.objects.filter(program=ctx.program, group=group).exists()
+    try:
+        reward = friend_reward_set(
+            program=ctx.program,
+            group=group,
+            actor=ctx.actor,
+            kind=kind or "",
+            percent_bp=percent_bp,
+            amount_cents=amount_cents,
+            currency=currency,
+            duration=duration,
+            duration_months=duration_months,
+            stripe_coupon_id=stripe_coupon,
+        )
+    except Invalid as exc:
+        errors = {
+            ("type" if k == "kind" else "stripe_coupon" if k == "stripe_coupon_id" else k): v
+            for k, v in exc.errors.items()
+        }
+        raise invalid("The friend reward is not valid.", errors) from None
+    except Conflict as exc:
+        raise ApiError(409, "conflict", exc.message) from None
+    return JsonResponse(friend_reward_json(reward), status=200 if existed else 201)
+
+
+@api_view
+def friend_reward_detail(request: HttpRequest, public_id: str) -> HttpResponse:
+    ctx = authenticate(request)
+    reward = FriendReward.objects.select_related("group").filter(public_id=public_id).first()
+    if reward is None:
+        raise ApiError(404, "not_found", "No such friend reward.")
+    if reward.program_id != ctx.program.pk:
+        raise ApiError(403, "wrong_program", "This friend reward belongs to another program.")
+    if request.method == "GET":
+        return JsonResponse(friend_reward_json(reward))
+    if request.method != "DELETE":
+        response = error_response(405, "method_not_allowed", "Use GET or DELETE.")
+        response["Allow"] = "GET, DELETE"
+        return response
+    _live_only(ctx)
+    reward = friend_reward_remove(reward=reward, actor=ctx.actor)
+    return JsonResponse(friend_reward_json(reward))

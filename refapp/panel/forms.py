@@ -19,10 +19,12 @@ from affiliates.models import (
     ApiKey,
     CustomerRewardKind,
     CustomerRewardType,
+    FriendReward,
     PartnerGroup,
     Program,
     ProgramStaff,
     validate_code,
+    validate_promotion_code,
 )
 from commissions.models import Commission, CommissionRule
 from commissions.rules import validate_rule
@@ -952,3 +954,101 @@ class CustomerReferralForm(forms.Form):
             "customer_reward_max_per_year": data.get("customer_reward_max_per_year"),
             "customer_reward_lifetime_cap_cents": data.get("lifetime_cap"),
         }
+
+
+# --- friend rewards and promotion codes (issue 16) ------------------------------------------------
+
+
+class FriendRewardForm(forms.Form):
+    """What a referred visitor gets. The service checks the terms (affiliates.promotions
+    friend_reward_check); its messages come back here as field errors."""
+
+    kind = forms.ChoiceField(choices=FriendReward.Kind.choices, label="Discount", initial="percent")
+    percent = forms.CharField(
+        required=False,
+        max_length=8,
+        label="Percent off",
+        help_text="For a percent discount, e.g. 20 or 12.5.",
+    )
+    amount = forms.CharField(
+        required=False, max_length=20, label="Amount off", help_text="For an amount discount, e.g. 10.00."
+    )
+    currency = forms.ChoiceField(choices=CURRENCY_CHOICES, label="Currency of the amount")
+    duration = forms.ChoiceField(choices=FriendReward.Duration.choices, initial="once")
+    duration_months = forms.IntegerField(
+        required=False, label="Months", help_text="For a discount that lasts a number of months."
+    )
+    stripe_coupon_id = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Existing Stripe coupon (optional)",
+        help_text="Leave empty and refapp creates the coupon in Stripe itself.",
+    )
+
+    def __init__(self, *args: Any, program: Program, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.program = program
+        self.fields["currency"].initial = program.currency
+
+    def clean_percent(self) -> int | None:
+        raw = (self.cleaned_data.get("percent") or "").strip().rstrip("%").strip()
+        if not raw:
+            return None
+        try:
+            value = Decimal(raw)
+        except InvalidOperation:
+            raise forms.ValidationError("Enter a number, e.g. 20 or 12.5.") from None
+        basis_points = value * 100
+        if basis_points != basis_points.to_integral_value():
+            raise forms.ValidationError("At most two decimals.")
+        return int(basis_points)
+
+    def reward_fields(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        amount_cents = None
+        if data["kind"] == FriendReward.Kind.AMOUNT and (data.get("amount") or "").strip():
+            try:
+                amount_cents = parse_amount(data["amount"].strip(), data["currency"])
+            except MoneyError as exc:
+                self.add_error("amount", str(exc))
+        return {
+            "kind": data["kind"],
+            "percent_bp": data.get("percent"),
+            "amount_cents": amount_cents,
+            "currency": data["currency"] if data["kind"] == FriendReward.Kind.AMOUNT else "",
+            "duration": data["duration"],
+            "duration_months": data.get("duration_months"),
+            "stripe_coupon_id": data.get("stripe_coupon_id") or "",
+        }
+
+    def add_service_errors(self, errors: dict[str, list[str]]) -> None:
+        names = {"percent_bp": "percent", "amount_cents": "amount"}
+        for name, messages in errors.items():
+            field = names.get(name, name)
+            for message in messages:
+                self.add_error(field if field in self.fields else None, message)
+
+    @staticmethod
+    def initial_for(reward: FriendReward | None) -> dict[str, Any]:
+        if reward is None:
+            return {}
+        return {
+            "kind": reward.kind,
+            "percent": f"{Decimal(reward.percent_bp) / 100:g}" if reward.percent_bp else "",
+            "amount": f"{decimal_amount(reward.amount_cents, reward.currency)}"
+            if reward.amount_cents
+            else "",
+            "currency": reward.currency or None,
+            "duration": reward.duration,
+            "duration_months": reward.duration_months,
+            "stripe_coupon_id": "" if reward.coupon_managed else reward.stripe_coupon_id,
+        }
+
+
+class PromotionCodeForm(forms.Form):
+    promotion_code = forms.CharField(
+        max_length=64,
+        label="Promotion code",
+        help_text="What their audience enters at checkout. Letters, digits and '-'; unique in the program.",
+        validators=[validate_promotion_code],
+    )

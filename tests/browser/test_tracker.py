@@ -275,20 +275,24 @@ def test_go_redirect_hands_its_visitor_id_to_the_tracker(
     merchant_site.add_page("index.html", body=FORM_AND_LINKS, program="acme")
     sent = click_requests(page)
 
-    page.goto(f"{live_server.url}/go/acme/JOHN")
+    with page.expect_request(is_click_api, timeout=10_000) as info:
+        page.goto(f"{live_server.url}/go/acme/JOHN")
     vid = visitor_id(page)
     page.wait_for_load_state("networkidle")
 
     click = Click.objects.get()  # recorded by the redirect
     assert (click.affiliate_id, click.visitor_id) == (affiliate.pk, vid)
-    assert sent == []  # the tracker did not report the same click again
+    # The tracker did not report the same click again: its one request says the visit is recorded
+    # and only asks for the referral's friend reward.
+    assert len(sent) == 1 and json.loads(info.value.post_data)["recorded"] is True
     assert merchant_cookies(context, merchant_site)["refapp_vid"]["value"] == vid
     # The id leaves the address bar, so a shared URL does not share it; the code stays.
     assert page.url == f"{merchant_site.url}/?ref=JOHN"
     assert page.get_attribute("#plink", "href").endswith(f"client_reference_id={vid}")
 
 
-def test_falls_back_to_fetch_when_send_beacon_refuses(page, merchant_site, affiliate):
+def test_reports_the_click_by_fetch_keepalive_without_credentials(page, merchant_site, affiliate):
+    # fetch, not sendBeacon: the answer carries the friend reward. A page without sendBeacon works.
     page.add_init_script("navigator.sendBeacon = () => false;")
     url = merchant_site.add_page("landing.html", program="acme")
 

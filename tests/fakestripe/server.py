@@ -1667,3 +1667,352 @@ def _call_target(
     if isinstance(content, bytes):
         content = content.decode("utf-8", "replace")
     return int(status), str(content)
+
+
+# --------------------------------------------------------------------------
+# Coupons, promotion codes, and checkout sessions and invoices that carry
+# discounts (issue 16). Kept in this section and installed on FakeStripe
+# below, with routes of their own, so other sections grow independently.
+# Shapes follow the pinned API version: a promotion code points to its coupon
+# through ``promotion: {"type": "coupon", "coupon": id}``; a checkout session
+# lists ``discounts: [{"coupon", "promotion_code"}]`` and sums them in
+# ``total_details.amount_discount``; an invoice lists discount *ids* in
+# ``discounts`` (objects when expanded) and their amounts in
+# ``total_discount_amounts``.
+# --------------------------------------------------------------------------
+
+_PROMOTION_CODE_CHARS = re.compile(r"[A-Za-z0-9-]{1,500}")
+_PERCENT = re.compile(r"\d{1,3}(\.\d{1,2})?")
+
+
+class _Discounts:
+    """Endpoint methods and helpers, installed on FakeStripe (see _install_discounts)."""
+
+    _DISCOUNT_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+        ("POST", re.compile(r"/v1/coupons"), "_create_coupon"),
+        ("GET", re.compile(r"/v1/coupons"), "_list_coupons"),
+        ("GET", re.compile(r"/v1/coupons/(?P<id>[^/]+)"), "_get_coupon"),
+        ("DELETE", re.compile(r"/v1/coupons/(?P<id>[^/]+)"), "_delete_coupon"),
+        ("POST", re.compile(r"/v1/promotion_codes"), "_create_promotion_code"),
+        ("GET", re.compile(r"/v1/promotion_codes"), "_list_promotion_codes"),
+        ("GET", re.compile(r"/v1/promotion_codes/(?P<id>[^/]+)"), "_get_promotion_code"),
+        ("POST", re.compile(r"/v1/promotion_codes/(?P<id>[^/]+)"), "_update_promotion_code"),
+    ]
+
+    # ----- state (created on first use, under the fake's lock) ------------
+
+    def _discount_state(self) -> dict[str, Any]:
+        state = self.__dict__.get("_discount_state_dict")
+        if state is None:
+            state = {"coupons": {}, "promotion_codes": []}  # promotion codes oldest first
+            self.__dict__["_discount_state_dict"] = state
+        return state
+
+    @property
+    def coupons(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._discount_state()["coupons"])
+
+    @property
+    def promotion_codes(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._discount_state()["promotion_codes"])
+
+    # ----- coupons --------------------------------------------------------
+
+    def _create_coupon(self, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        _check_unknown(
+            params,
+            {
+                "id",
+                "name",
+                "percent_off",
+                "amount_off",
+                "currency",
+                "duration",
+                "duration_in_months",
+                "max_redemptions",
+                "redeem_by",
+                "metadata",
+                "expand",
+            },
+        )
+        coupons = self._discount_state()["coupons"]
+        coupon_id = _as_str(params, "id") or "".join(_rng.choice(_ID_ALPHABET) for _ in range(8))
+        if coupon_id in coupons:
+            raise _invalid("Coupon already exists.", param="id", code="resource_already_exists")
+        percent_raw, amount_off = _as_str(params, "percent_off"), _as_int(params, "amount_off")
+        if (percent_raw is None) == (amount_off is None):
+            raise _invalid("You must pass exactly one of percent_off or amount_off.", param="percent_off")
+        percent_off = None
+        if percent_raw is not None:
+            if not _PERCENT.fullmatch(percent_raw) or not 0 < float(percent_raw) <= 100:
+                raise _invalid(
+                    "Percent off must be greater than 0 and at most 100, with at most two decimals.",
+                    param="percent_off",
+                )
+            percent_off = float(percent_raw)
+        currency = (_as_str(params, "currency") or "").lower() or None
+        if amount_off is not None:
+            if amount_off <= 0:
+                raise _invalid(
+                    "Invalid positive integer", param="amount_off", code="parameter_invalid_integer"
+                )
+            if not currency or not re.fullmatch(r"[a-z]{3}", currency):
+                raise _invalid("You must pass currency when passing amount_off.", param="currency")
+        duration = _as_str(params, "duration") or "once"
+        if duration not in ("once", "repeating", "forever"):
+            raise _invalid(f"Invalid duration: {duration}", param="duration")
+        months = _as_int(params, "duration_in_months")
+        if duration == "repeating" and (months is None or months <= 0):
+            raise _invalid(
+                "duration_in_months is required when duration is repeating.", param="duration_in_months"
+            )
+        if duration != "repeating" and months is not None:
+            raise _invalid(
+                "duration_in_months is only allowed when duration is repeating.", param="duration_in_months"
+            )
+        coupon = {
+            "id": coupon_id,
+            "object": "coupon",
+            "amount_off": amount_off,
+            "created": _now(),
+            "currency": currency if amount_off is not None else None,
+            "duration": duration,
+            "duration_in_months": months,
+            "livemode": False,
+            "max_redemptions": _as_int(params, "max_redemptions"),
+            "metadata": _merge_metadata({}, params.get("metadata")),
+            "name": _as_str(params, "name"),
+            "percent_off": percent_off,
+            "redeem_by": _as_int(params, "redeem_by"),
+            "times_redeemed": 0,
+            "valid": True,
+        }
+        coupons[coupon_id] = coupon
+        return copy.deepcopy(coupon)
+
+    def _coupon(self, coupon_id: str, param: str = "id") -> dict[str, Any]:
+        coupon = self._discount_state()["coupons"].get(coupon_id)
+        if coupon is None:
+            raise _missing("coupon", coupon_id, param)
+        return coupon
+
+    def _get_coupon(self, params: dict[str, Any], ctx: Any, id: str) -> dict[str, Any]:
+        return copy.deepcopy(self._coupon(id))
+
+    def _list_coupons(self, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        items = sorted(self._discount_state()["coupons"].values(), key=lambda c: -c["created"])
+        return _list_object(items, {k: v for k, v in params.items() if k != "expand"}, "/v1/coupons")
+
+    def _delete_coupon(self, params: dict[str, Any], ctx: Any, id: str) -> dict[str, Any]:
+        self._coupon(id)
+        del self._discount_state()["coupons"][id]
+        # A deleted coupon's promotion codes can no longer be redeemed.
+        for promo in self._discount_state()["promotion_codes"]:
+            if promo["promotion"]["coupon"] == id:
+                promo["active"] = False
+        return {"id": id, "object": "coupon", "deleted": True}
+
+    # ----- promotion codes --------------------------------------------------
+
+    def _active_code_taken(self, code: str, except_id: str | None = None) -> bool:
+        return any(
+            p["active"] and p["code"].lower() == code.lower() and p["id"] != except_id
+            for p in self._discount_state()["promotion_codes"]
+        )
+
+    def _create_promotion_code(self, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        _check_unknown(
+            params,
+            {
+                "code",
+                "promotion",
+                "active",
+                "customer",
+                "expires_at",
+                "max_redemptions",
+                "metadata",
+                "restrictions",
+                "expand",
+            },
+        )
+        promotion = params.get("promotion")
+        if not isinstance(promotion, dict):
+            raise _invalid("Missing required param: promotion.", param="promotion", code="parameter_missing")
+        if promotion.get("type") != "coupon":
+            raise _invalid("Invalid promotion[type]: must be coupon", param="promotion[type]")
+        coupon_id = promotion.get("coupon")
+        if not isinstance(coupon_id, str) or not coupon_id:
+            raise _invalid(
+                "Missing required param: promotion[coupon].",
+                param="promotion[coupon]",
+                code="parameter_missing",
+            )
+        self._coupon(coupon_id, "promotion[coupon]")
+        code = _as_str(params, "code")
+        if code is None:
+            code = "".join(_rng.choice(string.ascii_uppercase + string.digits) for _ in range(8))
+        if not _PROMOTION_CODE_CHARS.fullmatch(code):
+            raise _invalid(
+                "Promotion codes can only contain alphanumeric characters and dashes.", param="code"
+            )
+        active = _as_bool(params["active"], "active") if "active" in params else True
+        if active and self._active_code_taken(code):
+            raise _invalid(
+                f"An active promotion code with code: {code} already exists.",
+                param="code",
+                code="resource_already_exists",
+            )
+        promo = {
+            "id": new_id("promo"),
+            "object": "promotion_code",
+            "active": active,
+            "code": code,
+            "created": _now(),
+            "customer": _as_str(params, "customer"),
+            "expires_at": _as_int(params, "expires_at"),
+            "livemode": False,
+            "max_redemptions": _as_int(params, "max_redemptions"),
+            "metadata": _merge_metadata({}, params.get("metadata")),
+            "promotion": {"type": "coupon", "coupon": coupon_id},
+            "restrictions": {
+                "currency_options": {},
+                "first_time_transaction": False,
+                "minimum_amount": None,
+                "minimum_amount_currency": None,
+            },
+            "times_redeemed": 0,
+        }
+        self._discount_state()["promotion_codes"].append(promo)
+        return copy.deepcopy(promo)
+
+    def _promotion_code(self, promo_id: str, param: str = "id") -> dict[str, Any]:
+        for promo in self._discount_state()["promotion_codes"]:
+            if promo["id"] == promo_id:
+                return promo
+        raise _missing("promotion code", promo_id, param)
+
+    def _get_promotion_code(self, params: dict[str, Any], ctx: Any, id: str) -> dict[str, Any]:
+        return copy.deepcopy(self._promotion_code(id))
+
+    def _update_promotion_code(self, params: dict[str, Any], ctx: Any, id: str) -> dict[str, Any]:
+        _check_unknown(params, {"active", "metadata", "restrictions", "expand"})
+        promo = self._promotion_code(id)
+        if "active" in params:
+            active = _as_bool(params["active"], "active")
+            if active and not promo["active"]:
+                if promo["promotion"]["coupon"] not in self._discount_state()["coupons"]:
+                    raise _invalid("The coupon of this promotion code was deleted.", param="active")
+                if self._active_code_taken(promo["code"], except_id=id):
+                    raise _invalid(
+                        f"An active promotion code with code: {promo['code']} already exists.",
+                        param="active",
+                        code="resource_already_exists",
+                    )
+            promo["active"] = active
+        promo["metadata"] = _merge_metadata(promo["metadata"], params.get("metadata"))
+        return copy.deepcopy(promo)
+
+    def _list_promotion_codes(self, params: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        _check_unknown(
+            params,
+            {
+                "active",
+                "code",
+                "coupon",
+                "customer",
+                "created",
+                "limit",
+                "starting_after",
+                "ending_before",
+                "expand",
+            },
+        )
+        items = list(reversed(self._discount_state()["promotion_codes"]))
+        if "active" in params:
+            active = _as_bool(params["active"], "active")
+            items = [p for p in items if p["active"] == active]
+        if code := _as_str(params, "code"):
+            items = [p for p in items if p["code"].lower() == code.lower()]
+        if coupon := _as_str(params, "coupon"):
+            items = [p for p in items if p["promotion"]["coupon"] == coupon]
+        if customer := _as_str(params, "customer"):
+            items = [p for p in items if p["customer"] == customer]
+        page_params = {k: v for k, v in params.items() if k in ("limit", "starting_after", "ending_before")}
+        return _list_object(items, page_params, "/v1/promotion_codes")
+
+    # ----- sessions and invoices that carry a discount ------------------------
+
+    def _redeem(
+        self, promotion_code: str, subtotal: int, currency: str
+    ) -> tuple[dict[str, Any], dict[str, Any], int]:
+        """(promotion code, coupon, discount amount) of one redemption; refused as Stripe refuses
+        an inactive code or a coupon in another currency."""
+        with self._lock:
+            promo = self._promotion_code(promotion_code, "promotion_code")
+            if not promo["active"]:
+                raise _invalid("This promotion code is not active.", param="promotion_code")
+            coupon = self._coupon(promo["promotion"]["coupon"], "promotion_code")
+            if coupon["percent_off"] is not None:
+                discount = int(subtotal * coupon["percent_off"] / 100 + 0.5)
+            else:
+                if coupon["currency"] != currency.lower():
+                    raise _invalid("This coupon is in another currency.", param="promotion_code")
+                discount = min(coupon["amount_off"], subtotal)
+            promo["times_redeemed"] += 1
+            coupon["times_redeemed"] += 1
+            return copy.deepcopy(promo), copy.deepcopy(coupon), discount
+
+    def checkout_session_with_discount(
+        self, *, promotion_code: str, amount_subtotal: int, currency: str = "usd", **fields: Any
+    ) -> dict[str, Any]:
+        """A completed ``checkout.session`` in which the customer redeemed ``promotion_code`` (an id)."""
+        promo, coupon, discount = self._redeem(promotion_code, amount_subtotal, currency)
+        session = build_checkout_session(amount_total=amount_subtotal - discount, currency=currency, **fields)
+        session["amount_subtotal"] = amount_subtotal
+        session["discounts"] = [{"coupon": coupon["id"], "promotion_code": promo["id"]}]
+        session["total_details"] = {"amount_discount": discount, "amount_shipping": 0, "amount_tax": 0}
+        return session
+
+    def invoice_with_discount(
+        self,
+        *,
+        promotion_code: str,
+        subtotal: int,
+        currency: str = "usd",
+        expand: bool = False,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """A paid ``invoice`` with the promotion code's discount applied. ``discounts`` holds the
+        discount's id as Stripe sends it, or (``expand``) the discount object."""
+        promo, coupon, discount = self._redeem(promotion_code, subtotal, currency)
+        invoice = build_invoice(amount_paid=subtotal - discount, currency=currency, **fields)
+        discount_id = new_id("di")
+        discount_object = {
+            "id": discount_id,
+            "object": "discount",
+            "checkout_session": None,
+            "customer": invoice.get("customer"),
+            "end": None,
+            "invoice": None,
+            "invoice_item": None,
+            "promotion_code": promo["id"],
+            "source": {"type": "coupon", "coupon": coupon["id"]},
+            "start": _now(),
+            "subscription": invoice.get("subscription"),
+        }
+        invoice["subtotal"] = subtotal
+        invoice["discounts"] = [discount_object if expand else discount_id]
+        invoice["total_discount_amounts"] = [{"amount": discount, "discount": discount_id}]
+        return invoice
+
+
+def _install_discounts() -> None:
+    for name, value in vars(_Discounts).items():
+        if not name.startswith("__") and name != "_DISCOUNT_ROUTES":
+            setattr(FakeStripe, name, value)
+    FakeStripe._ROUTES.extend(_Discounts._DISCOUNT_ROUTES)
+
+
+_install_discounts()

@@ -139,6 +139,14 @@ def _exercise_every_operation(api, affiliate):
     assert api.post(referrers, customer).status_code == 201
     assert api.post(referrers, customer).status_code == 200
     assert api.post(referrers, {"customer_id": "cus_2"}).status_code == 400
+    rewards = "/api/v1/friend-rewards"
+    reward = api.post(rewards, _valid(rewards, "post", {"type": "percent", "percent_bp": 2000}))
+    assert reward.status_code == 201
+    assert api.post(rewards, {"type": "percent", "percent_bp": 20_000}).status_code == 400
+    assert api.get(rewards).status_code == 200
+    assert api.get(f"{rewards}/{reward.json()['id']}").status_code == 200
+    assert api.get(f"{rewards}/frw_nope").status_code == 404
+    assert api.delete(f"{rewards}/{reward.json()['id']}").status_code == 200
 
     rules = "/api/v1/commission-rules"
     assert api.get(rules).status_code == 200

@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from affiliates.models import Program
+from affiliates.promotions import friend_reward_set
 from tests import contract
 from tests.conftest import keep_test_connection, production_application
 from tests.factories import PayoutFactory, webhook_endpoint_with_failed_delivery
@@ -99,6 +100,9 @@ def test_no_generated_input_answers_5xx_or_leaves_the_document(
         "affiliates": affiliate.public_id,
         "commission-rules": sale_rule.public_id,
         "payouts": PayoutFactory(affiliate=affiliate).public_id,
+        "friend-rewards": friend_reward_set(
+            program=affiliate.program, group=None, actor=None, kind="percent", percent_bp=1000
+        ).public_id,
         **_webhook_objects(affiliate.program),
     }
 

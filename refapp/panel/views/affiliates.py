@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from affiliates import services as affiliate_services
 from affiliates.models import Affiliate, Program
+from affiliates.rewards import promotion_code_of
 from commissions import stats
 from commissions.models import Commission, FraudFlag
 from payouts.models import CustomerCredit
@@ -179,6 +180,7 @@ def _affiliate_detail_context(
         "program": program,
         "affiliate": affiliate,
         "links": affiliate.links(),
+        "promotion_code": promotion_code_of(affiliate),
         "period": period,
         "preset": preset,
         "presets": stats.PRESETS,

@@ -84,5 +84,6 @@ def group_edit(request: HttpRequest, slug: str, public_id: str) -> HttpResponse:
         "members": group.affiliates.filter(livemode=True).order_by("name")[:50],
         "member_count": group.affiliates.filter(livemode=True).count(),
         "rules": group.rules.filter(livemode=True).select_related("program").order_by("-is_active", "-pk"),
+        "friend_reward": group.friend_rewards.first(),
     }
     return render_page(request, "panel/group_form.html", context)

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from affiliates import services
 from affiliates.models import ApiKey, Program
+from affiliates.rewards import program_reward
 from refapp.htmx import render_page
 from refapp.lockout import LOCKOUT_SECONDS, staff_sign_in
 from refapp.tracker import tracker_snippet
@@ -161,6 +162,7 @@ def program_settings(request: HttpRequest, slug: str) -> HttpResponse:
             "creating": False,
             "snippet": snippet(program),
             "referral_form": CustomerReferralForm(program=program),
+            "friend_reward": program_reward(program),
         },
     )
 
@@ -185,6 +187,7 @@ def program_customer_referrals(request: HttpRequest, slug: str) -> HttpResponse:
         "creating": False,
         "snippet": snippet(program),
         "referral_form": referral_form,
+        "friend_reward": program_reward(program),
     }
     return render_page(
         request, "panel/program_form.html", context, status=400 if request.method == "POST" else 200

@@ -25,6 +25,7 @@ GROUPS = {
     "sub_id": "Sub id",
     "source": "Source (utm_source, else the referrer's host)",
     "affiliate": "Affiliate",
+    "channel": "Channel (link, script, code, customer binding)",
     "day": "Day",
 }
 

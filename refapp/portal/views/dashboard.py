@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from affiliates.models import Affiliate
+from affiliates.rewards import promotion_code_of, reward_for
 from commissions import stats
 from payouts.reconcile import carried_balance
 from refapp.htmx import render_page, wants_partial
@@ -72,6 +73,8 @@ def dashboard(request: PortalRequest) -> HttpResponse:
         "links_work": affiliate.is_active,
         "referral_link": referral_link(program, affiliate.code),
         "go_link": go_link(program, affiliate.code),
+        "promotion_code": promotion_code_of(affiliate),
+        "friend_reward": reward_for(affiliate),
     }
     # Only the report swaps itself; other htmx requests (boosted links) get the whole page.
     partial = "report" if request.htmx and request.htmx.target == "report" else None
