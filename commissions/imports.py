@@ -14,8 +14,8 @@ The contract:
 - Nothing already in refapp is overwritten silently: a customer bound to another affiliate, an
   order already recorded, a token taken by someone else, an email whose affiliate has another
   code: each refuses its row with the reason.
-- Bulk writes (bulk_create, set-based lookups): 100,000 rows import in well under a minute on
-  PostgreSQL (bench/imports.py). Audit rows are written in bulk too: `affiliate.created` /
+- Bulk writes (COPY on PostgreSQL, bulk_create elsewhere) and set-based lookups: 100,000 rows
+  import in under a minute on PostgreSQL (bench/imports.py). Audit rows are written in bulk too: `affiliate.created` /
   `affiliate.updated` per affiliate and `commission.imported` per historical order, as the
   services would, plus one `affiliates.imported` row per import with the counts; listeners
   (webhooks) hear of them, and of each new customer binding, like they hear of the services' rows.
@@ -26,8 +26,10 @@ The contract:
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
+import json
 import re
 import secrets
 from collections.abc import Iterable, Iterator
@@ -37,12 +39,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import EmailValidator
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from affiliates.models import CODE_RE, PARAM_RE, Affiliate, Program, validate_paypal_email
+from affiliates.models import _FORMULA_PREFIXES, CODE_RE, PARAM_RE, Affiliate, Program
 from affiliates.services import program_update
 from refapp.hashing import email_hash
 from refapp.ids import new_public_id
@@ -51,7 +54,7 @@ from refapp.models import Actor, AuditLog, audit_announce, audit_entry
 from tracking import lookup
 from tracking.models import Event, Referral
 
-from .models import Commission
+from .models import Commission, ImportUpload
 from .pipeline import response_body
 
 FORMATS = ("rewardful", "firstpromoter", "refapp")
@@ -66,7 +69,21 @@ MAX_ORDER_ID = 255
 MAX_NAME = 200
 MAX_AMOUNT = 10**12  # minor units: ten billion in a two-decimal currency, far beyond any real order
 
-_email_validator = EmailValidator()
+
+@functools.lru_cache(maxsize=4096)
+def _domain_ok(domain_part: str) -> bool:
+    return EmailValidator().validate_domain_part(domain_part)
+
+
+class _EmailValidator(EmailValidator):
+    """Django's EmailValidator, remembering which domains it accepted: the domain check was most
+    of a row's validation, and a file names the same few domains over and over."""
+
+    def validate_domain_part(self, domain_part: str) -> bool:
+        return _domain_ok(domain_part)
+
+
+_email_validator = _EmailValidator()
 _EVENT_NAME_RE = re.compile(r"^[a-z0-9_.-]{1,64}$")
 _HEADER_CLEAN_RE = re.compile(r"[^a-z0-9]+")
 
@@ -282,13 +299,16 @@ def _email(value: str, column: str) -> str:
 
 
 def _payout_email(value: str, column: str) -> str:
+    # affiliates.models.validate_paypal_email's two checks, with the faster validator above.
     value = value.strip().lower()
     if not value:
         return ""
     try:
-        validate_paypal_email(value)
-    except ValidationError as exc:
-        raise _RowError(f"{column} {value!r}: {' '.join(exc.messages)}") from None
+        _email_validator(value)
+    except ValidationError:
+        raise _RowError(f"{column} {value!r} is not a valid email address") from None
+    if value.startswith(_FORMULA_PREFIXES):
+        raise _RowError(f"{column} {value!r} may not start with =, +, -, @, a tab or a line break")
     return value
 
 
@@ -521,6 +541,8 @@ class Plan:
     updated_affiliates: list[_Known] = field(default_factory=list)
     referrals: list[tuple[str, str, datetime | None]] = field(default_factory=list)  # email, customer, since
     orders: list[tuple[str, str, Order, int]] = field(default_factory=list)  # email, customer, order, line
+    known: dict[str, _Known] = field(default_factory=dict)  # by email: the program's and the file's
+    bound_referrals: dict[str, tuple[int, str]] = field(default_factory=dict)  # customer -> (pk, public id)
     row_counts: dict[str, int] = field(default_factory=lambda: {"new": 0, "updated": 0, "unchanged": 0})
     unchanged: dict[str, int] = field(
         default_factory=lambda: {"affiliates": 0, "customers": 0, "commissions": 0}
@@ -528,9 +550,84 @@ class Plan:
     notes: list[str] = field(default_factory=list)
 
 
-def _chunks(items: list[str], size: int = 5000) -> Iterator[list[str]]:
+def _chunks(items: list[str], size: int = 500) -> Iterator[list[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+# The file's customers and orders already in the program, found by joining a table of the file's
+# keys. On PostgreSQL the keys go in by COPY into a temporary table: an IN list of 100,000 values
+# spent most of its time in the driver quoting them one by one. Elsewhere, IN lists of 500.
+_REFERRALS_SQL = (
+    "SELECT r.customer_id, a.email, r.id, r.public_id FROM tracking_referral r {keys} "
+    "JOIN affiliates_affiliate a ON a.id = r.affiliate_id "
+    "WHERE r.program_id = %s AND r.livemode AND r.customer_id {match}"
+)
+_ORDERS_SQL = (
+    "SELECT e.order_id, e.source, a.email, e.name, e.amount_cents, c.amount_cents, c.status "
+    "FROM tracking_event e {keys} "
+    "LEFT JOIN affiliates_affiliate a ON a.id = e.affiliate_id "
+    "LEFT JOIN commissions_commission c ON c.event_id = e.id "
+    "WHERE e.program_id = %s AND e.livemode AND e.order_id {match} ORDER BY e.order_id, c.id"
+)
+
+
+def _keyed_rows(sql: str, program_id: int, keys: list[str]) -> Iterator[tuple]:
+    if not keys:
+        return
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("CREATE TEMPORARY TABLE IF NOT EXISTS refapp_import_keys (k text PRIMARY KEY)")
+            cursor.execute("TRUNCATE refapp_import_keys")
+            with cursor.cursor.copy("COPY refapp_import_keys (k) FROM STDIN") as copy:
+                for key in keys:
+                    copy.write_row((key,))
+            cursor.execute(sql.format(keys="JOIN refapp_import_keys k ON true", match="= k.k"), [program_id])
+            yield from cursor.fetchall()
+            return
+        for chunk in _chunks(keys):
+            match = f"IN ({', '.join(['%s'] * len(chunk))})"
+            cursor.execute(sql.format(keys="", match=match), [program_id, *chunk])
+            yield from cursor.fetchall()
+
+
+def _insert(model: type[models.Model], objs: list[Any], now: datetime) -> None:
+    """Insert unsaved rows and give each its primary key. On PostgreSQL: the ids drawn from the
+    table's sequence in one statement, then COPY (Django's bulk INSERT spent most of its time
+    quoting parameters in the driver; row triggers, such as the conversion rollups', fire on COPY
+    all the same). Elsewhere: bulk_create."""
+    if not objs:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(objs, batch_size=BATCH)
+        return
+    table = model._meta.db_table
+    fields = model._meta.concrete_fields
+    for f in fields:
+        if getattr(f, "auto_now_add", False):
+            for obj in objs:
+                if getattr(obj, f.attname) is None:
+                    setattr(obj, f.attname, now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(objs)]
+        )
+        for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
+            obj.pk = pk
+            obj._state.adding = False
+            obj._state.db = connection.alias
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        json_fields = {f.attname for f in fields if isinstance(f, models.JSONField)}
+        names = [f.attname for f in fields]
+        with cursor.cursor.copy(f"COPY {connection.ops.quote_name(table)} ({columns}) FROM STDIN") as copy:
+            for obj in objs:
+                values = obj.__dict__
+                copy.write_row(
+                    [
+                        json.dumps(values[n], cls=DjangoJSONEncoder) if n in json_fields else values[n]
+                        for n in names
+                    ]
+                )
 
 
 def _generated_code(name: str, taken: set[str]) -> str:
@@ -548,7 +645,7 @@ def plan_import(
     """Decide every row against the database and the rows before it. Reads only: three set-based
     queries (the program's affiliates, the file's customers, the file's orders)."""
     plan = Plan(rows=count, refused=list(refused))
-    known: dict[str, _Known] = {}
+    known = plan.known
     by_code: dict[str, str] = {}  # code_key -> email, database and file
     for a in Affiliate.objects.filter(program=program).values(
         "pk", "public_id", "email", "code", "name", "paypal_email", "payout_method", "status", "livemode"
@@ -566,24 +663,22 @@ def plan_import(
         )
         by_code[a["code"].lower()] = a["email"]
 
-    customers_in_file = sorted({r.customer_id for r in rows if r.customer_id})
     bound: dict[str, str] = {}  # customer id -> affiliate email
-    for chunk in _chunks(customers_in_file):
-        for customer_id, email in Referral.objects.filter(
-            program=program, livemode=True, customer_id__in=chunk
-        ).values_list("customer_id", "affiliate__email"):
-            bound[customer_id] = email
-    orders_in_file = sorted({r.order.order_id for r in rows if r.order})
+    customers_in_file = sorted({r.customer_id for r in rows if r.customer_id})
+    for customer_id, email, pk, public_id in _keyed_rows(_REFERRALS_SQL, program.pk, customers_in_file):
+        bound[customer_id] = email
+        plan.bound_referrals[customer_id] = (pk, public_id)
     recorded: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(orders_in_file):
-        for event in Event.objects.filter(program=program, livemode=True, order_id__in=chunk).values(
-            "pk", "order_id", "source", "affiliate__email", "customer_id", "name", "amount_cents"
-        ):
-            recorded[event["order_id"]] = {**event, "commissions": []}
-        for c in Commission.objects.filter(program=program, livemode=True, event__order_id__in=chunk).values(
-            "event__order_id", "amount_cents", "status", "kind"
-        ):
-            recorded[c["event__order_id"]]["commissions"].append(c)
+    orders_in_file = sorted({r.order.order_id for r in rows if r.order})
+    for order_id, source, email, name, amount, c_amount, c_status in _keyed_rows(
+        _ORDERS_SQL, program.pk, orders_in_file
+    ):
+        old = recorded.setdefault(
+            order_id,
+            {"source": source, "email": email, "name": name, "amount_cents": amount, "commissions": []},
+        )
+        if c_status is not None:
+            old["commissions"].append((c_amount, c_status))
 
     # Codes named in the file are reserved before any code is generated, so that a generated code
     # never takes a token that a later row asks for.
@@ -635,11 +730,10 @@ def plan_import(
                 old = recorded[order.order_id]
                 same = (
                     old["source"] == EVENT_SOURCE
-                    and old["affiliate__email"] == row.email
+                    and old["email"] == row.email
                     and old["name"] == order.event
                     and old["amount_cents"] == order.amount_cents
-                    and [(c["amount_cents"], c["status"]) for c in old["commissions"]]
-                    == [(order.commission_cents, order.status)]
+                    and old["commissions"] == [(order.commission_cents, order.status)]
                 )
                 if not same:
                     reason = f"order {order.order_id} is already recorded in refapp with other values"
@@ -798,7 +892,7 @@ def _write(
         )
         for k in plan.new_affiliates
     ]
-    Affiliate.objects.bulk_create(new, batch_size=BATCH)
+    _insert(Affiliate, new, now)
     by_email: dict[str, Affiliate] = {a.email: a for a in new}
     for affiliate in new:
         audits.append(
@@ -826,13 +920,14 @@ def _write(
             )
         Affiliate.objects.bulk_update(changed, ["name", "paypal_email", "payout_method"], batch_size=BATCH)
 
+    # The affiliates already in refapp that new customers or orders name: their ids and codes are
+    # known from the plan's read, no second read.
     needed = {email for email, _, _ in plan.referrals} | {email for email, _, _, _ in plan.orders}
-    missing = sorted(needed - by_email.keys())
-    for chunk in _chunks(missing):
-        for affiliate in Affiliate.objects.filter(program=program, email__in=chunk).only(
-            "pk", "public_id", "code", "email", "program_id"
-        ):
-            by_email[affiliate.email] = affiliate
+    for email in needed - by_email.keys():
+        k = plan.known[email]
+        by_email[email] = unsaved(
+            Affiliate, id=k.pk, public_id=k.public_id, program=program, email=email, code=k.code
+        )
 
     referrals = [
         unsaved(
@@ -848,7 +943,7 @@ def _write(
         )
         for email, customer_id, since in plan.referrals
     ]
-    Referral.objects.bulk_create(referrals, batch_size=BATCH)
+    _insert(Referral, referrals, now)
     # Like attribution's new referrals: announced to listeners, with no audit row of their own (the
     # import's audit row counts them).
     announced.extend(audit_entry(actor=actor, action="referral.created", obj=r) for r in referrals)
@@ -863,9 +958,10 @@ def _write(
             actor=actor,
             now=now,
             audits=audits,
+            new_referrals=referrals,
         )
 
-    AuditLog.objects.bulk_create(audits, batch_size=BATCH)
+    _insert(AuditLog, audits, now)
     return audits + announced
 
 
@@ -879,14 +975,13 @@ def _write_orders(
     actor: Actor,
     now: datetime,
     audits: list[AuditLog],
+    new_referrals: list[Referral],
 ) -> None:
-    customers: dict[str, Referral] = {}
-    wanted = sorted({customer for _, customer, _, _ in plan.orders if customer})
-    for chunk in _chunks(wanted):
-        for referral in Referral.objects.filter(program=program, livemode=True, customer_id__in=chunk).only(
-            "pk", "public_id", "customer_id", "affiliate_id"
-        ):
-            customers[referral.customer_id] = referral
+    customers: dict[str, Referral] = {
+        customer_id: unsaved(Referral, id=pk, public_id=public_id, program=program, customer_id=customer_id)
+        for customer_id, (pk, public_id) in plan.bound_referrals.items()
+    }
+    customers.update({r.customer_id: r for r in new_referrals})
     hold = timedelta(days=program.hold_days)
     events: list[Event] = []
     commissions: list[Commission] = []
@@ -947,7 +1042,7 @@ def _write_orders(
         )
         events.append(event)
         commissions.append(commission)
-    Event.objects.bulk_create(events, batch_size=BATCH)
+    _insert(Event, events, now)
     for event, commission in zip(events, commissions, strict=True):
         commission.event_id = event.pk
         audits.append(
@@ -963,7 +1058,7 @@ def _write_orders(
                 },
             )
         )
-    Commission.objects.bulk_create(commissions, batch_size=BATCH)
+    _insert(Commission, commissions, now)
 
 
 def import_affiliates(
@@ -1040,4 +1135,97 @@ def import_affiliates(
     if plan.new_affiliates:
         # This process may remember a code as unknown for a few seconds; forget that now.
         transaction.on_commit(lookup.clear)
+    return report
+
+
+# --- the panel's stored uploads (upload, preview, confirm) ------------------------------------------
+
+UPLOAD_TTL = timedelta(days=1)
+
+
+def check_file(fmt: str, data: bytes) -> None:
+    """Raise ImportFileError when the file cannot be read as this format (encoding, CSV, header):
+    the upload form's check, before anything is stored."""
+    if fmt not in FORMATS:
+        raise ImportFileError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")
+    names, records = _records(decode(data))
+    _check_header(fmt, names)
+    if next(records, None) is None:
+        raise ImportFileError("The file has a header but no rows.")
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def upload_store(
+    *,
+    program: Program,
+    fmt: str,
+    data: bytes,
+    filename: str,
+    ref_param: str,
+    skip_invalid: bool,
+    user: Any,
+    now: datetime,
+) -> str:
+    """Keep an uploaded file until it is confirmed; returns the token that names it (shown once,
+    in the preview's address). Uploads older than a day are deleted on the way."""
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        ImportUpload.objects.filter(created_at__lt=now - UPLOAD_TTL).delete()
+        ImportUpload.objects.create(
+            program=program,
+            token_hash=_token_hash(token),
+            format=fmt,
+            filename=filename[:200],
+            content=data,
+            sha256=hashlib.sha256(data).hexdigest(),
+            ref_param=ref_param,
+            skip_invalid=skip_invalid,
+            uploaded_by=user if getattr(user, "pk", None) else None,
+            created_at=now,
+        )
+    return token
+
+
+def upload_for(*, program: Program, token: str, now: datetime) -> ImportUpload | None:
+    """The program's stored upload named by this token, unless it has expired."""
+    if not token or len(token) > 100:
+        return None
+    return ImportUpload.objects.filter(
+        program=program, token_hash=_token_hash(token), created_at__gte=now - UPLOAD_TTL
+    ).first()
+
+
+def upload_preview(*, upload: ImportUpload) -> ImportReport:
+    return import_affiliates(
+        program=upload.program,
+        fmt=upload.format,
+        data=bytes(upload.content),
+        actor=Actor.system(),
+        dry_run=True,
+        skip_invalid=upload.skip_invalid,
+        ref_params=[upload.ref_param] if upload.ref_param else [],
+    )
+
+
+def upload_confirm(*, upload: ImportUpload, actor: Actor) -> ImportReport:
+    """Import the stored file; when it lands, the upload is deleted in the same transaction. A
+    refused file (landed=False) or an error leaves nothing written and the upload in place."""
+    data = bytes(upload.content)
+    if hashlib.sha256(data).hexdigest() != upload.sha256:
+        raise ImportFileError("The stored file does not match what was uploaded. Upload it again.")
+    with transaction.atomic():
+        report = import_affiliates(
+            program=upload.program,
+            fmt=upload.format,
+            data=data,
+            actor=actor,
+            skip_invalid=upload.skip_invalid,
+            ref_params=[upload.ref_param] if upload.ref_param else [],
+            filename=upload.filename,
+        )
+        if report.landed:
+            ImportUpload.objects.filter(pk=upload.pk).delete()
     return report
