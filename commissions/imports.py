@@ -29,7 +29,6 @@ import csv
 import functools
 import hashlib
 import io
-import json
 import re
 import secrets
 from collections.abc import Iterable, Iterator
@@ -50,7 +49,7 @@ from affiliates.services import program_update
 from refapp.hashing import email_hash
 from refapp.ids import new_public_id
 from refapp.instances import unsaved
-from refapp.models import Actor, AuditLog, audit_announce, audit_entry
+from refapp.models import Actor, AuditLog, audit_announce, audit_entry, audit_watched
 from tracking import lookup
 from tracking.models import Event, Referral
 
@@ -400,10 +399,12 @@ def _row_rewardful(line: int, r: dict[str, str], program: Program, now: datetime
 
 def _row_firstpromoter(line: int, r: dict[str, str], program: Program, now: datetime) -> Row:
     email = _email(_first(r, _FP_EMAIL), "email")
-    full = _first(r, _FP_NAME)
-    name = _name(_first(r, _FP_FIRST) or full, _first(r, _FP_LAST) if not full else "", email, required=False)
-    if full and (_first(r, _FP_FIRST) or _first(r, _FP_LAST)):
-        name = _name(_first(r, _FP_FIRST), _first(r, _FP_LAST), email, required=False)
+    first, last = _first(r, _FP_FIRST), _first(r, _FP_LAST)
+    name = (
+        _name(first, last, email, required=False)
+        if first or last
+        else _name(_first(r, _FP_NAME), "", email, required=False)
+    )
     code = _first(r, _FP_CODE) or _link_code(_first(r, _FP_LINK))
     state = _first(r, _FP_STATUS).strip().lower()
     if state not in _FP_STATES:
@@ -572,23 +573,28 @@ _ORDERS_SQL = (
 )
 
 
-def _keyed_rows(sql: str, program_id: int, keys: list[str]) -> Iterator[tuple]:
+def _keyed_rows(sql: str, program_id: int, keys: list[str]) -> list[tuple]:
     if not keys:
-        return
-    with connection.cursor() as cursor:
+        return []
+    # One transaction (nested in the import's when there is one): the temporary table lives and
+    # dies with it, also behind a pooler that hands each transaction another server connection.
+    with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("CREATE TEMPORARY TABLE IF NOT EXISTS refapp_import_keys (k text PRIMARY KEY)")
+            cursor.execute(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS refapp_import_keys (k text PRIMARY KEY) ON COMMIT DROP"
+            )
             cursor.execute("TRUNCATE refapp_import_keys")
             with cursor.cursor.copy("COPY refapp_import_keys (k) FROM STDIN") as copy:
                 for key in keys:
                     copy.write_row((key,))
             cursor.execute(sql.format(keys="JOIN refapp_import_keys k ON true", match="= k.k"), [program_id])
-            yield from cursor.fetchall()
-            return
+            return cursor.fetchall()
+        found: list[tuple] = []
         for chunk in _chunks(keys):
             match = f"IN ({', '.join(['%s'] * len(chunk))})"
             cursor.execute(sql.format(keys="", match=match), [program_id, *chunk])
-            yield from cursor.fetchall()
+            found.extend(cursor.fetchall())
+        return found
 
 
 def _insert(model: type[models.Model], objs: list[Any], now: datetime) -> None:
@@ -616,18 +622,16 @@ def _insert(model: type[models.Model], objs: list[Any], now: datetime) -> None:
             obj.pk = pk
             obj._state.adding = False
             obj._state.db = connection.alias
-        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-        json_fields = {f.attname for f in fields if isinstance(f, models.JSONField)}
-        names = [f.attname for f in fields]
+        plain = [f for f in fields if not isinstance(f, models.JSONField)]
+        as_json = [f for f in fields if isinstance(f, models.JSONField)]
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in plain + as_json)
+        plain_names = [f.attname for f in plain]
+        json_names = [f.attname for f in as_json]
+        dumps = DjangoJSONEncoder().encode
         with cursor.cursor.copy(f"COPY {connection.ops.quote_name(table)} ({columns}) FROM STDIN") as copy:
             for obj in objs:
                 values = obj.__dict__
-                copy.write_row(
-                    [
-                        json.dumps(values[n], cls=DjangoJSONEncoder) if n in json_fields else values[n]
-                        for n in names
-                    ]
-                )
+                copy.write_row([values[n] for n in plain_names] + [dumps(values[n]) for n in json_names])
 
 
 def _generated_code(name: str, taken: set[str]) -> str:
@@ -946,7 +950,8 @@ def _write(
     _insert(Referral, referrals, now)
     # Like attribution's new referrals: announced to listeners, with no audit row of their own (the
     # import's audit row counts them).
-    announced.extend(audit_entry(actor=actor, action="referral.created", obj=r) for r in referrals)
+    if audit_watched(program.pk):  # building 100,000 announcements nobody listens to is not free
+        announced.extend(audit_entry(actor=actor, action="referral.created", obj=r) for r in referrals)
 
     if plan.orders:
         _write_orders(
