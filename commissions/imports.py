@@ -584,7 +584,10 @@ def _keyed_rows(sql: str, program_id: int, keys: list[str]) -> list[tuple]:
                 "CREATE TEMPORARY TABLE IF NOT EXISTS refapp_import_keys (k text PRIMARY KEY) ON COMMIT DROP"
             )
             cursor.execute("TRUNCATE refapp_import_keys")
-            with cursor.cursor.copy("COPY refapp_import_keys (k) FROM STDIN") as copy:
+            with (
+                connection.wrap_database_errors,
+                cursor.cursor.copy("COPY refapp_import_keys (k) FROM STDIN") as copy,
+            ):
                 for key in keys:
                     copy.write_row((key,))
             cursor.execute(sql.format(keys="JOIN refapp_import_keys k ON true", match="= k.k"), [program_id])
@@ -628,7 +631,9 @@ def _insert(model: type[models.Model], objs: list[Any], now: datetime) -> None:
         plain_names = [f.attname for f in plain]
         json_names = [f.attname for f in as_json]
         dumps = DjangoJSONEncoder().encode
-        with cursor.cursor.copy(f"COPY {connection.ops.quote_name(table)} ({columns}) FROM STDIN") as copy:
+        copy_sql = f"COPY {connection.ops.quote_name(table)} ({columns}) FROM STDIN"
+        # The raw cursor's errors are psycopg's: wrapped, a unique violation is Django's IntegrityError.
+        with connection.wrap_database_errors, cursor.cursor.copy(copy_sql) as copy:
             for obj in objs:
                 values = obj.__dict__
                 copy.write_row([values[n] for n in plain_names] + [dumps(values[n]) for n in json_names])

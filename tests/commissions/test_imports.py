@@ -601,3 +601,20 @@ def test_the_command_refuses_an_unknown_program_or_unreadable_file(program, tmp_
         call_command(
             "import_affiliates", "--program", "acme", "--format", "rewardful", str(tmp_path / "missing.csv")
         )
+
+
+def test_a_collision_while_writing_rolls_the_whole_import_back(program, monkeypatch):
+    """A join that takes a planned code between the plan and the insert: nothing of the file lands."""
+    from commissions import imports
+
+    plan_import = imports.plan_import
+
+    def plan_then_collide(**kwargs):
+        plan = plan_import(**kwargs)
+        AffiliateFactory(program=kwargs["program"], email="late@join.example", code="tok-3")
+        return plan
+
+    monkeypatch.setattr(imports, "plan_import", plan_then_collide)
+    with pytest.raises(imports.ImportConflict, match="Nothing was imported"):
+        run(program, "rewardful", csv_text(REWARDFUL_HEADER, rewardful_rows(30)))
+    assert counts() == {"affiliates": 0, "referrals": 0, "events": 0, "commissions": 0, "audit": 0}
