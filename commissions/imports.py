@@ -400,11 +400,10 @@ def _row_rewardful(line: int, r: dict[str, str], program: Program, now: datetime
 def _row_firstpromoter(line: int, r: dict[str, str], program: Program, now: datetime) -> Row:
     email = _email(_first(r, _FP_EMAIL), "email")
     first, last = _first(r, _FP_FIRST), _first(r, _FP_LAST)
-    name = (
-        _name(first, last, email, required=False)
-        if first or last
-        else _name(_first(r, _FP_NAME), "", email, required=False)
-    )
+    # No name at all (FirstPromoter profiles often have none): "" leaves an existing affiliate's
+    # name alone, and a new one is named after the email's local part.
+    full = _first(r, _FP_NAME)
+    name = _name(first, last, email, required=False) if first or last else full.strip()[:MAX_NAME]
     code = _first(r, _FP_CODE) or _link_code(_first(r, _FP_LINK))
     state = _first(r, _FP_STATUS).strip().lower()
     if state not in _FP_STATES:
@@ -711,12 +710,12 @@ def plan_import(
             where = f"on line {current.first_line}" if current.pk is None else "in refapp"
             reason = f"{row.email} already has the code {current.code!r} {where}, not {row.code!r}"
         elif current.first_line:  # named by an earlier row of this file: the rows must agree
-            if row.name != current.name:
+            if row.name and row.name != current.name:
                 reason = f"the name {row.name!r} differs from {current.name!r} on line {current.first_line}"
             elif row.paypal_email and current.paypal_email and row.paypal_email != current.paypal_email:
                 reason = f"paypal_email differs from line {current.first_line}"
         else:  # the first row naming an affiliate already in refapp
-            if row.name != current.name:
+            if row.name and row.name != current.name:
                 changes["name"] = (current.name, row.name)
             if (
                 row.paypal_email
@@ -755,12 +754,12 @@ def plan_import(
         # The row is accepted: record what it changes.
         creates = False
         if current is None:
-            code = row.code or _generated_code(row.name, reserved)
+            code = row.code or _generated_code(row.name or row.email.split("@")[0], reserved)
             reserved.add(code.lower())
             current = _Known(
                 email=row.email,
                 code=code,
-                name=row.name,
+                name=row.name or row.email.split("@")[0][:MAX_NAME],
                 paypal_email=row.paypal_email,
                 payout_method=Affiliate.PayoutMethod.PAYPAL
                 if row.paypal_email
@@ -776,7 +775,8 @@ def plan_import(
             current.first_line = row.line
             if changes:
                 current.changes = changes
-                current.name = row.name
+                if "name" in changes:
+                    current.name = row.name
                 if "paypal_email" in changes:
                     current.paypal_email = row.paypal_email
                     current.payout_method = Affiliate.PayoutMethod.PAYPAL

@@ -618,3 +618,14 @@ def test_a_collision_while_writing_rolls_the_whole_import_back(program, monkeypa
     with pytest.raises(imports.ImportConflict, match="Nothing was imported"):
         run(program, "rewardful", csv_text(REWARDFUL_HEADER, rewardful_rows(30)))
     assert counts() == {"affiliates": 0, "referrals": 0, "events": 0, "commissions": 0, "audit": 0}
+
+
+def test_a_firstpromoter_row_without_a_name_leaves_the_affiliates_name_alone(program):
+    AffiliateFactory(program=program, email="old@promo.example", code="old", name="Old Name")
+    text = "email,ref_id,paypal_email,status\nold@promo.example,old,old@pay.example,approved\n"
+
+    report = run(program, "firstpromoter", text)
+
+    assert report.counts["updated"] == 1
+    old = Affiliate.objects.get(email="old@promo.example")
+    assert (old.name, old.paypal_email) == ("Old Name", "old@pay.example")
