@@ -771,7 +771,7 @@ class ImportForm(forms.Form):
             ("refapp", "refapp (affiliates, customers and commission history)"),
         ]
     )
-    file = forms.FileField(label="CSV file", help_text="UTF-8 CSV with a header row, at most 20 MB.")
+    file = forms.FileField(label="CSV file")
     ref_param = forms.CharField(
         label="Old links' parameter",
         required=False,
@@ -783,6 +783,8 @@ class ImportForm(forms.Form):
     def __init__(self, *args: Any, max_bytes: int, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.max_bytes = max_bytes
+        self.max_mb = max(1, max_bytes // (1024 * 1024))
+        self.fields["file"].help_text = f"UTF-8 CSV with a header row, at most {self.max_mb} MB."
         self.data_bytes = b""
 
     def clean_ref_param(self) -> str:
@@ -798,11 +800,11 @@ class ImportForm(forms.Form):
         if upload is None or fmt is None:
             return cleaned
         if upload.size > self.max_bytes:
-            self.add_error("file", f"The file is larger than {self.max_bytes // (1024 * 1024)} MB.")
+            self.add_error("file", f"The file is larger than {self.max_mb} MB.")
             return cleaned
         data = upload.read(self.max_bytes + 1)
         if len(data) > self.max_bytes:
-            self.add_error("file", f"The file is larger than {self.max_bytes // (1024 * 1024)} MB.")
+            self.add_error("file", f"The file is larger than {self.max_mb} MB.")
             return cleaned
         try:
             check_file(fmt, data)
