@@ -57,6 +57,7 @@ test: lint
 
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/imports.py $(BENCH_IMPORT_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles

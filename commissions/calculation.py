@@ -244,6 +244,16 @@ def explain(commission: Commission, *, reader: str = "affiliate") -> str:
             f"Reverses {format_amount(-commission.amount_cents, currency)} of commission "
             f"{inputs.get('reverses', '')} because {inputs.get('reason', 'the order was refunded')}."
         )
+    if inputs.get("imported"):
+        # History brought in by an import (commissions/imports.py): no rule of ours computed it.
+        text = (
+            f"{format_amount(commission.amount_cents, currency)} for a {inputs.get('event', 'sale')} of "
+            f"{format_amount(inputs.get('event_amount_cents', 0), currency)}, imported from "
+            f"{inputs.get('format', 'another platform')} history (line {inputs.get('line', '?')} of the file)."
+        )
+        if commission.status == Commission.Status.PENDING:
+            text += f" Unlocks on {commission.hold_until:%Y-%m-%d}."
+        return text
     event_amount = format_amount(inputs.get("event_amount_cents", 0), currency)
     words = _VIA[reader]
     via = words.get(inputs.get("attribution", ""), words[""])

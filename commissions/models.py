@@ -400,3 +400,31 @@ class LiveAffiliateConversionTotal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.affiliate_id}: {self.conversions}"
+
+
+class ImportUpload(models.Model):
+    """A file uploaded on the panel's import page, kept between its preview and its confirmation.
+
+    Kept in the database, not on a web process's disk: the confirmation may reach another process.
+    The link carries a random token; only its hash is stored. Deleted when the import lands, and
+    after a day in any case (commissions.imports.upload_store sweeps old ones).
+    """
+
+    program = models.ForeignKey(Program, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    format = models.CharField(max_length=20)
+    filename = models.CharField(max_length=200, blank=True)
+    content = models.BinaryField()
+    sha256 = models.CharField(max_length=64)
+    ref_param = models.CharField(max_length=32, blank=True)
+    skip_invalid = models.BooleanField(default=False)
+    uploaded_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at"], name="import_upload_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.format} upload {self.filename or self.pk} for {self.program_id}"

@@ -303,6 +303,9 @@ REFAPP_WEBHOOKS_ALLOW_PRIVATE = env_bool("REFAPP_WEBHOOKS_ALLOW_PRIVATE", False)
 REFAPP_CLICK_BUFFER = env_bool("REFAPP_CLICK_BUFFER", False)
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# The panel's import page (commissions/imports.py): the largest CSV it accepts. Bigger files go
+# through `manage.py import_affiliates`, which has no limit.
+REFAPP_IMPORT_MAX_BYTES = env_int("REFAPP_IMPORT_MAX_BYTES", 20 * 1024 * 1024)
 
 # The debug page (DEBUG on) masks every secret-like setting and request variable, not only Django's
 # KEY/SECRET/PASS/TOKEN names: salts, DSNs, URLs that carry credentials, anything Stripe.

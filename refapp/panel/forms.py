@@ -26,6 +26,7 @@ from affiliates.models import (
     validate_code,
     validate_promotion_code,
 )
+from commissions.imports import ImportFileError, check_file
 from commissions.models import Commission, CommissionRule
 from commissions.rules import validate_rule
 from refapp.money import CURRENCY_CHOICES, MoneyError, format_amount, is_currency, parse_amount
@@ -1052,3 +1053,61 @@ class PromotionCodeForm(forms.Form):
         help_text="What their audience enters at checkout. Letters, digits and '-'; unique in the program.",
         validators=[validate_promotion_code],
     )
+
+
+# --- imports ----------------------------------------------------------------------------------------
+
+
+class ImportForm(forms.Form):
+    """Upload a CSV to import: the file is read here (size, encoding, header); its rows are judged
+    by the preview."""
+
+    format = forms.ChoiceField(
+        choices=[
+            ("rewardful", "Rewardful (one row per referred customer)"),
+            ("firstpromoter", "FirstPromoter (promoter export)"),
+            ("refapp", "refapp (affiliates, customers and commission history)"),
+        ]
+    )
+    file = forms.FileField(label="CSV file")
+    ref_param = forms.CharField(
+        label="Old links' parameter",
+        required=False,
+        max_length=32,
+        help_text="Keep old links working: via for Rewardful (?via=CODE), fpr for FirstPromoter. Empty: none.",
+    )
+    skip_invalid = forms.BooleanField(label="Import the valid rows even if some are refused", required=False)
+
+    def __init__(self, *args: Any, max_bytes: int, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.max_bytes = max_bytes
+        self.max_mb = max(1, max_bytes // (1024 * 1024))
+        self.fields["file"].help_text = f"UTF-8 CSV with a header row, at most {self.max_mb} MB."
+        self.data_bytes = b""
+
+    def clean_ref_param(self) -> str:
+        value = self.cleaned_data["ref_param"].strip()
+        if value and not PARAM_RE.match(value):
+            raise forms.ValidationError("Use 1 to 32 letters, digits, '-' or '_'.")
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        upload = cleaned.get("file")
+        fmt = cleaned.get("format")
+        if upload is None or fmt is None:
+            return cleaned
+        if upload.size > self.max_bytes:
+            self.add_error("file", f"The file is larger than {self.max_mb} MB.")
+            return cleaned
+        data = upload.read(self.max_bytes + 1)
+        if len(data) > self.max_bytes:
+            self.add_error("file", f"The file is larger than {self.max_mb} MB.")
+            return cleaned
+        try:
+            check_file(fmt, data)
+        except ImportFileError as exc:
+            self.add_error("file", str(exc))
+            return cleaned
+        self.data_bytes = data
+        return cleaned

@@ -8,6 +8,7 @@ from .views import (
     dashboard,
     fraud,
     groups,
+    imports,
     logs,
     payouts,
     privacy,
@@ -48,6 +49,11 @@ urlpatterns = [
     path("p/<slug:slug>/affiliates/", affiliates.affiliate_list, name="affiliate-list"),
     path("p/<slug:slug>/affiliates/invite/", affiliates.affiliate_invite, name="affiliate-invite"),
     path("p/<slug:slug>/affiliates/export.csv", affiliates.affiliate_export, name="affiliate-export"),
+    path("p/<slug:slug>/affiliates/import/", imports.import_start, name="import"),
+    path("p/<slug:slug>/affiliates/import/<str:token>/", imports.import_preview, name="import-preview"),
+    path(
+        "p/<slug:slug>/affiliates/import/<str:token>/confirm/", imports.import_confirm, name="import-confirm"
+    ),
     path("p/<slug:slug>/affiliates/<str:public_id>/", affiliates.affiliate_detail, name="affiliate-detail"),
     path(
         "p/<slug:slug>/affiliates/<str:public_id>/privacy/",
