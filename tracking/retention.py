@@ -70,7 +70,8 @@ def _drop_partitions(cutoffs: dict[int, datetime]) -> list[str]:
     # A month is a candidate only when it is wholly past the shortest retention.
     latest_cutoff = max(cutoffs.values())
     dropped = []
-    for partition in partitions.monthly():
+    old = partitions.legacy()
+    for partition in ([old] if old else []) + partitions.monthly():
         if partition.end > latest_cutoff:
             break
         if not _partition_droppable(partition, cutoffs):
