@@ -67,14 +67,17 @@ def on_audit_recorded(sender: Any, entries: Iterable[AuditLog], **kwargs: Any) -
         if not changes:
             continue
         if entry.program_id not in endpoints:
+            # Read in the change's transaction, not from watch.py's cache: a message for an
+            # endpoint deleted meanwhile would fail the change's commit on its foreign key.
             endpoints[entry.program_id] = list(
                 WebhookEndpoint.objects.filter(program_id=entry.program_id, is_active=True).order_by("pk")
             )
+        known = getattr(entry, "subjects", None) or {}
         for event_type, kind, public_id in changes:
             wanting = [e for e in endpoints[entry.program_id] if event_type in e.events]
             if not wanting:
                 continue
-            loaded = payloads.load(kind, public_id)
+            loaded = payloads.load(kind, public_id, known.get(public_id))
             if loaded is None:
                 continue
             livemode, data = loaded
