@@ -3,8 +3,8 @@
 The domain writes an audit row for every change of state inside the change's transaction and
 announces it (`refapp.models.audit_recorded`); this receiver turns it into one message row per
 interested endpoint in that same transaction, so a rolled-back change sends nothing, and queues the
-delivery once the transaction commits. The sweep (`tasks.sweep_due_messages`) picks up whatever a
-lost queue message or a killed worker left behind.
+delivery once the transaction commits (through dispatch.py, off the request's path). The sweep
+(`tasks.sweep_due_messages`) picks up whatever a lost queue message or a killed worker left behind.
 
 A program with no active endpoint never reaches this module: `refapp.models.audit_announce` asks
 the cached check of `watch.py` first.
@@ -23,8 +23,8 @@ from refapp.ids import new_public_id
 from refapp.models import AuditLog
 
 from . import payloads
+from .dispatch import queue_delivery
 from .models import TEST_EVENT, WebhookEndpoint, WebhookMessage
-from .tasks import deliver_message
 
 _STATUS_ACTIONS = {"affiliate.active", "affiliate.suspended", "affiliate.rejected", "affiliate.pending"}
 _SIMPLE = {
@@ -109,7 +109,7 @@ def message_create(
     }
     message.save(force_insert=True)
     message_pk = message.pk
-    transaction.on_commit(lambda: deliver_message.delay(message_pk))
+    transaction.on_commit(lambda: queue_delivery(message_pk))
     return message
 
 
