@@ -189,6 +189,7 @@ ROW_GROUPS = (
     ("clicks.unbuffered", "click"),
     ("go", "click"),
     ("events", "event"),
+    ("scale.events", "event"),
 )
 
 
@@ -235,6 +236,11 @@ def checks(results: dict[str, Any], *, events_attributed: bool = True) -> dict[s
         out["webhooks_delivered_exactly_once"] = bool(delivery.get("exactly_once"))
         out["webhooks_signatures_verified"] = _get(results, "webhooks.bad_signatures") == 0
         out["webhooks_no_duplicates"] = _get(results, "webhooks.duplicates_over_the_section") == 0
+    retention = _get(results, "scale.retention")
+    if retention:
+        out["scale_retention_dropped_the_month"] = retention.get("month") in retention.get(
+            "dropped_partitions", []
+        )
     payouts = results.get("payouts")
     if payouts:
         out["payouts_all_paid"] = payouts.get("paid") == payouts.get("eligible_affiliates")
@@ -258,6 +264,9 @@ TARGETS = (
     ("events_c16_p99", "events.c16.p99_ms", "<", 40, "ms"),
     # The events rate with an endpoint subscribed to commission.created against none, alternated.
     ("webhooks_events_cost", "webhooks.events_cost_pct", "<", 10, "%"),
+    ("panel_dashboard_30d_p95", "pages.pages.panel_dashboard_30d.p95_ms", "<", 150, "ms"),
+    ("scale_retention_drop_seconds", "scale.retention.seconds", "<", 10, "s"),
+    ("scale_events_rate_vs_1m", "scale.events_rate_vs_1m", ">=", 0.9, "x"),
     ("panel_dashboard_365d_p95", "pages.pages.panel_dashboard_365d.p95_ms", "<", 150, "ms"),
     ("portal_dashboard_p95", "pages.pages.portal_dashboard.p95_ms", "<", 80, "ms"),
     ("affiliates_by_earnings_p95", "pages.pages.affiliates_by_earnings.p95_ms", "<", 200, "ms"),
@@ -1197,7 +1206,7 @@ def start_worker(env: dict[str, str], log_path: Path, concurrency: int) -> subpr
 
 # --- Main -----------------------------------------------------------------------------------------
 
-SECTIONS = ("clicks", "go", "tracker", "events", "webhooks", "pages", "csv", "payouts", "limits")
+SECTIONS = ("clicks", "go", "tracker", "events", "webhooks", "pages", "csv", "payouts", "limits", "scale")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -1252,6 +1261,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--scale-db", default="refapp_bench_scale", help="kept across runs (reseeded on mismatch)"
     )
     parser.add_argument("--reseed", action="store_true", help="recreate and reseed the scale database")
+    parser.add_argument(
+        "--scale",
+        nargs="?",
+        type=int,
+        const=100_000_000,
+        metavar="CLICKS",
+        help="the scale benchmark (issue 20): CLICKS clicks over 24 months (default 100,000,000); runs"
+        " events (at --clicks) and pages, then events and a retention drop at scale",
+    )
+    parser.add_argument("--scale-rows", type=int, metavar="CLICKS", help="the same as --scale CLICKS")
     parser.add_argument("--scale-affiliates", type=int, default=20_000)
     parser.add_argument("--scale-clicks", type=int, default=10_000_000)
     parser.add_argument("--scale-events", type=int, default=300_000)
@@ -1298,6 +1317,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     cores = os.cpu_count() or 1
     args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    if args.scale_rows is not None:
+        args.scale = args.scale_rows
+    if args.scale is not None:
+        if args.scale < 10_000:
+            parser.error("--scale needs at least 10,000 clicks")
+        args.scale_clicks = args.scale
+        args.csv_rows = min(args.csv_rows, 1000)  # the export is not part of the scale figures
+        args.sections = ["events", "pages", "scale"]
+    elif "scale" in args.sections:
+        parser.error("the scale section runs with --scale [CLICKS]")
     unknown = sorted(set(args.sections) - set(SECTIONS))
     if unknown or not args.sections:
         parser.error(
@@ -1887,6 +1916,58 @@ class Runner:
             log(f"  {result['rows']:,} rows in {result['seconds']}s, web peak RSS {peak} MB")
             results["csv"] = result
 
+    # --- the scale benchmark: events and retention at scale (--scale) -------------------------------
+
+    def scale_extra(self, results: dict[str, Any], wrk: str) -> None:
+        """Events at 16 connections against the scale database's program (its clicks in the table),
+        compared with the events figure at --clicks; then the daily retention job dropping a month."""
+        args = self.args
+        database_url = f"{args.pg_url}/{args.scale_db}"
+        env = base_env(database_url=database_url, redis_url=args.redis_url, port=8000)
+        seed = last_json(
+            run_step(
+                [
+                    sys.executable,
+                    str(SCALE_SCRIPT),
+                    "load-seed",
+                    "--out-dir",
+                    str(args.out_dir / "seed-scale"),
+                ],
+                env=env,
+                what="scale load seed",
+                timeout=600,
+            )
+        )
+        counter = RowCounter(database_url, seed["program_id"], seed["tables"])
+        out: dict[str, Any] = {"clicks": args.scale, "load_before": section_load()}
+        try:
+            bench = Bench(args, wrk=wrk, seed=seed, counter=counter, nonce=self.nonce)
+            server = self.server("scale-events", database_url)
+            try:
+                bench.warm(server, ("event",), buffered=False)
+                log(f"  checkpoint: {counter.checkpoint()} s")
+                out["events"] = {"c16": bench.measure(server, "event", 16, f"{self.nonce}se16")}
+            finally:
+                self.finish("scale-events", server)
+        finally:
+            counter.close()
+        at_scale, at_load = _get(out, "events.c16.rps"), _get(results, "events.c16.rps")
+        out["events_clicks_in_load_table"] = _get(results, "events.clicks_in_table")
+        out["events_rate_vs_1m"] = round(at_scale / at_load, 3) if at_scale and at_load else None
+        log("  retention: the daily job with the oldest month past retention")
+        out["retention"] = last_json(
+            run_step(
+                [sys.executable, str(SCALE_SCRIPT), "retention"], env=env, what="retention", timeout=3600
+            )
+        )
+        log(
+            f"  retention took {out['retention']['seconds']}s, dropped {out['retention']['dropped_partitions']}"
+            f" ({out['retention']['rows_in_month']:,} clicks)"
+        )
+        pages = _get(results, "pages.pages") or {}
+        out["pages_p95_ms"] = {name: page.get("p95_ms") for name, page in pages.items()}
+        results["scale"] = out
+
     # --- payouts ----------------------------------------------------------------------------------------
 
     def payouts(self, results: dict[str, Any]) -> None:
@@ -2006,6 +2087,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             seed = runner.load_sections(results, wrk)
         if sections & {"pages", "csv"}:
             runner.scale_sections(results)
+        if "scale" in sections:
+            runner.scale_extra(results, wrk)
         if "payouts" in sections:
             runner.payouts(results)
     finally:
