@@ -1214,7 +1214,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Benchmark refapp (issue 5) against granian + PostgreSQL + Redis on loopback.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections to run")
+    parser.add_argument(
+        "--only",
+        default=",".join(s for s in SECTIONS if s != "scale"),
+        help="comma-separated sections to run (scale: see --scale)",
+    )
     parser.add_argument("--quick", action="store_true", help="2 s per load figure, small seeds")
     parser.add_argument(
         "--duration", type=int, help="seconds measured per load figure (default 15; 2 with --quick)"
