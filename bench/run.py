@@ -11,6 +11,10 @@ It sets everything up itself and always stops what it started. Sections (all by 
   tracker  GET /t.js?v=HASH as a browser asks for it (Brotli), its 304 revalidation, and GET /livez
            (the bare 204) side by side on the same server, at 64
   events   POST /api/v1/events with 1,000,000 clicks in the table, at 16 and 64, and a replay check
+  webhooks outgoing webhooks (issue 17): the events rate at 16 with an endpoint subscribed to
+           commission.created and with none, in alternated pairs; then 10,000 commissions delivered
+           by a real Celery worker to a receiver on loopback: each exactly once, and the delay from
+           the commission's creation to its arrival (p50, p99)
   pages    p50/p95 of the panel and portal dashboards and the affiliates list over 10 million clicks
            (database refapp_bench_scale, seeded once and reused), with EXPLAIN of each slowest query
   csv      a streamed 1,000,000-row commissions export: time and the web process's peak memory
@@ -58,7 +62,7 @@ REPORT_PREFIX = "REFAPP_BENCH_REPORT "
 DB_NAME_RE = re.compile(r"^refapp_bench[a-z0-9_]{0,40}$")  # never drop a database not made for this
 CONCURRENCIES = (16, 64)
 TAG_RE = re.compile(r"^[A-Za-z0-9-]{1,40}$")  # goes into visitor and order ids
-READY_TIMEOUT_S = 30
+READY_TIMEOUT_S = 120  # a busy shared machine can take more than 30 s to start granian
 SETTLE_TIMEOUT_S = 30
 WRK_TIMEOUT = "30s"  # a response slower than this would drop out of wrk's latency histogram
 
@@ -185,6 +189,7 @@ ROW_GROUPS = (
     ("clicks.unbuffered", "click"),
     ("go", "click"),
     ("events", "event"),
+    ("scale.events", "event"),
 )
 
 
@@ -226,6 +231,16 @@ def checks(results: dict[str, Any], *, events_attributed: bool = True) -> dict[s
         out["csv_all_rows"] = csv_result.get("status") == 200 and csv_result.get("rows") == csv_result.get(
             "expected_rows"
         )
+    delivery = _get(results, "webhooks.delivery")
+    if delivery:
+        out["webhooks_delivered_exactly_once"] = bool(delivery.get("exactly_once"))
+        out["webhooks_signatures_verified"] = _get(results, "webhooks.bad_signatures") == 0
+        out["webhooks_no_duplicates"] = _get(results, "webhooks.duplicates_over_the_section") == 0
+    retention = _get(results, "scale.retention")
+    if retention:
+        out["scale_retention_dropped_the_month"] = retention.get("month") in retention.get(
+            "dropped_partitions", []
+        )
     payouts = results.get("payouts")
     if payouts:
         out["payouts_all_paid"] = payouts.get("paid") == payouts.get("eligible_affiliates")
@@ -247,6 +262,11 @@ TARGETS = (
     ("tracker_c64_server_cpu_vs_static", "tracker.c64_server_cpu_vs_static", "<=", 2, "x"),
     ("events_c16_rps", "events.c16.rps", ">=", 1500, "req/s"),
     ("events_c16_p99", "events.c16.p99_ms", "<", 40, "ms"),
+    # The events rate with an endpoint subscribed to commission.created against none, alternated.
+    ("webhooks_events_cost", "webhooks.events_cost_pct", "<", 10, "%"),
+    ("panel_dashboard_30d_p95", "pages.pages.panel_dashboard_30d.p95_ms", "<", 150, "ms"),
+    ("scale_retention_drop_seconds", "scale.retention.seconds", "<", 10, "s"),
+    ("scale_events_rate_vs_1m", "scale.events_rate_vs_1m", ">=", 0.9, "x"),
     ("panel_dashboard_365d_p95", "pages.pages.panel_dashboard_365d.p95_ms", "<", 150, "ms"),
     ("portal_dashboard_p95", "pages.pages.portal_dashboard.p95_ms", "<", 80, "ms"),
     ("affiliates_by_earnings_p95", "pages.pages.affiliates_by_earnings.p95_ms", "<", 200, "ms"),
@@ -514,6 +534,7 @@ def base_env(*, database_url: str, redis_url: str, port: int, buffer: bool = Fal
             "RATE_LIMIT_GO_PER_MINUTE": "100000000",
             "CELERY_TASK_ALWAYS_EAGER": "0",
             "REFAPP_CLICK_BUFFER": "1" if buffer else "0",
+            "REFAPP_WEBHOOKS_ALLOW_PRIVATE": "1",  # the webhooks section's receiver is on loopback
             "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
@@ -1158,9 +1179,34 @@ def pgbench_inserts(pg_url: str, db_name: str, *, clients: int, seconds: int, th
     }
 
 
+WEBHOOK_WATCH_S = 5.0  # webhooks/watch.py WATCH_SECONDS (the smoke test checks they agree)
+
+
+def api_call(server: Server, secret: str, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """One JSON API request with the program's secret key; HTTPError for a 4xx/5xx."""
+    request = urllib.request.Request(
+        server.url + path,
+        data=json.dumps(body).encode(),
+        method=method,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {secret}"},
+    )
+    with OPENER.open(request, timeout=30) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+def start_worker(env: dict[str, str], log_path: Path, concurrency: int) -> subprocess.Popen:
+    """A Celery worker (prefork) in its own process group, logging to `log_path`."""
+    with log_path.open("ab") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "refapp", "worker", "--loglevel", "WARNING",
+             "--concurrency", str(concurrency), "--without-gossip", "--without-mingle"],
+            cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+
 # --- Main -----------------------------------------------------------------------------------------
 
-SECTIONS = ("clicks", "go", "tracker", "events", "pages", "csv", "payouts", "limits")
+SECTIONS = ("clicks", "go", "tracker", "events", "webhooks", "pages", "csv", "payouts", "limits", "scale")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -1168,7 +1214,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Benchmark refapp (issue 5) against granian + PostgreSQL + Redis on loopback.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections to run")
+    parser.add_argument(
+        "--only",
+        default=",".join(s for s in SECTIONS if s != "scale"),
+        help="comma-separated sections to run (scale: see --scale)",
+    )
     parser.add_argument("--quick", action="store_true", help="2 s per load figure, small seeds")
     parser.add_argument(
         "--duration", type=int, help="seconds measured per load figure (default 15; 2 with --quick)"
@@ -1191,11 +1241,40 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--unbuffered-conc", default="64", help="concurrencies of the unbuffered clicks ('' for none)"
     )
     parser.add_argument("--replay-orders", type=int, default=200, help="order ids of the replay check (x2)")
+    # webhooks
+    parser.add_argument(
+        "--webhook-commissions", type=int, help="commissions delivered (default 10,000; 50 with --quick)"
+    )
+    parser.add_argument(
+        "--webhook-rate", type=float, default=200.0, help="events per second sent for them (0: at once)"
+    )
+    parser.add_argument(
+        "--webhook-pairs",
+        type=int,
+        help="off/on pairs of the events rate comparison (default 3; 1 with --quick)",
+    )
+    parser.add_argument(
+        "--webhook-worker-concurrency",
+        type=int,
+        default=2,
+        help="the Celery worker's processes (Procfile: 2)",
+    )
+    parser.add_argument("--webhook-timeout", type=int, default=900, help="longest wait for deliveries (s)")
     # pages / csv: the scale database
     parser.add_argument(
         "--scale-db", default="refapp_bench_scale", help="kept across runs (reseeded on mismatch)"
     )
     parser.add_argument("--reseed", action="store_true", help="recreate and reseed the scale database")
+    parser.add_argument(
+        "--scale",
+        nargs="?",
+        type=int,
+        const=100_000_000,
+        metavar="CLICKS",
+        help="the scale benchmark (issue 20): CLICKS clicks over 24 months (default 100,000,000); runs"
+        " events (at --clicks) and pages, then events and a retention drop at scale",
+    )
+    parser.add_argument("--scale-rows", type=int, metavar="CLICKS", help="the same as --scale CLICKS")
     parser.add_argument("--scale-affiliates", type=int, default=20_000)
     parser.add_argument("--scale-clicks", type=int, default=10_000_000)
     parser.add_argument("--scale-events", type=int, default=300_000)
@@ -1242,6 +1321,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     cores = os.cpu_count() or 1
     args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    if args.scale_rows is not None:
+        args.scale = args.scale_rows
+    if args.scale is not None:
+        if args.scale < 10_000:
+            parser.error("--scale needs at least 10,000 clicks")
+        args.scale_clicks = args.scale
+        args.csv_rows = min(args.csv_rows, 1000)  # the export is not part of the scale figures
+        args.sections = ["events", "pages", "scale"]
+    elif "scale" in args.sections:
+        parser.error("the scale section runs with --scale [CLICKS]")
     unknown = sorted(set(args.sections) - set(SECTIONS))
     if unknown or not args.sections:
         parser.error(
@@ -1253,6 +1342,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.grace = 15
     if args.clicks is None:
         args.clicks = 100 if args.quick else 1_000_000
+    if args.webhook_commissions is None:
+        args.webhook_commissions = 50 if args.quick else 10_000
+    if args.webhook_pairs is None:
+        args.webhook_pairs = 1 if args.quick else 3
+    if not (1 <= args.webhook_commissions <= 1_000_000 and 1 <= args.webhook_pairs <= 20):
+        parser.error("--webhook-commissions must be 1..1,000,000 and --webhook-pairs 1..20")
     if args.workers is None:
         args.workers = 3 if args.server == "granian" else 2 * cores + 1
     if args.threads is None:
@@ -1355,7 +1450,7 @@ class Runner:
             what="migrate",
             timeout=600,
         )
-        clicks = args.clicks if "events" in sections else min(args.clicks, 1000)
+        clicks = args.clicks if sections & {"events", "webhooks"} else min(args.clicks, 1000)
         log(f"seeding {args.affiliates} affiliates and {clicks} clicks (COPY)")
         seed_dir = args.out_dir / f"seed-{args.db_name}"
         seed = last_json(
@@ -1378,8 +1473,16 @@ class Runner:
                 drainer.start()
                 bench.drainer = drainer
                 warm = tuple(
-                    k for k, s in (("click", "clicks"), ("go", "go"), ("event", "events")) if s in sections
+                    k
+                    for k, s in (
+                        ("click", "clicks"),
+                        ("go", "go"),
+                        ("event", "events"),
+                        ("event", "webhooks"),
+                    )
+                    if s in sections
                 )
+                warm = tuple(dict.fromkeys(warm))
                 bench.warm(server, warm or ("click",), buffered=True)
                 # The conversion tables were empty when the seed was analyzed. Autovacuum would
                 # analyze them once they hold rows; where it is off (as on the benchmark machine),
@@ -1412,6 +1515,9 @@ class Runner:
                         )
                         time.sleep(args.pause)
                     results["events"]["replay"] = bench.replay(server, f"{self.nonce}e16")
+                if "webhooks" in sections:
+                    log(f"  checkpoint: {counter.checkpoint()} s")
+                    results["webhooks"] = self.webhooks_section(bench, server, counter)
                 if "limits" in sections:
                     results["limits"] = {
                         "static_c64": bench.measure(server, "static", 64, f"{self.nonce}s64"),
@@ -1464,6 +1570,193 @@ class Runner:
         finally:
             counter.close()
         return seed
+
+    # --- outgoing webhooks ----------------------------------------------------------------------------
+
+    def webhooks_section(self, bench: Bench, server: Server, counter: RowCounter) -> dict[str, Any]:
+        """The events rate with an endpoint subscribed to commission.created and without (alternated
+        pairs, the worker running in both), then `--webhook-commissions` commissions delivered by a
+        real Celery worker to a receiver on loopback: each exactly once, and how long after the change."""
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
+        from bench.receiver import Receiver
+
+        args = self.args
+        secret = bench.seed["secret"]
+        receiver = Receiver().start()
+        worker_log = args.out_dir / f"{self.stamp}-webhook-worker.log"
+        worker = start_worker(server.env, worker_log, args.webhook_worker_concurrency)
+        out: dict[str, Any] = {
+            "worker_concurrency": args.webhook_worker_concurrency,
+            "load_before": section_load(),
+        }
+        try:
+            endpoint = api_call(
+                server,
+                secret,
+                "POST",
+                "/api/v1/webhook-endpoints",
+                {"url": receiver.url, "events": ["commission.created"], "description": "bench receiver"},
+            )
+            receiver.secret = endpoint["secret"]
+            active = True
+
+            def set_active(on: bool) -> None:
+                nonlocal active
+                if on != active:
+                    api_call(
+                        server, secret, "PATCH", f"/api/v1/webhook-endpoints/{endpoint['id']}", {"active": on}
+                    )
+                    active = on
+                    # Every web worker keeps its answer for WATCH_SECONDS (webhooks/watch.py).
+                    time.sleep(WEBHOOK_WATCH_S + 0.5)
+
+            def idle() -> float:
+                """Seconds until no message is pending: the previous figure's deliveries are done."""
+                started = time.monotonic()
+                deadline = started + args.webhook_timeout
+                while time.monotonic() < deadline:
+                    pending = counter.conn.execute(
+                        "SELECT count(*) FROM webhooks_webhookmessage WHERE status = 'pending'"
+                    ).fetchone()[0]
+                    if pending == 0:
+                        break
+                    time.sleep(0.2)
+                else:
+                    log("  webhook messages were still pending at the timeout")
+                return round(time.monotonic() - started, 2)
+
+            # Alternated so that neither side always runs first: off/on, on/off, off/on, …
+            figures: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+            drains = []
+            for pair in range(args.webhook_pairs):
+                for state in ("off", "on") if pair % 2 == 0 else ("on", "off"):
+                    set_active(state == "on")
+                    idle()
+                    m = bench.measure(server, "event", 16, f"{self.nonce}w{state[1]}{pair}")
+                    figures[state].append(m)
+                    if state == "on":
+                        drains.append(idle())
+                    time.sleep(args.pause)
+            rps = {k: [m["rps"] for m in v] for k, v in figures.items()}
+            cpu = {k: [m["cpu_us_per_request"].get("server") for m in v] for k, v in figures.items()}
+            mean_off = sum(rps["off"]) / len(rps["off"])
+            mean_on = sum(rps["on"]) / len(rps["on"])
+            out["events_c16"] = {
+                "rps_off": rps["off"],
+                "rps_on": rps["on"],
+                "server_cpu_us_per_event_off": cpu["off"],
+                "server_cpu_us_per_event_on": cpu["on"],
+                "seconds_to_deliver_after_each_on_figure": drains,
+                "figures": figures,
+            }
+            out["events_on_vs_off"] = round(mean_on / mean_off, 3) if mean_off else None
+            out["events_cost_pct"] = round((1 - mean_on / mean_off) * 100, 1) if mean_off else None
+            log(
+                f"  webhooks: events c16 off {rps['off']} on {rps['on']} req/s, cost {out['events_cost_pct']} %"
+            )
+            set_active(True)
+            idle()
+            out["delivery"] = self.webhook_delivery(bench, server, counter, receiver)
+            out["duplicates_over_the_section"] = receiver.duplicates()
+            out["bad_signatures"] = sum(1 for a in receiver.snapshot() if a.signed is False)
+            statuses = counter.conn.execute(
+                "SELECT status, count(*) FROM webhooks_webhookmessage GROUP BY status ORDER BY status"
+            ).fetchall()
+            out["messages_by_status"] = dict(statuses)
+            set_active(False)
+        finally:
+            stop_group(worker)
+            receiver.stop()
+        out["worker_log_errors"] = log_errors(worker_log)[:10]
+        return out
+
+    def webhook_delivery(
+        self, bench: Bench, server: Server, counter: RowCounter, receiver: Any
+    ) -> dict[str, Any]:
+        args = self.args
+        n, rate = args.webhook_commissions, args.webhook_rate
+        visitors = Path(bench.seed["visitors_file"]).read_text().split()
+        prefix = f"wh-{self.nonce}-"
+        log(f"  webhooks: {n:,} attributed events at {rate or 'full'} per second, delivered by the worker")
+        started, started_wall = time.monotonic(), time.time()
+
+        def post(i: int) -> int:
+            if rate:
+                delay = started + i / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            body = {
+                "event": "sale",
+                "order_id": f"{prefix}{i:07d}",
+                "visitor_id": visitors[i % len(visitors)],
+                "amount_cents": 9900,
+                "currency": "USD",
+            }
+            try:
+                api_call(server, bench.seed["secret"], "POST", "/api/v1/events", body)
+                return 201
+            except urllib.error.HTTPError as exc:
+                return exc.code
+            except (urllib.error.URLError, OSError):
+                return 0
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            statuses = list(pool.map(post, range(n)))
+        sent_seconds = round(time.monotonic() - started, 2)
+        rows = counter.conn.execute(
+            "SELECT c.public_id, extract(epoch FROM c.created_at)::float8 FROM commissions_commission c"
+            " JOIN tracking_event e ON e.id = c.event_id"
+            " WHERE e.program_id = %s AND e.order_id LIKE %s AND c.kind = 'commission'",
+            (bench.seed["program_id"], prefix + "%"),
+        ).fetchall()
+        created = dict(rows)
+        deadline = time.monotonic() + args.webhook_timeout
+        while time.monotonic() < deadline:
+            got = {a.object_id for a in receiver.snapshot() if a.type == "commission.created"}
+            if set(created) <= got:
+                break
+            time.sleep(0.2)
+        time.sleep(3)  # a late second delivery of a message would still be counted
+        arrivals = [a for a in receiver.snapshot() if a.object_id in created]
+        first: dict[str, float] = {}
+        ids_per_commission: dict[str, set[str]] = {}
+        per_message: dict[str, int] = {}
+        for a in arrivals:
+            first[a.object_id] = min(first.get(a.object_id, a.at), a.at)
+            ids_per_commission.setdefault(a.object_id, set()).add(a.webhook_id)
+            per_message[a.webhook_id] = per_message.get(a.webhook_id, 0) + 1
+        delays = [(first[c] - at) * 1000 for c, at in created.items() if c in first]
+        missing = len(set(created) - set(first))
+        duplicates = sum(k - 1 for k in per_message.values() if k > 1)
+        two_messages = sum(1 for ids in ids_per_commission.values() if len(ids) > 1)
+        last = max((a.at for a in arrivals), default=None)
+        by_status: dict[str, int] = {}
+        for status in statuses:
+            by_status[str(status)] = by_status.get(str(status), 0) + 1
+        result = {
+            "events_sent": n,
+            "events_statuses": by_status,
+            "send_seconds": sent_seconds,
+            "rate_asked": rate or None,
+            "commissions": len(created),
+            "delivered": len(first),
+            "missing": missing,
+            "duplicate_deliveries": duplicates,
+            "commissions_with_two_messages": two_messages,
+            "exactly_once": len(created) == n and missing == 0 and duplicates == 0 and two_messages == 0,
+            "delay_p50_ms": percentile(delays, 50),
+            "delay_p99_ms": percentile(delays, 99),
+            "delay_max_ms": round(max(delays), 1) if delays else None,
+            "bad_signatures": sum(1 for a in arrivals if a.signed is False),
+            # From the first event sent to the last arrival: what the worker kept up with.
+            "deliveries_per_s": round(len(arrivals) / (last - started_wall), 1) if last else None,
+        }
+        log(
+            f"  webhooks: {result['delivered']:,}/{result['commissions']:,} delivered, duplicates {duplicates},"
+            f" delay p50 {result['delay_p50_ms']} ms p99 {result['delay_p99_ms']} ms"
+        )
+        return result
 
     def tracker_section(self, bench: Bench, server: Server) -> dict[str, Any]:
         """GET /t.js as browsers ask for it, its 304, and the bare 204 of /livez beside them: the
@@ -1627,6 +1920,58 @@ class Runner:
             log(f"  {result['rows']:,} rows in {result['seconds']}s, web peak RSS {peak} MB")
             results["csv"] = result
 
+    # --- the scale benchmark: events and retention at scale (--scale) -------------------------------
+
+    def scale_extra(self, results: dict[str, Any], wrk: str) -> None:
+        """Events at 16 connections against the scale database's program (its clicks in the table),
+        compared with the events figure at --clicks; then the daily retention job dropping a month."""
+        args = self.args
+        database_url = f"{args.pg_url}/{args.scale_db}"
+        env = base_env(database_url=database_url, redis_url=args.redis_url, port=8000)
+        seed = last_json(
+            run_step(
+                [
+                    sys.executable,
+                    str(SCALE_SCRIPT),
+                    "load-seed",
+                    "--out-dir",
+                    str(args.out_dir / "seed-scale"),
+                ],
+                env=env,
+                what="scale load seed",
+                timeout=600,
+            )
+        )
+        counter = RowCounter(database_url, seed["program_id"], seed["tables"])
+        out: dict[str, Any] = {"clicks": args.scale, "load_before": section_load()}
+        try:
+            bench = Bench(args, wrk=wrk, seed=seed, counter=counter, nonce=self.nonce)
+            server = self.server("scale-events", database_url)
+            try:
+                bench.warm(server, ("event",), buffered=False)
+                log(f"  checkpoint: {counter.checkpoint()} s")
+                out["events"] = {"c16": bench.measure(server, "event", 16, f"{self.nonce}se16")}
+            finally:
+                self.finish("scale-events", server)
+        finally:
+            counter.close()
+        at_scale, at_load = _get(out, "events.c16.rps"), _get(results, "events.c16.rps")
+        out["events_clicks_in_load_table"] = _get(results, "events.clicks_in_table")
+        out["events_rate_vs_1m"] = round(at_scale / at_load, 3) if at_scale and at_load else None
+        log("  retention: the daily job with the oldest month past retention")
+        out["retention"] = last_json(
+            run_step(
+                [sys.executable, str(SCALE_SCRIPT), "retention"], env=env, what="retention", timeout=3600
+            )
+        )
+        log(
+            f"  retention took {out['retention']['seconds']}s, dropped {out['retention']['dropped_partitions']}"
+            f" ({out['retention']['rows_in_month']:,} clicks)"
+        )
+        pages = _get(results, "pages.pages") or {}
+        out["pages_p95_ms"] = {name: page.get("p95_ms") for name, page in pages.items()}
+        results["scale"] = out
+
     # --- payouts ----------------------------------------------------------------------------------------
 
     def payouts(self, results: dict[str, Any]) -> None:
@@ -1718,7 +2063,7 @@ class Runner:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.monotonic()
     sections = set(args.sections)
-    load_needed = sections & {"clicks", "go", "tracker", "events", "limits"}
+    load_needed = sections & {"clicks", "go", "tracker", "events", "webhooks", "limits"}
     wrk = ensure_wrk() if load_needed else ""
     cores = os.cpu_count() or 1
     now = datetime.now(UTC)
@@ -1746,6 +2091,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             seed = runner.load_sections(results, wrk)
         if sections & {"pages", "csv"}:
             runner.scale_sections(results)
+        if "scale" in sections:
+            runner.scale_extra(results, wrk)
         if "payouts" in sections:
             runner.payouts(results)
     finally:

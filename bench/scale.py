@@ -7,6 +7,8 @@ Run by bench/run.py in a subprocess whose environment points DATABASE_URL at the
     python bench/scale.py explain URL...        # EXPLAIN (ANALYZE, BUFFERS) of each page's slowest query
     python bench/scale.py payouts-seed --affiliates 20000
     python bench/scale.py payouts-run           # payouts_create; a Celery worker beside it sends
+    python bench/scale.py load-seed --out-dir D # a key, codes and visitors for events to `scale`
+    python bench/scale.py retention             # the daily retention job dropping the oldest month
 
 Each prints one JSON object on its last stdout line. The seed writes with set-based SQL
 (INSERT … SELECT over generate_series, run inside PostgreSQL), with the big tables' secondary
@@ -172,7 +174,7 @@ def click_batches(program_id: int, a0: int, na: int, total: int) -> list:
             INSERT INTO tracking_click (visitor_id, created_at, landing_url, referrer, utm_source,
                 utm_medium, utm_campaign, utm_term, utm_content, sub_id, user_agent, country,
                 ip_prefix, ip_hash, source, affiliate_id, program_id)
-            SELECT 'sv' || (g / 3), now() - interval '{DAYS} days' + (g::float8 / %(total)s) * interval '{DAYS} days',
+            SELECT 'sv' || lpad((g / 3)::text, 9, '0'), now() - interval '{DAYS} days' + (g::float8 / %(total)s) * interval '{DAYS} days',
                 'https://scale.example/?ref=seed', '', '', '', '', '', '', '', 'Mozilla/5.0 (seed)', '',
                 '', '', 'script', {_SKEWED}, %(prog)s
             FROM generate_series(%(lo)s, %(hi)s) g
@@ -556,6 +558,101 @@ def payouts_run(*, timeout: float = 1800.0) -> dict:
     }
 
 
+# --- the scale benchmark's events and retention (run.py --scale) ----------------------------------------
+
+
+def load_seed(out_dir: Path) -> dict:
+    """What bench.lua needs to send events to the `scale` program: a live key, its affiliates' codes
+    and visitor ids clicked in the last 20 days (inside the cookie window, so events attribute)."""
+    from affiliates.models import Affiliate, Program
+    from affiliates.services import apikey_create
+    from commissions.models import Commission
+    from tracking.models import Click, Event
+
+    program = Program.objects.get(slug=SCALE_SLUG)
+    _key, secret = apikey_create(program=program, mode="live")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    codes = list(
+        Affiliate.objects.filter(program=program).order_by("pk").values_list("code", flat=True)[:1000]
+    )
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT visitor_id FROM tracking_click WHERE program_id = %s"
+            " AND created_at >= now() - interval '20 days' AND length(visitor_id) >= 8 LIMIT 20000",
+            [program.pk],
+        )
+        visitors = [row[0] for row in cursor.fetchall()]
+    codes_file, visitors_file = out_dir / "codes.txt", out_dir / "visitors.txt"
+    codes_file.write_text("".join(c + "\n" for c in codes))
+    visitors_file.write_text("".join(v + "\n" for v in visitors))
+    return {
+        "program": SCALE_SLUG,
+        "program_id": program.pk,
+        "affiliates": len(codes),
+        "clicks": len(visitors),
+        "secret": secret,
+        "codes_file": str(codes_file),
+        "visitors_file": str(visitors_file),
+        "tables": {
+            "click": Click._meta.db_table,
+            "event": Event._meta.db_table,
+            "commission": Commission._meta.db_table,
+        },
+    }
+
+
+def retention_run() -> dict:
+    """The daily retention job with the `scale` program's retention set so that exactly its oldest
+    month is past: the month is dropped. The blanking watermarks are set to yesterday's cut-offs
+    first, as on an install where the job ran yesterday (its first run ever rewrites every old
+    user agent; that one-off is not the daily figure). Marks the seed incomplete: the next run
+    reseeds."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from affiliates.models import Program
+    from tracking import partitions
+    from tracking.models import RollupState
+    from tracking.retention import cutoff, retention_apply
+
+    now = timezone.now()
+    program = Program.objects.get(slug=SCALE_SLUG)
+    months = partitions.monthly()
+    oldest = next(p for p in months if p.end.date() < now.date())
+    days = (now.date() - oldest.end.date()).days
+    Program.objects.filter(pk=program.pk).update(click_retention_days=days)
+    yesterday = now - timedelta(days=1)
+    for pid, agent_days, cookie_days, hold_days in Program.objects.values_list(
+        "id", "user_agent_retention_days", "cookie_days", "hold_days"
+    ):
+        for name, keep in (
+            (f"retention.user_agent.{pid}", agent_days),
+            (f"retention.visitor.{pid}", cookie_days + hold_days),
+        ):
+            RollupState.objects.update_or_create(
+                name=name, defaults={"last_id": int(cutoff(yesterday, keep).timestamp()), "updated_at": now}
+            )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {oldest.name}")
+        rows = cursor.fetchone()[0]
+    started = time.monotonic()
+    done = retention_apply(now=now)
+    seconds = round(time.monotonic() - started, 2)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {META_TABLE} SET value = value || '{{\"complete\": false}}'::jsonb WHERE key = 'seed'"
+        )
+    return {
+        "seconds": seconds,
+        "month": oldest.name,
+        "rows_in_month": rows,
+        "click_retention_days": days,
+        **done,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -574,6 +671,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--affiliates", type=int, default=20_000)
     p.add_argument("--per-affiliate", type=int, default=3)
     sub.add_parser("payouts-run")
+    p = sub.add_parser("load-seed")
+    p.add_argument("--out-dir", type=Path, required=True)
+    sub.add_parser("retention")
     args = parser.parse_args(argv)
 
     root = Path(__file__).resolve().parent.parent
@@ -599,6 +699,10 @@ def main(argv: list[str] | None = None) -> int:
         result = sessions()
     elif args.cmd == "explain":
         result = explain(args.paths, args.cookie, args.session)
+    elif args.cmd == "load-seed":
+        result = load_seed(args.out_dir)
+    elif args.cmd == "retention":
+        result = retention_run()
     elif args.cmd == "payouts-seed":
         result = payouts_seed(affiliates=args.affiliates, per_affiliate=args.per_affiliate)
     else:

@@ -210,7 +210,7 @@ def fraud_flag(
 
 
 def commissions_audit(*, event: Event, commissions: list[Commission], actor: Actor) -> AuditLog:
-    return audit_entry(
+    entry = audit_entry(
         actor=actor,
         action="commission.created",
         obj=event,
@@ -219,6 +219,10 @@ def commissions_audit(*, event: Event, commissions: list[Commission], actor: Act
             "amounts": [c.amount_cents for c in commissions],
         },
     )
+    # Not stored: the rows themselves, for a listener of the announcement (webhooks' outbox) that
+    # would otherwise read back what this conversion has just written, a joined query per commission.
+    entry.subjects = {c.public_id: c for c in commissions}
+    return entry
 
 
 # --- 8. the answer -------------------------------------------------------------------------------

@@ -4,6 +4,9 @@
 `tracking_click_pYYYYMM`, and `tracking_click_default` for anything outside them. A daily job keeps
 the current month and the next `AHEAD` months created, so clicks never land in the default
 partition in normal operation; old months are dropped whole by retention (tracking/retention.py).
+An install that had clicks before partitioning keeps them in `tracking_click_legacy`, one
+partition from the beginning of time to the first monthly one; retention drops it whole once all
+its rows are past retention, like a month.
 The embedded SQLite database keeps one plain table: every function here is a no-op there.
 """
 
@@ -17,6 +20,7 @@ from django.db import connection, transaction
 
 TABLE = "tracking_click"
 DEFAULT = "tracking_click_default"
+LEGACY = "tracking_click_legacy"  # an install's clicks from before partitioning (migration 0011)
 AHEAD = 3
 _NAME = re.compile(r"^tracking_click_p(\d{4})(\d{2})$")
 
@@ -70,6 +74,31 @@ def monthly() -> list[Partition]:
     return sorted(found, key=lambda p: p.start)
 
 
+_TO = re.compile(r"TO \('([^']+)'\)")
+
+
+def legacy() -> Partition | None:
+    """The partition holding an existing install's clicks from before partitioning, if any: from
+    the beginning of time (`start` is year 1) to its upper bound."""
+    if not enabled():
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "WHERE i.inhparent = to_regclass(%s) AND c.relname = %s",
+            [TABLE, LEGACY],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        match = _TO.search(row[0])
+        if match is None:
+            return None
+        cursor.execute("SELECT %s::timestamptz", [match[1]])
+        end = cursor.fetchone()[0]
+    return Partition(LEGACY, datetime(1, 1, 1, tzinfo=UTC), end)
+
+
 def ensure(*, first: date, last: date) -> list[str]:
     """Create the monthly partitions of every month from `first` to `last` (inclusive) that is
     missing; returns the names created. Rows already in the default partition for such a month are
@@ -80,6 +109,9 @@ def ensure(*, first: date, last: date) -> list[str]:
     existing = {p.name for p in monthly()}
     created = []
     start, stop = month_start(first), next_month(month_start(last))
+    old = legacy()
+    if old is not None:
+        start = max(start, old.end)  # the legacy partition holds those months
     while start < stop:
         end = next_month(start)
         name = name_for(start)

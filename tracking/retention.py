@@ -8,7 +8,9 @@ its visits. Cut-offs are UTC midnights, so a day is either whole or gone.
 
 Order matters: the rollups are refreshed first, so the daily totals (ClickDaily,
 ProgramClickDaily) hold every click before any is removed; the rollup refresh never recomputes a
-day before a program's retention cut-off (tracking/rollups.py), so those totals stay.
+day before a program's retention cut-off (tracking/rollups.py), so those totals stay. The cut-off
+is recorded per program (a `retention.clicks.<id>` RollupState row) before anything is deleted, and
+`rollups.rebuild()` leaves the days before it alone.
 
 On PostgreSQL a monthly partition in which every row is past its program's retention is dropped
 whole (a catalogue change, no dead tuples, no vacuum); rows of a month that still holds younger
@@ -68,7 +70,8 @@ def _drop_partitions(cutoffs: dict[int, datetime]) -> list[str]:
     # A month is a candidate only when it is wholly past the shortest retention.
     latest_cutoff = max(cutoffs.values())
     dropped = []
-    for partition in partitions.monthly():
+    old = partitions.legacy()
+    for partition in ([old] if old else []) + partitions.monthly():
         if partition.end > latest_cutoff:
             break
         if not _partition_droppable(partition, cutoffs):
@@ -128,6 +131,21 @@ def _blank(*, name: str, program_id: int, before: datetime, field: str, unconver
     return changed
 
 
+def _mark_retained(program_id: int, at: datetime) -> None:
+    """Record, before anything is deleted, that the program's clicks before `at` are going, so that
+    `rollups.rebuild()` leaves those days' totals alone. Never moved back: a longer retention set
+    later does not bring deleted clicks back."""
+    stamp = int(at.timestamp())
+    with transaction.atomic():
+        state, _ = RollupState.objects.select_for_update().get_or_create(
+            name=f"{rollups.RETAINED_PREFIX}{program_id}"
+        )
+        if stamp > state.last_id:
+            state.last_id = stamp
+            state.updated_at = timezone.now()
+            state.save(update_fields=["last_id", "updated_at"])
+
+
 def retention_apply(*, now: datetime) -> dict:
     """Apply every program's retention settings; returns what was done, for the task's result."""
     _fold_rollups()
@@ -137,6 +155,8 @@ def retention_apply(*, now: datetime) -> dict:
         )
     )
     cutoffs = {pid: cutoff(now, days) for pid, days, *_ in programs}
+    for pid, at in cutoffs.items():
+        _mark_retained(pid, at)
     dropped = _drop_partitions(cutoffs)
     deleted = sum(_delete_old(pid, at) for pid, at in cutoffs.items())
     blanked_agents = forgotten = 0

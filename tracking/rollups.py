@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Count, Max, Sum
+from django.db.models import Count, Max, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -92,31 +92,57 @@ def refresh(*, max_ids: int = 2_000_000) -> int:
     return read
 
 
+RETAINED_PREFIX = "retention.clicks."
+
+
+def retained_since() -> dict[int, date]:
+    """{program id: the first day whose raw clicks are whole}, for programs whose clicks retention
+    has removed (tracking/retention.py records the cut-off before it deletes anything). A day before
+    it may have lost some or all of its clicks: its rollup rows are the only totals left."""
+    out = {}
+    rows = RollupState.objects.filter(name__startswith=RETAINED_PREFIX).values_list("name", "last_id")
+    for name, stamp in rows:
+        program_id = name.removeprefix(RETAINED_PREFIX)
+        if program_id.isdigit() and stamp:
+            out[int(program_id)] = datetime.fromtimestamp(stamp, UTC).date()
+    return out
+
+
 def rebuild() -> int:
-    """Recompute every day from scratch (after a bulk import): one pass over the clicks table."""
+    """Recompute every day from the raw clicks (after a bulk import): one pass over the clicks table.
+
+    Days before a program's retention cut-off are left as they are: their clicks are gone (or some
+    of them), and a recount would lower or erase totals nothing else holds any more."""
     with transaction.atomic():
         state, _ = RollupState.objects.select_for_update().get_or_create(name=STATE)
         high = Click.objects.aggregate(m=Max("pk"))["m"] or 0
-        ClickDaily.objects.all().delete()
-        ProgramClickDaily.objects.all().delete()
+        kept = retained_since()
+        recounted = ~Q(program_id__in=list(kept))
+        for program_id, first in kept.items():
+            recounted |= Q(program_id=program_id, day__gte=first)
+        ClickDaily.objects.filter(recounted).delete()
+        ProgramClickDaily.objects.filter(recounted).delete()
         if connection.vendor == "postgresql":
+            # Programs without a cut-off have no row in `kept` and keep every click (w.pid IS NULL).
+            # created_at is timestamptz; the session runs in UTC (Django sets TIME_ZONE=UTC).
+            where = """
+                FROM tracking_click c
+                LEFT JOIN unnest(%s::bigint[], %s::date[]) AS w(pid, first_day) ON w.pid = c.program_id
+                WHERE c.id <= %s AND (w.pid IS NULL OR (c.created_at AT TIME ZONE 'UTC')::date >= w.first_day)
+            """
+            params = [list(kept), list(kept.values()), high]
             with connection.cursor() as cursor:
-                # created_at is timestamptz; the session runs in UTC (Django sets TIME_ZONE=UTC).
                 cursor.execute(
-                    """
-                    INSERT INTO tracking_clickdaily (program_id, affiliate_id, day, clicks, visitors)
-                    SELECT program_id, affiliate_id, (created_at AT TIME ZONE 'UTC')::date, count(*), count(DISTINCT visitor_id)
-                    FROM tracking_click WHERE id <= %s GROUP BY 1, 2, 3
-                    """,
-                    [high],
+                    "INSERT INTO tracking_clickdaily (program_id, affiliate_id, day, clicks, visitors) "
+                    "SELECT c.program_id, c.affiliate_id, (c.created_at AT TIME ZONE 'UTC')::date, count(*), "
+                    f"count(DISTINCT c.visitor_id) {where} GROUP BY 1, 2, 3",
+                    params,
                 )
                 cursor.execute(
-                    """
-                    INSERT INTO tracking_programclickdaily (program_id, day, clicks, visitors)
-                    SELECT program_id, (created_at AT TIME ZONE 'UTC')::date, count(*), count(DISTINCT visitor_id)
-                    FROM tracking_click WHERE id <= %s GROUP BY 1, 2
-                    """,
-                    [high],
+                    "INSERT INTO tracking_programclickdaily (program_id, day, clicks, visitors) "
+                    "SELECT c.program_id, (c.created_at AT TIME ZONE 'UTC')::date, count(*), "
+                    f"count(DISTINCT c.visitor_id) {where} GROUP BY 1, 2",
+                    params,
                 )
         else:
             days = (
@@ -127,6 +153,8 @@ def rebuild() -> int:
                 .order_by()
             )
             for program_id, day in sorted(set(days)):
+                if program_id in kept and day < kept[program_id]:
+                    continue
                 _recompute_day(program_id, day, high)
         state.last_id = high
         state.updated_at = timezone.now()

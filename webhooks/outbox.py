@@ -3,8 +3,8 @@
 The domain writes an audit row for every change of state inside the change's transaction and
 announces it (`refapp.models.audit_recorded`); this receiver turns it into one message row per
 interested endpoint in that same transaction, so a rolled-back change sends nothing, and queues the
-delivery once the transaction commits. The sweep (`tasks.sweep_due_messages`) picks up whatever a
-lost queue message or a killed worker left behind.
+delivery once the transaction commits (through dispatch.py, off the request's path). The sweep
+(`tasks.sweep_due_messages`) picks up whatever a lost queue message or a killed worker left behind.
 
 A program with no active endpoint never reaches this module: `refapp.models.audit_announce` asks
 the cached check of `watch.py` first.
@@ -23,8 +23,8 @@ from refapp.ids import new_public_id
 from refapp.models import AuditLog
 
 from . import payloads
+from .dispatch import queue_delivery
 from .models import TEST_EVENT, WebhookEndpoint, WebhookMessage
-from .tasks import deliver_message
 
 _STATUS_ACTIONS = {"affiliate.active", "affiliate.suspended", "affiliate.rejected", "affiliate.pending"}
 _SIMPLE = {
@@ -67,14 +67,17 @@ def on_audit_recorded(sender: Any, entries: Iterable[AuditLog], **kwargs: Any) -
         if not changes:
             continue
         if entry.program_id not in endpoints:
+            # Read in the change's transaction, not from watch.py's cache: a message for an
+            # endpoint deleted meanwhile would fail the change's commit on its foreign key.
             endpoints[entry.program_id] = list(
                 WebhookEndpoint.objects.filter(program_id=entry.program_id, is_active=True).order_by("pk")
             )
+        known = getattr(entry, "subjects", None) or {}
         for event_type, kind, public_id in changes:
             wanting = [e for e in endpoints[entry.program_id] if event_type in e.events]
             if not wanting:
                 continue
-            loaded = payloads.load(kind, public_id)
+            loaded = payloads.load(kind, public_id, known.get(public_id))
             if loaded is None:
                 continue
             livemode, data = loaded
@@ -106,7 +109,7 @@ def message_create(
     }
     message.save(force_insert=True)
     message_pk = message.pk
-    transaction.on_commit(lambda: deliver_message.delay(message_pk))
+    transaction.on_commit(lambda: queue_delivery(message_pk))
     return message
 
 

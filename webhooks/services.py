@@ -83,7 +83,8 @@ def endpoint_update(
     if events is not None:
         validate_events(events)
     with transaction.atomic():
-        locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        # NO KEY: conversions writing messages for this endpoint (FOR KEY SHARE) go on meanwhile.
+        locked = WebhookEndpoint.objects.select_for_update(no_key=True).get(pk=endpoint.pk)
         changed = {}
         for name, value in (
             ("url", url),
@@ -116,7 +117,7 @@ def endpoint_delete(*, endpoint: WebhookEndpoint, actor: Actor) -> None:
 def endpoint_rotate_secret(*, endpoint: WebhookEndpoint, actor: Actor, now: datetime) -> WebhookEndpoint:
     """A new secret; the previous one keeps signing beside it for 24 hours."""
     with transaction.atomic():
-        locked = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        locked = WebhookEndpoint.objects.select_for_update(no_key=True).get(pk=endpoint.pk)
         locked.previous_secret = locked.secret
         locked.previous_secret_expires_at = now + ROTATION_OVERLAP
         locked.secret = new_secret()
@@ -141,7 +142,11 @@ def endpoint_send_test(*, endpoint: WebhookEndpoint, actor: Actor, now: datetime
 def message_replay(*, message: WebhookMessage, actor: Actor, now: datetime) -> WebhookMessage:
     """Send a message again, same webhook-id, with a fresh retry schedule."""
     with transaction.atomic():
-        locked = WebhookMessage.objects.select_for_update().select_related("endpoint").get(pk=message.pk)
+        locked = (
+            WebhookMessage.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("endpoint")
+            .get(pk=message.pk)
+        )
         locked.status = WebhookMessage.Status.PENDING
         locked.attempts = 0
         locked.next_attempt_at = now

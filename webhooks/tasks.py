@@ -19,6 +19,15 @@ def deliver_message(message_id: int, force: bool = False) -> None:
         deliver_message.delay(following)
 
 
+@shared_task(acks_late=True, ignore_result=True)
+def deliver_messages(message_ids: list[int]) -> None:
+    """Several messages queued together (webhooks/dispatch.py), one after the other."""
+    for message_id in message_ids:
+        following = message_deliver(message_id=message_id, now=timezone.now(), force=False)
+        if following is not None:
+            deliver_message.delay(following)
+
+
 @shared_task(ignore_result=True)
 def sweep_due_messages() -> int:
     """Queue every pending message whose retry is due and that no live delivery holds: retries,

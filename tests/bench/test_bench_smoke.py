@@ -14,6 +14,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -285,14 +287,28 @@ def test_build_document_shape_and_no_secret():
 def test_parse_args_defaults_and_guards():
     full = bench_run.parse_args([])
     assert (full.duration, full.grace, full.server, full.workers, full.threads) == (15, 15, "granian", 3, 2)
-    assert full.sections == list(bench_run.SECTIONS) and full.clicks == 1_000_000
+    assert full.sections == [s for s in bench_run.SECTIONS if s != "scale"] and full.clicks == 1_000_000
+    assert (full.webhook_commissions, full.webhook_pairs, full.scale) == (10_000, 3, None)
     assert (full.scale_clicks, full.scale_events, full.scale_affiliates) == (10_000_000, 300_000, 20_000)
     assert full.unbuffered == [64]
     quick = bench_run.parse_args(["--quick", "--only", "clicks,pages"])
     assert (quick.duration, quick.sections) == (2, ["clicks", "pages"])
     gunicorn = bench_run.parse_args(["--server", "gunicorn"])
     assert gunicorn.workers == 2 * (os.cpu_count() or 1) + 1
-    for bad in (["--db-name", "refapp"], ["--only", "nope"], ["--scale-db", "refapp_bench"]):
+    scale = bench_run.parse_args(["--scale"])
+    assert (scale.scale, scale.scale_clicks, scale.sections) == (
+        100_000_000,
+        100_000_000,
+        ["events", "pages", "scale"],
+    )
+    assert bench_run.parse_args(["--scale-rows", "2000000"]).scale_clicks == 2_000_000
+    for bad in (
+        ["--db-name", "refapp"],
+        ["--only", "nope"],
+        ["--scale-db", "refapp_bench"],
+        ["--only", "scale"],
+        ["--scale", "10"],
+    ):
         with pytest.raises(SystemExit):
             bench_run.parse_args(bad)  # would drop someone's real database, or is not a section
 
@@ -309,6 +325,61 @@ def test_server_commands():
     assert "gunicorn" in gunicorn.command() and gunicorn.describe()["worker_class"] == "sync"
     assert bench_run.process_group_pids(os.getpgrp())  # this test's own group
     assert bench_run.memory_mb(os.getpid())["VmHWM"] > 0
+
+
+def test_webhook_watch_delay_matches_the_app():
+    from webhooks import watch
+
+    assert bench_run.WEBHOOK_WATCH_S == watch.WATCH_SECONDS
+
+
+def test_receiver_records_ids_signatures_and_duplicates():
+    from standardwebhooks.webhooks import Webhook
+
+    from bench.receiver import Receiver
+
+    secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    receiver = Receiver().start()
+    receiver.secret = secret
+    try:
+        for webhook_id, key in (("msg_1", secret), ("msg_1", secret), ("msg_2", "whsec_" + "A" * 32)):
+            body = json.dumps({"type": "commission.created", "data": {"id": "com_1"}})
+            moment = datetime.now(UTC)
+            headers = {
+                "webhook-id": webhook_id,
+                "webhook-timestamp": str(int(moment.timestamp())),
+                "webhook-signature": Webhook(key).sign(webhook_id, moment, body),
+                "content-type": "application/json",
+            }
+            request = urllib.request.Request(receiver.url, data=body.encode(), headers=headers, method="POST")
+            with bench_run.OPENER.open(request, timeout=10) as resp:
+                assert resp.status == 200
+    finally:
+        receiver.stop()
+    arrivals = receiver.snapshot()
+    assert [(a.webhook_id, a.type, a.object_id, a.signed) for a in arrivals] == [
+        ("msg_1", "commission.created", "com_1", True),
+        ("msg_1", "commission.created", "com_1", True),
+        ("msg_2", "commission.created", "com_1", False),
+    ]
+    assert receiver.duplicates() == 1
+
+
+def test_webhook_checks_and_cost_target():
+    results = {
+        "webhooks": {
+            "events_cost_pct": 4.0,
+            "duplicates_over_the_section": 0,
+            "bad_signatures": 0,
+            "delivery": {"exactly_once": True},
+        }
+    }
+    assert bench_run.checks(results)["webhooks_delivered_exactly_once"] is True
+    assert bench_run.targets(results)["webhooks_events_cost"]["met"] is True
+    results["webhooks"]["delivery"]["exactly_once"] = False
+    results["webhooks"]["events_cost_pct"] = 12.5
+    assert bench_run.checks(results)["webhooks_delivered_exactly_once"] is False
+    assert bench_run.targets(results)["webhooks_events_cost"]["met"] is False
 
 
 def test_click_buffer_keys_match_the_app():
@@ -511,16 +582,17 @@ def test_bench_end_to_end(tmp_path):
     # on one PostgreSQL (two checkouts, or CI beside a developer's run) never drop each other's.
     suffix = re.sub(r"[^a-z0-9_]", "_", db.path.strip("/").lower()) or "default"
     command = (
-        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", "clicks,tracker,events,pages,csv,payouts",
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only", "clicks,tracker,events,webhooks,pages,csv,payouts",
          "--affiliates", "10", "--clicks", "100", "--duration", "1", "--unbuffered-conc", "", "--pause", "0.1",
          "--pg-url", f"postgresql://{db.netloc}", "--db-name", f"refapp_bench_smoke_{suffix}",
          "--scale-db", f"refapp_bench_smoke_scale_{suffix}", "--scale-affiliates", "20", "--scale-clicks", "2000",
          "--scale-events", "200", "--csv-rows", "50", "--page-requests", "2", "--page-warmups", "1",
          "--no-explain", "--redis-url", f"redis://{redis_host}:{redis_port}/{redis_db}",
          "--payout-affiliates", "15", "--payout-db", f"refapp_bench_smoke_payouts_{suffix}",
+         "--webhook-commissions", "20", "--webhook-pairs", "1", "--webhook-rate", "50",
          "--out-dir", str(tmp_path)]
     )  # fmt: skip
-    proc = _run_bench(command, timeout=240)
+    proc = _run_bench(command, timeout=420)
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(proc.stdout)
     assert doc["server"]["buffered"]["kind"] == "granian" and doc["server"]["buffered"]["click_buffer"]
@@ -546,6 +618,16 @@ def test_bench_end_to_end(tmp_path):
     assert cpu["server"] > 0 and cpu["wrk"] > 0, cpu
     assert doc["events"]["c16"]["cpu_us_per_request"]["postgres"] > 0
     assert doc["events"]["replay"]["exactly_once"] is True
+    # Webhooks: the events rate with an endpoint on and off, and 20 commissions delivered once each
+    # by a real Celery worker to the receiver on loopback, signed.
+    webhooks = doc["webhooks"]
+    assert webhooks["events_c16"]["rps_off"][0] > 0 and webhooks["events_c16"]["rps_on"][0] > 0
+    assert webhooks["events_cost_pct"] is not None
+    delivery = webhooks["delivery"]
+    assert delivery["commissions"] == delivery["delivered"] == 20 and delivery["exactly_once"], delivery
+    assert delivery["delay_p50_ms"] > 0 and delivery["delay_p99_ms"] >= delivery["delay_p50_ms"]
+    assert webhooks["bad_signatures"] == 0 and webhooks["duplicates_over_the_section"] == 0
+    assert webhooks["worker_log_errors"] == [], webhooks["worker_log_errors"]
     pages = doc["pages"]["pages"]
     assert set(pages) == {
         "panel_dashboard_30d",

@@ -142,3 +142,58 @@ def test_partitions_ahead_and_rows_moved_out_of_the_default(program):
         cursor.execute("SELECT count(*) FROM tracking_click_p203105")
         assert cursor.fetchone()[0] == 1
     assert partitions.ensure_ahead(now=datetime(2031, 4, 11, tzinfo=UTC)) == []
+
+
+@pytest.fixture
+def legacy(program):
+    """An install partitioned by migration 0011 with clicks already there: the old table is one
+    partition up to the first monthly one (here 2026-09-01)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {partitions.LEGACY} (LIKE tracking_click INCLUDING DEFAULTS)")
+        cursor.execute(
+            f"ALTER TABLE tracking_click ATTACH PARTITION {partitions.LEGACY} "
+            "FOR VALUES FROM (MINVALUE) TO ('2026-09-01 00:00:00+00')"
+        )
+    return AffiliateFactory(program=program, code="OLD")
+
+
+def test_the_legacy_partition_holds_the_months_before_its_bound(legacy, program):
+    found = partitions.legacy()
+    assert found is not None and found.end == datetime(2026, 9, 1, tzinfo=UTC)
+    assert partitions.ensure(first=date(2026, 6, 1), last=date(2026, 10, 1)) == [
+        "tracking_click_p202609",
+        "tracking_click_p202610",
+    ]
+    old = Click.objects.create(
+        program=program, affiliate=legacy, visitor_id="v", created_at=datetime(2026, 7, 2, tzinfo=UTC)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tableoid::regclass::text FROM tracking_click WHERE id = %s", [old.pk])
+        assert cursor.fetchone()[0] == partitions.LEGACY
+    clicks = log_selectors.clicks_for_program(
+        program, date_from=date(2026, 10, 1), date_to=date(2026, 10, 30)
+    )
+    assert scanned(clicks.explain()) == {"tracking_click_p202610"}  # pruned away like a month
+
+
+def test_retention_drops_the_legacy_partition_once_all_of_it_is_past(legacy, program):
+    from tracking import rollups
+    from tracking.models import ProgramClickDaily
+    from tracking.retention import retention_apply
+
+    partitions.ensure(first=date(2026, 9, 1), last=date(2026, 12, 1))
+    Click.objects.create(
+        program=program, affiliate=legacy, visitor_id="v", created_at=datetime(2026, 7, 2, tzinfo=UTC)
+    )
+    kept = Click.objects.create(
+        program=program, affiliate=legacy, visitor_id="v", created_at=datetime(2026, 11, 2, tzinfo=UTC)
+    )
+    program.click_retention_days = 60
+    program.save()
+
+    done = retention_apply(now=datetime(2026, 12, 6, 3, 20, tzinfo=UTC))
+
+    assert done["dropped_partitions"] == [partitions.LEGACY, "tracking_click_p202609"]
+    assert partitions.legacy() is None and list(Click.objects.values_list("pk", flat=True)) == [kept.pk]
+    rollups.rebuild()
+    assert ProgramClickDaily.objects.get(program=program, day=date(2026, 7, 2)).clicks == 1

@@ -122,3 +122,53 @@ def test_a_straggler_click_does_not_recount_a_day_past_retention(ann):
     click(ann, datetime(2026, 7, 10, 5, tzinfo=UTC))
     rollups.refresh()
     assert totals(date(2026, 7, 10)) == ([(1, 1)], [(1, 1)])
+
+
+def test_a_rebuild_after_retention_keeps_the_totals_of_deleted_days(ann):
+    """The dropped month (PostgreSQL) or deleted rows (SQLite) leave only the rollups: a rebuild
+    recounts the days still whole and leaves the others as they were."""
+    click(ann, datetime(2026, 7, 10, 12, tzinfo=UTC))
+    click(ann, datetime(2026, 7, 10, 13, tzinfo=UTC), visitor_id="v2")
+    click(ann, datetime(2026, 11, 20, tzinfo=UTC))
+    retention_apply(now=NOW)
+    old, recent = totals(date(2026, 7, 10)), totals(date(2026, 11, 20))
+    assert old == ([(2, 2)], [(2, 2)]) and recent == ([(1, 1)], [(1, 1)])
+    # A day still whole is recounted: a click imported straight into the table shows up.
+    Click.objects.create(
+        program=ann.program, affiliate=ann, created_at=datetime(2026, 11, 20, 8, tzinfo=UTC), visitor_id="v3"
+    )
+
+    rollups.rebuild()
+
+    assert totals(date(2026, 7, 10)) == old
+    assert totals(date(2026, 11, 20)) == ([(2, 2)], [(2, 2)])
+
+
+def test_a_rebuild_keeps_deleted_days_after_the_retention_is_lengthened(ann, program):
+    click(ann, datetime(2026, 8, 1, 9, tzinfo=UTC))
+    retention_apply(now=NOW)  # 100 days: 2026-08-28 and before go
+    program.click_retention_days = 3000
+    program.save()
+    retention_apply(now=NOW)  # nothing comes back, and the recorded cut-off does not move back
+
+    rollups.rebuild()
+
+    assert totals(date(2026, 8, 1)) == ([(1, 1)], [(1, 1)])
+
+
+def test_a_rebuild_recounts_every_day_of_a_program_retention_never_touched(ann):
+    other = ProgramFactory(slug="other", click_retention_days=3000)
+    bob = AffiliateFactory(program=other, code="BOB")
+    click(ann, datetime(2026, 7, 10, tzinfo=UTC))
+    retention_apply(now=NOW)
+    ProgramClickDaily.objects.filter(program=other).delete()
+    click(bob, datetime(2026, 7, 10, tzinfo=UTC))  # another program's click of a day ann lost
+
+    rollups.rebuild()
+
+    assert list(ProgramClickDaily.objects.filter(program=other).values_list("day", "clicks")) == [
+        (date(2026, 7, 10), 1)
+    ]
+    assert list(ProgramClickDaily.objects.filter(program=ann.program).values_list("day", "clicks")) == [
+        (date(2026, 7, 10), 1)
+    ]
