@@ -26,7 +26,7 @@
 
   // <button type="submit" data-confirm="Pay Jo 30.00 EUR again?"> asks before the form is sent.
   document.addEventListener("click", function (event) {
-    var button = event.target.closest("[data-confirm]");
+    var button = event.target.closest("button[data-confirm], input[data-confirm]");
     if (button && !window.confirm(button.getAttribute("data-confirm"))) event.preventDefault();
   });
 

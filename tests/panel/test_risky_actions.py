@@ -148,3 +148,15 @@ def test_bulk_review_confirms_with_the_count_and_the_total(staff_client, affilia
     )
     assert "3 commissions approved." in done.text
     assert {c.status for c in Commission.objects.filter(pk__in=[c.pk for c in rows])} == {"approved"}
+
+
+def test_destructive_buttons_ask_with_what_they_destroy(staff_client, program):
+    from affiliates.services import apikey_create
+    from tests.factories import CommissionRuleFactory
+
+    apikey_create(program=program, name="Zapier")
+    CommissionRuleFactory(program=program)
+    keys = staff_client.get("/panel/p/acme/keys/").text
+    assert 'data-confirm="Revoke the live key ‘Zapier’' in keys
+    rules = staff_client.get("/panel/p/acme/rules/").text
+    assert 'data-confirm="Deactivate this rule? New conversions stop earning by it; the 0 commissions' in rules
