@@ -159,4 +159,6 @@ def test_destructive_buttons_ask_with_what_they_destroy(staff_client, program):
     keys = staff_client.get("/panel/p/acme/keys/").text
     assert 'data-confirm="Revoke the live key ‘Zapier’' in keys
     rules = staff_client.get("/panel/p/acme/rules/").text
-    assert 'data-confirm="Deactivate this rule? New conversions stop earning by it; the 0 commissions' in rules
+    assert (
+        'data-confirm="Deactivate this rule? New conversions stop earning by it; the 0 commissions' in rules
+    )
