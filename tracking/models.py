@@ -116,7 +116,7 @@ class Event(models.Model):
     visitor_id = models.CharField(max_length=64, blank=True)
     referral_code = models.CharField(max_length=64, blank=True)
     # The promotion code used at checkout (POST /api/v1/events coupon_code, a Stripe discount).
-    coupon_code = models.CharField(max_length=64, blank=True, db_default="")
+    coupon_code = models.CharField(max_length=64, blank=True, default="", db_default="")
     amount_cents = models.BigIntegerField(default=0)
     currency = models.CharField(max_length=3)
     refunded_cents = models.BigIntegerField(default=0)

@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
                 migrations.AddField(
                     model_name="event",
                     name="coupon_code",
-                    field=models.CharField(blank=True, db_default="", max_length=64),
+                    field=models.CharField(blank=True, default="", db_default="", max_length=64),
                 ),
             ],
         ),
