@@ -33,6 +33,12 @@ def program_reward(program: Program) -> FriendReward | None:
     return FriendReward.objects.filter(program=program, group__isnull=True).first()
 
 
+def program_offers_reward(program_id: int) -> bool:
+    """Whether any reward of the program is active: without one, reward_for() is None for every
+    affiliate of it, which the click path asks first and caches per program."""
+    return FriendReward.objects.filter(program_id=program_id, is_active=True).exists()
+
+
 def reward_for(affiliate: Affiliate) -> FriendReward | None:
     """The active reward of the affiliate's active group, else the program's active reward."""
     rewards = FriendReward.objects.filter(program_id=affiliate.program_id, is_active=True)

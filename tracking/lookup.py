@@ -20,6 +20,7 @@ _lock = threading.Lock()
 _programs: dict[str, tuple[float, Program | None]] = {}
 _affiliates: dict[tuple[int, str], tuple[float, tuple[int, str] | None]] = {}
 _coupons: dict[int, tuple[float, dict[str, str] | None]] = {}
+_offers: dict[int, tuple[float, bool]] = {}
 _MAX_ENTRIES = 10_000
 # A miss's query written out: building it with the ORM cost about 300 µs of Python (405 µs of CPU
 # per lookup against 90 µs, measured), and every code misses again every TTL in every process.
@@ -65,10 +66,27 @@ def active_affiliate_by_code(program: Program, code: str) -> tuple[int, str] | N
     return row
 
 
-def coupon_for(affiliate_id: int) -> dict[str, str] | None:
+def _program_offers_reward(program_id: int, now: float) -> bool:
+    hit = _offers.get(program_id)
+    if hit and hit[0] > now:
+        return hit[1]
+    offers = rewards.program_offers_reward(program_id)
+    if _ttl() > 0:
+        with _lock:
+            if len(_offers) > _MAX_ENTRIES:
+                _offers.clear()
+            _offers[program_id] = (now + _ttl(), offers)
+    return offers
+
+
+def coupon_for(affiliate_id: int, program_id: int) -> dict[str, str] | None:
     """What a visitor referred by this affiliate is offered ({"code", "label"}, or None), cached like
-    the code lookup: a reward changed a few seconds ago may still show the old label."""
+    the code lookup: a reward changed a few seconds ago may still show the old label. A program
+    with no active reward answers None from one cached query per program: asked per affiliate, the
+    misses of a thousand affiliates halved the click rate at c16 (bench/LOG.md, 2026-12-07)."""
     now = time.monotonic()
+    if not _program_offers_reward(program_id, now):
+        return None
     hit = _coupons.get(affiliate_id)
     if hit and hit[0] > now:
         return hit[1]
@@ -87,3 +105,4 @@ def clear() -> None:
         _programs.clear()
         _affiliates.clear()
         _coupons.clear()
+        _offers.clear()

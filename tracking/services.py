@@ -271,7 +271,7 @@ def click_ingest(
     if recorded is True:
         # The /go/ redirect stored this visit already; the tracker asks only for the reward.
         count_or_refuse(program)
-        return 202, _with_coupon({"visitor_id": visitor_id, "attributed": True}, affiliate[0])
+        return 202, _with_coupon({"visitor_id": visitor_id, "attributed": True}, affiliate[0], program.pk)
     stored = click_record(
         limit="click",
         program=program,
@@ -288,13 +288,13 @@ def click_ingest(
     if not stored:
         dropped_click_count(program_id=program.pk, reason=DroppedClickDaily.Reason.RATE_LIMIT, now=now)
         raise limited()
-    return 202, _with_coupon({"visitor_id": visitor_id, "attributed": True}, affiliate[0])
+    return 202, _with_coupon({"visitor_id": visitor_id, "attributed": True}, affiliate[0], program.pk)
 
 
-def _with_coupon(body: dict, affiliate_id: int) -> dict:
+def _with_coupon(body: dict, affiliate_id: int, program_id: int) -> dict:
     from . import lookup
 
-    coupon = lookup.coupon_for(affiliate_id)
+    coupon = lookup.coupon_for(affiliate_id, program_id)
     if coupon is not None:
         body["coupon"] = coupon
     return body
