@@ -7,18 +7,17 @@ stick out, and nothing is wider than the viewport. Screenshots go to var/screens
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Page, expect
 
 from affiliates.magic import link_create
 from affiliates.models import ProgramStaff
 from affiliates.services import apikey_create
-from tests.browser.conftest import DESKTOP_UA
+from tests.browser import test_flows
 from tests.factories import AffiliateFactory, CommissionRuleFactory, PartnerGroupFactory, ProgramFactory
 from tracking.models import Click
 
@@ -29,37 +28,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture
-def person(browser) -> Iterator[Callable[..., Page]]:
-    """A page in a new browser profile; page errors and console errors fail the test."""
-    contexts: list[BrowserContext] = []
-    errors: list[str] = []
-
-    def open_page(**options) -> Page:
-        context = browser.new_context(user_agent=DESKTOP_UA, **options)
-        contexts.append(context)
-        page = context.new_page()
-        page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
-        page.on("console", lambda msg: console_error(page, msg, errors))
-        page.on("response", lambda response: failed_asset(page, response, errors))
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
-    assert errors == [], f"JavaScript or console errors: {errors}"
-
-
-def console_error(page: Page, msg, errors: list[str]) -> None:
-    # A failed load is reported by failed_asset with its URL (the browser's favicon probe 404s).
-    if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
-        errors.append(f"{page.url}: console: {msg.text}")
-
-
-def failed_asset(page: Page, response, errors: list[str]) -> None:
-    request = response.request
-    if response.status >= 400 and request.resource_type != "document" and "/favicon" not in response.url:
-        errors.append(f"{page.url}: {request.resource_type} {response.url} answered {response.status}")
+# `person` (a page in a new browser profile whose errors fail the test) is test_flows' fixture.
+person = test_flows.person
 
 
 @pytest.fixture
