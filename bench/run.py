@@ -12,7 +12,8 @@ It sets everything up itself and always stops what it started. Sections (all by 
            (the bare 204) side by side on the same server, at 64
   events   POST /api/v1/events with 1,000,000 clicks in the table, at 16 and 64, and a replay check
   webhooks outgoing webhooks (issue 17): the events rate at 16 with an endpoint subscribed to
-           commission.created and with none, in alternated pairs; then 10,000 commissions delivered
+           commission.created and with none, in alternated pairs (the worker stopped during them,
+           then one pair with it delivering); then 10,000 commissions delivered
            by a real Celery worker to a receiver on loopback: each exactly once, and the delay from
            the commission's creation to its arrival (p50, p99)
   pages    p50/p95 of the panel and portal dashboards and the affiliates list over 10 million clicks
@@ -1575,8 +1576,9 @@ class Runner:
 
     def webhooks_section(self, bench: Bench, server: Server, counter: RowCounter) -> dict[str, Any]:
         """The events rate with an endpoint subscribed to commission.created and without (alternated
-        pairs, the worker running in both), then `--webhook-commissions` commissions delivered by a
-        real Celery worker to a receiver on loopback: each exactly once, and how long after the change."""
+        pairs with the worker stopped, then one pair with it delivering), then
+        `--webhook-commissions` commissions delivered by a real Celery worker to a receiver on
+        loopback: each exactly once, and how long after the change."""
         if str(ROOT) not in sys.path:
             sys.path.insert(0, str(ROOT))
         from bench.receiver import Receiver
@@ -1626,34 +1628,67 @@ class Runner:
                     log("  webhook messages were still pending at the timeout")
                 return round(time.monotonic() - started, 2)
 
-            # Alternated so that neither side always runs first: off/on, on/off, off/on, …
-            figures: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
-            drains = []
-            for pair in range(args.webhook_pairs):
-                for state in ("off", "on") if pair % 2 == 0 else ("on", "off"):
-                    set_active(state == "on")
-                    idle()
-                    m = bench.measure(server, "event", 16, f"{self.nonce}w{state[1]}{pair}")
-                    figures[state].append(m)
-                    if state == "on":
-                        drains.append(idle())
-                    time.sleep(args.pause)
-            rps = {k: [m["rps"] for m in v] for k, v in figures.items()}
-            cpu = {k: [m["cpu_us_per_request"].get("server") for m in v] for k, v in figures.items()}
-            mean_off = sum(rps["off"]) / len(rps["off"])
-            mean_on = sum(rps["on"]) / len(rps["on"])
-            out["events_c16"] = {
-                "rps_off": rps["off"],
-                "rps_on": rps["on"],
-                "server_cpu_us_per_event_off": cpu["off"],
-                "server_cpu_us_per_event_on": cpu["on"],
-                "seconds_to_deliver_after_each_on_figure": drains,
-                "figures": figures,
-            }
-            out["events_on_vs_off"] = round(mean_on / mean_off, 3) if mean_off else None
-            out["events_cost_pct"] = round((1 - mean_on / mean_off) * 100, 1) if mean_off else None
+            def pause_worker(paused: bool) -> None:
+                os.killpg(worker.pid, signal.SIGSTOP if paused else signal.SIGCONT)
+
+            def pairs(count: int, tag: str) -> dict[str, list[dict[str, Any]]]:
+                """Alternated so that neither side always runs first: off/on, on/off, off/on, …"""
+                figures: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+                for pair in range(count):
+                    for state in ("off", "on") if pair % 2 == 0 else ("on", "off"):
+                        set_active(state == "on")
+                        figures[state].append(
+                            bench.measure(server, "event", 16, f"{self.nonce}w{tag}{state[1]}{pair}")
+                        )
+                        time.sleep(args.pause)
+                return figures
+
+            def summary(figures: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+                rps = {k: [m["rps"] for m in v] for k, v in figures.items()}
+                cpu = {k: [m["cpu_us_per_request"].get("server") for m in v] for k, v in figures.items()}
+                pg = {k: [m["cpu_us_per_request"].get("postgres") for m in v] for k, v in figures.items()}
+                mean_off, mean_on = (sum(rps[k]) / len(rps[k]) for k in ("off", "on"))
+                return {
+                    "rps_off": rps["off"],
+                    "rps_on": rps["on"],
+                    "server_cpu_us_per_event_off": cpu["off"],
+                    "server_cpu_us_per_event_on": cpu["on"],
+                    "postgres_cpu_us_per_event_off": pg["off"],
+                    "postgres_cpu_us_per_event_on": pg["on"],
+                    "on_vs_off": round(mean_on / mean_off, 3) if mean_off else None,
+                    "cost_pct": round((1 - mean_on / mean_off) * 100, 1) if mean_off else None,
+                    "figures": figures,
+                }
+
+            # The cost to ingestion: what a conversion's request and its database pay for writing the
+            # messages, the worker stopped (SIGSTOP) while the windows run so that its deliveries do
+            # not take the same two cores from the web processes. The messages wait and are
+            # delivered once it continues (the backlog's time is reported).
+            idle()
+            pause_worker(True)
+            try:
+                paused = pairs(args.webhook_pairs, "p")
+            finally:
+                pause_worker(False)
+            backlog = counter.conn.execute(
+                "SELECT count(*) FROM webhooks_webhookmessage WHERE status = 'pending'"
+            ).fetchone()[0]
+            out["events_c16"] = summary(paused)
+            out["events_c16"]["backlog_messages"] = backlog
+            out["events_c16"]["backlog_delivered_in_s"] = idle()
+            out["events_on_vs_off"] = out["events_c16"]["on_vs_off"]
+            out["events_cost_pct"] = out["events_c16"]["cost_pct"]
+            # The same with the worker delivering during the windows: on this 2-core machine its
+            # deliveries compete with the web processes for the cores (what one machine running
+            # everything pays, not the cost to the request).
+            running = pairs(1, "r")
+            out["events_c16_worker_delivering"] = summary(running)
+            out["events_c16_worker_delivering"]["delivered_after_in_s"] = idle()
             log(
-                f"  webhooks: events c16 off {rps['off']} on {rps['on']} req/s, cost {out['events_cost_pct']} %"
+                f"  webhooks: events c16 off {out['events_c16']['rps_off']} on {out['events_c16']['rps_on']} req/s,"
+                f" cost {out['events_cost_pct']} % (worker paused);"
+                f" {out['events_c16_worker_delivering']['cost_pct']} % with the worker delivering;"
+                f" backlog of {backlog} delivered in {out['events_c16']['backlog_delivered_in_s']} s"
             )
             set_active(True)
             idle()

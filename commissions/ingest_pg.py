@@ -42,7 +42,15 @@ from psycopg.types.json import Jsonb
 from affiliates.models import Affiliate, Program
 from refapp.ids import new_public_id
 from refapp.instances import unsaved
-from refapp.models import Actor, AuditLog, audit_announce, audit_entry, audit_watched
+from refapp.models import (
+    Actor,
+    AuditLog,
+    audit_announce,
+    audit_entry,
+    audit_rows,
+    audit_rows_written,
+    audit_watched,
+)
 from refapp.pgdirect import numbered as _numbered
 from refapp.pgdirect import run as _run
 from tracking.models import Event, Referral
@@ -263,14 +271,24 @@ def event_ingest_pg(
     rows = [*commissions, *extra]
     if not audit_watched(program.pk):
         return body if _write(db, event, new_referral, rows) else None
-    # A listener of the program's changes (webhooks) writes its rows in the same transaction as the
-    # statement, told of what the statement wrote as the ORM writer tells it.
+    # A listener of the program's changes (webhooks) has its rows written by the same statement:
+    # told of what the statement writes, as the ORM writer tells it, it answers the rows it wants
+    # (refapp.models.audit_rows) and gets them back written.
+    announced = [row for row in extra if isinstance(row, AuditLog)]
+    if new_referral is not None:
+        told = audit_entry(actor=None, action="referral.created", obj=new_referral)
+        told.subjects = {new_referral.public_id: new_referral}
+        announced.insert(0, told)
+    collected = audit_rows(announced)
+    if collected is not None:
+        if not _write(db, event, new_referral, rows, [row for _listener, row in collected]):
+            return None
+        audit_rows_written(collected)
+        return body
+    # A listener that must read or write itself: in a transaction around the statement.
     with transaction.atomic(using=db.alias):
         if not _write(db, event, new_referral, rows):
             return None
-        announced = [row for row in extra if isinstance(row, AuditLog)]
-        if new_referral is not None:
-            announced.insert(0, audit_entry(actor=None, action="referral.created", obj=new_referral))
         audit_announce(announced)
     return body
 
@@ -283,10 +301,16 @@ def _rules(rules_json: list[dict] | None) -> list[CommissionRule]:
 
 
 def _write(
-    db: BaseDatabaseWrapper, event: Event, new_referral: Referral | None, rows: list[models.Model]
+    db: BaseDatabaseWrapper,
+    event: Event,
+    new_referral: Referral | None,
+    rows: list[models.Model],
+    listeners_rows: list[models.Model] = (),
 ) -> bool:
-    """One INSERT statement for the event and every row that depends on it; False when a unique
-    index refused it. A new referral is inserted first and the event points at it."""
+    """One INSERT statement for the event and every row that depends on it, and the rows listeners
+    asked for (each under its model's WRITE_WHEN condition, its pk set when written); False when a
+    unique index or a foreign key refused it. A new referral is inserted first and the event points
+    at it."""
     inserts = []
     if new_referral is not None:
         inserts.append((new_referral, "ref", {}))
@@ -294,6 +318,7 @@ def _write(
     else:
         inserts.append((event, "ev", {}))
     inserts.extend((obj, None, _ON_EVENT) for obj in rows)
+    inserts.extend((obj, f"l{i}", {}) for i, obj in enumerate(listeners_rows))
     shape = tuple((type(obj), name, tuple(deps)) for obj, name, deps in inserts)
     statement = _statements.get(shape)
     if statement is None:
@@ -307,9 +332,14 @@ def _write(
     atomic = transaction.atomic(using=db.alias) if db.in_atomic_block else nullcontext()
     try:
         with atomic:
-            event.pk = _run(db, sql, params)[0]
+            ids = _run(db, sql, params)
     except IntegrityError:
         return False
+    event.pk = ids[0]
+    for obj, pk in zip(listeners_rows, ids[1:], strict=True):
+        obj.pk = pk
+        if pk is not None:
+            obj._state.adding = False
     return True
 
 
@@ -351,21 +381,40 @@ def _statement(inserts: list[tuple[models.Model, str | None, dict[str, str]]]) -
     columns in deps, which take the id of a row inserted earlier in the same statement; and, per
     row, how to read its parameters off the instance."""
     quote = connection.ops.quote_name
-    ctes, readers = [], []
+    ctes, readers, listeners = [], [], []
     n = 0
     for i, (obj, name, deps) in enumerate(inserts):
         fields = [f for f in obj._meta.concrete_fields if not f.primary_key]
-        values = []
+        values, numbers = [], {}
         for f in fields:
             if f.attname in deps:
                 values.append(deps[f.attname])
             else:
                 n += 1
+                numbers[f.attname] = n
                 values.append(f"${n}")
-        ctes.append(
-            f"{name or f'w{i}'} AS (INSERT INTO {quote(obj._meta.db_table)}"
-            f" ({', '.join(quote(f.column) for f in fields)}) VALUES ({', '.join(values)})"
-            + (" RETURNING id)" if name else ")")
-        )
+        into = f"INSERT INTO {quote(obj._meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+        condition = getattr(type(obj), "WRITE_WHEN", None)
+        if condition is None:
+            ctes.append(
+                f"{name or f'w{i}'} AS ({into} VALUES ({', '.join(values)})"
+                + (" RETURNING id)" if name else ")")
+            )
+        else:
+            # INSERT … SELECT … WHERE: typed parameters, as the SELECT list gives them no column.
+            attname, flag = condition
+            field = obj._meta.get_field(attname.removesuffix("_id"))
+            typed = [
+                f"{value}::{f.db_type(connection)}" if f.attname in numbers else value
+                for f, value in zip(fields, values, strict=True)
+            ]
+            target = field.remote_field.model._meta
+            ctes.append(
+                f"{name} AS ({into} SELECT {', '.join(typed)} WHERE EXISTS (SELECT 1 FROM"
+                f" {quote(target.db_table)} WHERE {quote(target.pk.column)} = ${numbers[attname]}::"
+                f"{field.db_type(connection)} AND {quote(target.get_field(flag).column)}) RETURNING id)"
+            )
+        if name and name.startswith("l"):
+            listeners.append(f"(SELECT id FROM {name})")
         readers.append([_value_of(f) for f in fields if f.attname not in deps])
-    return "WITH " + ", ".join(ctes) + " SELECT id FROM ev", readers
+    return "WITH " + ", ".join(ctes) + " SELECT " + ", ".join(["ev.id", *listeners]) + " FROM ev", readers

@@ -220,8 +220,9 @@ def commissions_audit(*, event: Event, commissions: list[Commission], actor: Act
         },
     )
     # Not stored: the rows themselves, for a listener of the announcement (webhooks' outbox) that
-    # would otherwise read back what this conversion has just written, a joined query per commission.
-    entry.subjects = {c.public_id: c for c in commissions}
+    # would otherwise read back what this conversion has just written, a joined query per commission
+    # (the event's answer is set on it before the conversion is written).
+    entry.subjects = {event.public_id: event, **{c.public_id: c for c in commissions}}
     return entry
 
 

@@ -67,6 +67,52 @@ def audit_watched(program_id: int | None) -> bool:
     return program_id is not None and any(is_watched(program_id) for is_watched in _watchers)
 
 
+# A writer that lands a whole change in one SQL statement (commissions.ingest_pg) cannot let a
+# listener write in a transaction around it without paying for that transaction: it asks the
+# listeners for the rows they would write (`audit_rows`), writes them in its own statement, and
+# hands them back with their ids once they are written (`audit_rows_written`). A listener offers
+# both through `collect_rows`; the audit rows it is asked about are the ones it would be announced.
+_row_sources: list[
+    tuple[Callable[[list[AuditLog]], list[models.Model] | None], Callable[[list[models.Model]], None]]
+] = []
+
+
+def collect_rows(
+    rows_for: Callable[[list[AuditLog]], list[models.Model] | None],
+    written: Callable[[list[models.Model]], None],
+) -> None:
+    if all(source[0] is not rows_for for source in _row_sources):
+        _row_sources.append((rows_for, written))
+
+
+def audit_rows(entries: Iterable[AuditLog]) -> list[tuple[int, models.Model]] | None:
+    """The unsaved rows the listeners want written with these audit rows, in the writer's own
+    statement, each with the index of its listener (for `audit_rows_written`). None when a
+    listener cannot say from the announcement alone, or listens without offering rows: the writer
+    then opens a transaction and announces (`audit_announce`)."""
+    entries = [entry for entry in entries if audit_watched(entry.program_id)]
+    if not entries:
+        return []
+    if len(_row_sources) < len(_watchers):
+        return None
+    collected: list[tuple[int, models.Model]] = []
+    for i, (rows_for, _written) in enumerate(_row_sources):
+        rows = rows_for(entries)
+        if rows is None:
+            return None
+        collected.extend((i, row) for row in rows)
+    return collected
+
+
+def audit_rows_written(rows: list[tuple[int, models.Model]]) -> None:
+    """Hand the rows of `audit_rows` back to their listeners, written (their pk set) or not (pk
+    None: a condition of the row kept it out)."""
+    for i, (_rows_for, written) in enumerate(_row_sources):
+        mine = [row for source, row in rows if source == i]
+        if mine:
+            written(mine)
+
+
 def audit_announce(entries: Iterable[AuditLog]) -> None:
     """Tell the listeners of these audit rows; call inside the transaction that wrote the change."""
     if not _watchers:

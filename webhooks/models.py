@@ -84,6 +84,11 @@ class WebhookMessage(models.Model):
     created_at = models.DateTimeField()
     delivered_at = models.DateTimeField(null=True, blank=True)
 
+    # A writer that lands a change in one statement (commissions.ingest_pg) writes a message only
+    # if this foreign key's row has this boolean column true when the statement runs: an endpoint
+    # switched off or deleted since the writer's cached answer (watch.py) gets nothing.
+    WRITE_WHEN = ("endpoint_id", "is_active")
+
     class Meta:
         indexes = [
             models.Index(fields=["status", "next_attempt_at"]),

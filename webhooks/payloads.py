@@ -21,9 +21,14 @@ from tracking.models import Event, Referral
 def load(kind: str, public_id: str, known: Any = None) -> tuple[bool, dict[str, Any]] | None:
     """(livemode, data) of the object, read inside the transaction that changed it; None if gone.
     `known` is the object itself when the change handed it over with its announcement (a new
-    commission, with its affiliate, event and rule): serialized as it is, not read back."""
+    commission with its affiliate, event and rule; a conversion's event with its answer; a new
+    referral with its affiliate): serialized as it is, not read back."""
     if kind == "commission" and isinstance(known, Commission):
         return known.livemode, commission_json(known)
+    if kind == "conversion" and isinstance(known, Event) and known.response:
+        return known.livemode, dict(known.response)
+    if kind == "referral" and isinstance(known, Referral):
+        return known.livemode, referral_json(known)
     if kind == "affiliate":
         affiliate = Affiliate.objects.select_related("program", "group").filter(public_id=public_id).first()
         return (affiliate.livemode, affiliate_json(affiliate)) if affiliate else None
