@@ -81,6 +81,7 @@ class IndexesOff:
 
     def __init__(self, cursor, tables: list[str]):
         self.cursor = cursor
+        self.tables = tables
         self.saved = [ix for table in tables for ix in _indexes(cursor, table)]
 
     def __enter__(self):
@@ -91,8 +92,22 @@ class IndexesOff:
     def __exit__(self, *exc):
         for name, definition in self.saved:
             started = time.monotonic()
-            self.cursor.execute(definition)
+            # A partitioned table's index reads back as `ON ONLY` (the parent's index alone, left
+            # INVALID until every partition has one attached): rebuilt as it was created, over
+            # every partition. Rebuilt `ON ONLY`, the scale seed's partitions had no visitor index
+            # and each event's click lookup read whole months (15.8 ms of PostgreSQL CPU per event
+            # at 2,000,000 clicks against 0.97 ms on the load database).
+            self.cursor.execute(definition.replace(" ON ONLY ", " ON ", 1))
             log(f"  index {name} rebuilt in {time.monotonic() - started:.1f}s")
+        if exc[0] is None:
+            self.cursor.execute(
+                "SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+                " WHERE NOT x.indisvalid AND x.indrelid = ANY(%s::regclass[])",
+                [list(self.tables)],
+            )
+            invalid = [row[0] for row in self.cursor.fetchall()]
+            if invalid:
+                raise RuntimeError(f"indexes left invalid after the bulk load: {invalid}")
         return False
 
 
