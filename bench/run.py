@@ -1628,9 +1628,6 @@ class Runner:
                     log("  webhook messages were still pending at the timeout")
                 return round(time.monotonic() - started, 2)
 
-            def pause_worker(paused: bool) -> None:
-                os.killpg(worker.pid, signal.SIGSTOP if paused else signal.SIGCONT)
-
             def pairs(count: int, tag: str) -> dict[str, list[dict[str, Any]]]:
                 """Alternated so that neither side always runs first: off/on, on/off, off/on, …"""
                 figures: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
@@ -1661,15 +1658,15 @@ class Runner:
                 }
 
             # The cost to ingestion: what a conversion's request and its database pay for writing the
-            # messages, the worker stopped (SIGSTOP) while the windows run so that its deliveries do
-            # not take the same two cores from the web processes. The messages wait and are
-            # delivered once it continues (the backlog's time is reported).
+            # messages, with no worker running while the windows run, so that its deliveries do not
+            # take the same two cores from the web processes. The messages wait (rows, and their
+            # tasks in the broker) and a worker started afterwards delivers them (the backlog's
+            # time is reported). Stopped, not paused: a prefork worker stopped with SIGSTOP and
+            # continued replaced its pool processes and left the tasks they had taken unacknowledged.
             idle()
-            pause_worker(True)
-            try:
-                paused = pairs(args.webhook_pairs, "p")
-            finally:
-                pause_worker(False)
+            stop_group(worker)
+            paused = pairs(args.webhook_pairs, "p")
+            worker = start_worker(server.env, worker_log, args.webhook_worker_concurrency)
             backlog = counter.conn.execute(
                 "SELECT count(*) FROM webhooks_webhookmessage WHERE status = 'pending'"
             ).fetchone()[0]

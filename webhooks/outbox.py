@@ -132,10 +132,17 @@ def messages_for(entries: list[AuditLog]) -> list[WebhookMessage] | None:
 
 
 def messages_written(messages: list[WebhookMessage]) -> None:
-    """After the writer's statement: deliver each message it wrote, once its transaction commits."""
-    for message in messages:
-        if message.pk is not None:
-            transaction.on_commit(functools.partial(queue_delivery, message.pk))
+    """After the writer's statement: deliver each message it wrote, once its transaction commits
+    (at once when the statement was its own transaction)."""
+    written = [message.pk for message in messages if message.pk is not None]
+    if not written:
+        return
+    if not transaction.get_connection().in_atomic_block:
+        for pk in written:
+            queue_delivery(pk)
+        return
+    for pk in written:
+        transaction.on_commit(functools.partial(queue_delivery, pk))
 
 
 def _message(
