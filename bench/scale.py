@@ -641,8 +641,8 @@ def conversions_reset() -> dict:
     load database's did (no events, commissions or referrals) and differs from it in the clicks
     only. With the seed's 300,000 events and commissions in place, each new event's rows land on a
     random leaf of a dozen large indexes (random public ids, 20,000 affiliates), which after the
-    figure's CHECKPOINT costs PostgreSQL a full-page image per leaf: about 31 kB of WAL per event
-    against 7 kB on an empty table (bench/LOG.md, 2026-12-07). That is the cost of a big
+    figure's CHECKPOINT costs PostgreSQL a full-page image per leaf: about 34 kB of WAL per event
+    against 7-8 kB on empty tables (bench/LOG.md, 2026-12-07). That is the cost of a big
     conversion history, not of a big click table; run.py reports it apart
     (`scale.events.c16_with_history`). Marks the seed incomplete first: the next run reseeds."""
     from django.db import connection
