@@ -8,6 +8,7 @@ Run by bench/run.py in a subprocess whose environment points DATABASE_URL at the
     python bench/scale.py payouts-seed --affiliates 20000
     python bench/scale.py payouts-run           # payouts_create; a Celery worker beside it sends
     python bench/scale.py load-seed --out-dir D # a key, codes and visitors for events to `scale`
+    python bench/scale.py conversions-reset     # empty the conversion tables before the fair events figure
     python bench/scale.py retention             # the daily retention job dropping the oldest month
 
 Each prints one JSON object on its last stdout line. The seed writes with set-based SQL
@@ -34,6 +35,7 @@ CSV_SLUG = "csvexp"
 PAYOUT_SLUG = "pay"
 DAYS = 730
 BATCH = 1_000_000
+LOAD_VISITORS = 100_000  # bench.lua's MAX_LINES: the most visitor ids a wrk thread reads
 SEED_WORKERS = 2  # concurrent load statements: the machine's cores
 META_TABLE = "bench_seed_meta"
 ADMIN_USERNAME = "bench-admin"
@@ -593,10 +595,16 @@ def load_seed(out_dir: Path) -> dict:
     from django.db import connection
 
     with connection.cursor() as cursor:
+        # Visitors with no referral yet, as the load seed's: each event is a first conversion (it
+        # creates the referral), not a repeat that reuses an open one. As many as bench.lua reads
+        # (100,000) where the window holds them, so that a figure repeats few visitors.
         cursor.execute(
-            "SELECT DISTINCT visitor_id FROM tracking_click WHERE program_id = %s"
-            " AND created_at >= now() - interval '20 days' AND length(visitor_id) >= 8 LIMIT 20000",
-            [program.pk],
+            "SELECT DISTINCT c.visitor_id FROM tracking_click c WHERE c.program_id = %s"
+            " AND c.created_at >= now() - interval '20 days' AND length(c.visitor_id) >= 8"
+            " AND NOT EXISTS (SELECT 1 FROM tracking_referral r"
+            "                  WHERE r.program_id = c.program_id AND r.visitor_id = c.visitor_id)"
+            " LIMIT %s",
+            [program.pk, LOAD_VISITORS],
         )
         visitors = [row[0] for row in cursor.fetchall()]
     codes_file, visitors_file = out_dir / "codes.txt", out_dir / "visitors.txt"
@@ -616,6 +624,39 @@ def load_seed(out_dir: Path) -> dict:
             "commission": Commission._meta.db_table,
         },
     }
+
+
+# The conversion tables the load database's events figure starts from: empty. Everything that
+# references them goes too (TRUNCATE … CASCADE: fraud flags, refunds, payout items, credits).
+CONVERSION_TABLES = (
+    "tracking_event",
+    "commissions_commission",
+    "tracking_referral",
+    "commissions_conversiondelta",
+)
+
+
+def conversions_reset() -> dict:
+    """Empty the scale database's conversion tables, so that its events figure starts where the
+    load database's did (no events, commissions or referrals) and differs from it in the clicks
+    only. With the seed's 300,000 events and commissions in place, each new event's rows land on a
+    random leaf of a dozen large indexes (random public ids, 20,000 affiliates), which after the
+    figure's CHECKPOINT costs PostgreSQL a full-page image per leaf: about 34 kB of WAL per event
+    against 7-8 kB on empty tables (bench/LOG.md, 2026-12-07). That is the cost of a big
+    conversion history, not of a big click table; run.py reports it apart
+    (`scale.events.c16_with_history`). Marks the seed incomplete first: the next run reseeds."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {META_TABLE} SET value = value || '{{\"complete\": false}}'::jsonb WHERE key = 'seed'"
+        )
+        counts = {}
+        for table in CONVERSION_TABLES:
+            cursor.execute(f"SELECT count(*) FROM {table}")
+            counts[table] = cursor.fetchone()[0]
+        cursor.execute(f"TRUNCATE {', '.join(CONVERSION_TABLES)} CASCADE")
+    return {"emptied": counts}
 
 
 def retention_run() -> dict:
@@ -688,6 +729,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("payouts-run")
     p = sub.add_parser("load-seed")
     p.add_argument("--out-dir", type=Path, required=True)
+    sub.add_parser("conversions-reset")
     sub.add_parser("retention")
     args = parser.parse_args(argv)
 
@@ -716,6 +758,8 @@ def main(argv: list[str] | None = None) -> int:
         result = explain(args.paths, args.cookie, args.session)
     elif args.cmd == "load-seed":
         result = load_seed(args.out_dir)
+    elif args.cmd == "conversions-reset":
+        result = conversions_reset()
     elif args.cmd == "retention":
         result = retention_run()
     elif args.cmd == "payouts-seed":
