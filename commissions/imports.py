@@ -676,8 +676,9 @@ def _copy(model: type[models.Model], varying: tuple[str, ...], rows: Iterable[tu
     for name, f in fields.items():
         if name in varying or name in same or f.primary_key:
             continue
-        if f.has_default() and callable(f.default) and f.default not in (dict, list):
-            raise TypeError(f"{model.__name__}.{name} has a default made per row: give it a value")
+        per_row = f.has_default() and callable(f.default) and f.default not in (dict, list)
+        if per_row or getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
+            raise TypeError(f"{model.__name__}.{name} has a value made per row: give it one")
         same[name] = f.get_default()
     tail = tuple(encode(v) if isinstance(fields[n], models.JSONField) else v for n, v in same.items())
     columns = ", ".join(connection.ops.quote_name(fields[n].column) for n in (*varying, *same))

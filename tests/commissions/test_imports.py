@@ -691,3 +691,13 @@ def test_the_copy_writer_of_orders_writes_what_the_instance_writer_writes(monkey
     assert sorted(first) == [f"ORD-{i}" for i in range(1, 7)]
     assert first == second
     assert first["ORD-5"]["attribution"] == "code" and first["ORD-6"]["referral"] == "cus_old"
+
+
+def test_the_copy_writer_refuses_columns_it_cannot_fill_alike_for_every_row():
+    from commissions.imports import _copy
+
+    # created_at is stamped per save (auto_now_add): the caller must give it.
+    with pytest.raises(TypeError, match="AuditLog.created_at"):
+        _copy(AuditLog, ("object_id", "data"), [], action="commission.imported")
+    with pytest.raises(TypeError, match="no field colour"):
+        _copy(AuditLog, ("object_id",), [], colour="red")
