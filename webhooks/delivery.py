@@ -405,7 +405,7 @@ def _update_messages_pg(changes: list[_Change]) -> set[int]:
     )
     params: list[Any] = []
     for c in changes:
-        params += [c.pk, c.status, c.delivered_at, c.next_attempt_at, c.attempts, c.lease, c.leased_attempts]
+        params += [c.pk, str(c.status), c.delivered_at, c.next_attempt_at, c.attempts, c.lease, c.leased_attempts]
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {_M} AS m SET status = v.status, delivered_at = v.delivered_at,"

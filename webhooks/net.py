@@ -200,6 +200,8 @@ class Client:
                     break
                 chunks.append(chunk)
                 size += len(chunk)
+            if response.length == 0 and not response.isclosed():
+                response.read()  # read1 does not mark a Content-Length answer as finished; this does
             if response.isclosed() and not response.will_close:
                 # The whole answer was read and the receiver keeps the connection: the next
                 # message to this address goes on it.

@@ -19,6 +19,7 @@ LOOP_SECONDS = 30.0
 # worker's processes (each task takes disjoint batches).
 SWEEP_TASKS = 4
 SWEEP_COUNT_LIMIT = SWEEP_TASKS * CLAIM_BATCH
+SWEEP_EXPIRES = 60  # seconds: two sweeps
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -66,5 +67,6 @@ def sweep_due_messages() -> int:
         .count()
     )
     for _ in range(min(SWEEP_TASKS, math.ceil(due / CLAIM_BATCH))):
-        deliver_due.delay()
+        # Dropped if a stopped worker reaches it late: the sweeps after it have queued their own.
+        deliver_due.apply_async(expires=SWEEP_EXPIRES)
     return due

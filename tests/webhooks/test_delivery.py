@@ -462,12 +462,16 @@ def test_a_burst_of_queued_messages_costs_a_few_broker_publishes(monkeypatch):
             done.set()
 
     monkeypatch.setattr(dispatch, "deliver_due", FakeTask())
-    monkeypatch.setattr(dispatch.deliver_message.app.conf, "task_always_eager", False)
-    started = time.monotonic()
-    for message_id in range(1000):
-        dispatch.queue_delivery(message_id)
-    assert done.wait(5)
-    time.sleep(dispatch.PERIOD * 3)  # whatever came in after the first publish goes in the next one
+    conf = dispatch.deliver_message.app.conf
+    eager, conf.task_always_eager = conf.task_always_eager, False
+    try:
+        started = time.monotonic()
+        for message_id in range(1000):
+            dispatch.queue_delivery(message_id)
+        assert done.wait(5)
+        time.sleep(dispatch.PERIOD * 3)  # what came in after the first publish goes in the next one
+    finally:
+        conf.task_always_eager = eager
     elapsed = time.monotonic() - started
     assert 1 <= len(published) <= 2 + elapsed / dispatch.PERIOD
     assert all(p == {"expires": dispatch.EXPIRES} for p in published)
