@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -289,12 +289,18 @@ def send(batch: list[Claimed], *, clock: Callable[[], datetime] = timezone.now) 
     return outcomes
 
 
-def deliver_batch(*, now: datetime, limit: int = CLAIM_BATCH) -> int:
-    """Claim, send and record one batch of due messages. Returns how many were claimed."""
+class Batch(NamedTuple):
+    claimed: int
+    again: bool  # more may be claimable now: a full batch, a message left over, or an object's next
+
+
+def deliver_batch(*, now: datetime, limit: int = CLAIM_BATCH) -> Batch:
+    """Claim, send and record one batch of due messages."""
     batch = claim(now=now, limit=limit)
-    if batch:
-        record(send(batch))
-    return len(batch)
+    if not batch:
+        return Batch(0, False)
+    recorded = record(send(batch))
+    return Batch(len(batch), len(batch) == limit or recorded.waiting)
 
 
 def message_deliver(*, message_id: int, now: datetime, force: bool = False) -> int | None:
@@ -303,8 +309,7 @@ def message_deliver(*, message_id: int, now: datetime, force: bool = False) -> i
     batch = claim(now=now, limit=1, ids=[message_id], force=force)
     if not batch:
         return None
-    done = record(send(batch, clock=lambda: now))
-    if not done:
+    if not record(send(batch, clock=lambda: now)).finished:
         return None
     item = batch[0]
     return (
@@ -329,6 +334,8 @@ class _Change:
     attempts: int
     lease: datetime
     leased_attempts: int
+    endpoint_id: int
+    object_id: str
 
 
 def _change_of(outcome: Outcome) -> _Change:
@@ -342,6 +349,8 @@ def _change_of(outcome: Outcome) -> _Change:
             item.attempts - 1,
             item.claimed_until,
             item.attempts,
+            item.endpoint.pk,
+            item.object_id,
         )
     if _succeeded(outcome.answer):
         status, delivered_at, next_at = WebhookMessage.Status.DELIVERED, outcome.at, None
@@ -349,23 +358,37 @@ def _change_of(outcome: Outcome) -> _Change:
         next_at = _retry_at(item.attempts, outcome.at)
         status = WebhookMessage.Status.PENDING if next_at else WebhookMessage.Status.FAILED
         delivered_at = None
-    return _Change(item.pk, status, delivered_at, next_at, item.attempts, item.claimed_until, item.attempts)
+    return _Change(
+        item.pk,
+        status,
+        delivered_at,
+        next_at,
+        item.attempts,
+        item.claimed_until,
+        item.attempts,
+        item.endpoint.pk,
+        item.object_id,
+    )
 
 
 def _succeeded(answer: net.Answer) -> bool:
     return answer.status is not None and 200 <= answer.status < 300
 
 
-def record(outcomes: list[Outcome]) -> list[int]:
-    """Write a batch's outcomes (see the module's step 3). Returns the pks it finished (delivered or
-    given up) while still holding their lease."""
+class Recorded(NamedTuple):
+    finished: list[int]  # delivered or given up, while this batch still held them
+    waiting: bool  # a finished message's object has a later pending message, or one was released
+
+
+def record(outcomes: list[Outcome]) -> Recorded:
+    """Write a batch's outcomes (see the module's step 3)."""
     changes = [_change_of(o) for o in outcomes]
     with transaction.atomic():
         _without_flush_wait()
         if connection.vendor == "postgresql":
-            held = _update_messages_pg(changes)
+            held, followed = _update_messages_pg(changes)
         else:
-            held = _update_messages_orm(changes)
+            held, followed = _update_messages_orm(changes)
         tried = [o for o in outcomes if o.answer is not None]
         lost = {o.claimed.pk for o in tried} - held
         if lost:  # another delivery took them over, or they were deleted with their endpoint
@@ -391,12 +414,15 @@ def record(outcomes: list[Outcome]) -> list[int]:
                 ).update(next_attempt_at=change.next_attempt_at)
             if change.status == WebhookMessage.Status.FAILED and change.pk in held:
                 _give_up(o.claimed, o.at)
-    return [c.pk for c in changes if c.pk in held and c.status != WebhookMessage.Status.PENDING]
+    finished = [c.pk for c in changes if c.pk in held and c.status != WebhookMessage.Status.PENDING]
+    released = any(o.answer is None and o.release_to is None for o in outcomes)
+    return Recorded(finished, released or bool(followed & set(finished)))
 
 
-def _update_messages_pg(changes: list[_Change]) -> set[int]:
+def _update_messages_pg(changes: list[_Change]) -> tuple[set[int], set[int]]:
+    """(the pks still held and updated, those of them with a later pending message of their object)"""
     if not changes:
-        return set()
+        return set(), set()
     values = ", ".join(
         [
             "(%s::bigint, %s::varchar, %s::timestamptz, %s::timestamptz, %s::integer, %s::timestamptz, %s::integer)"
@@ -405,22 +431,36 @@ def _update_messages_pg(changes: list[_Change]) -> set[int]:
     )
     params: list[Any] = []
     for c in changes:
-        params += [c.pk, str(c.status), c.delivered_at, c.next_attempt_at, c.attempts, c.lease, c.leased_attempts]
+        params += [
+            c.pk,
+            str(c.status),
+            c.delivered_at,
+            c.next_attempt_at,
+            c.attempts,
+            c.lease,
+            c.leased_attempts,
+        ]
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {_M} AS m SET status = v.status, delivered_at = v.delivered_at,"
             " next_attempt_at = v.next_attempt_at, attempts = v.attempts, claimed_until = NULL"
             f" FROM (VALUES {values}) AS v(id, status, delivered_at, next_attempt_at, attempts, lease, leased)"
-            " WHERE m.id = v.id AND m.claimed_until = v.lease AND m.attempts = v.leased RETURNING m.id",
+            " WHERE m.id = v.id AND m.claimed_until = v.lease AND m.attempts = v.leased"
+            # Whether the object's next message is waiting for this one: the deliver_due loop goes
+            # on for it rather than leave it to the sweep.
+            f" RETURNING m.id, EXISTS (SELECT 1 FROM {_M} AS n WHERE n.endpoint_id = m.endpoint_id"
+            " AND n.object_id = m.object_id AND n.status = 'pending' AND n.id > m.id)",
             params,
         )
-        return {row[0] for row in cursor.fetchall()}
+        rows = cursor.fetchall()
+    return {pk for pk, _ in rows}, {pk for pk, waiting in rows if waiting}
 
 
-def _update_messages_orm(changes: list[_Change]) -> set[int]:
-    held = set()
+def _update_messages_orm(changes: list[_Change]) -> tuple[set[int], set[int]]:
+    held, followed = set(), set()
     for c in changes:
-        if WebhookMessage.objects.filter(pk=c.pk, claimed_until=c.lease, attempts=c.leased_attempts).update(
+        message = WebhookMessage.objects.filter(pk=c.pk, claimed_until=c.lease, attempts=c.leased_attempts)
+        if message.update(
             status=c.status,
             delivered_at=c.delivered_at,
             next_attempt_at=c.next_attempt_at,
@@ -428,7 +468,16 @@ def _update_messages_orm(changes: list[_Change]) -> set[int]:
             claimed_until=None,
         ):
             held.add(c.pk)
-    return held
+            if c.status != WebhookMessage.Status.PENDING and (
+                WebhookMessage.objects.filter(
+                    endpoint_id=c.endpoint_id,
+                    object_id=c.object_id,
+                    status=WebhookMessage.Status.PENDING,
+                    pk__gt=c.pk,
+                ).exists()
+            ):
+                followed.add(c.pk)
+    return held, followed
 
 
 def _delivery_row(outcome: Outcome, change: _Change) -> WebhookDelivery:

@@ -29,9 +29,12 @@ def deliver_due() -> int:
     started = time.monotonic()
     total = 0
     while True:
-        claimed = deliver_batch(now=timezone.now())
-        total += claimed
-        if not claimed:
+        batch = deliver_batch(now=timezone.now())
+        total += batch.claimed
+        # A partial batch took everything due: what is written from now on publishes its own task
+        # (dispatch.py), so this one stops instead of claiming again for nothing, and the tasks
+        # queued meanwhile find work rather than an empty claim each.
+        if not batch.again:
             return total
         if time.monotonic() - started > LOOP_SECONDS:
             deliver_due.delay()

@@ -197,7 +197,7 @@ def test_a_batch_claims_only_the_first_pending_message_of_each_object_and_holds_
     assert delivery.claim(now=now + delivery.LEASE - timedelta(seconds=1), limit=10) == []
 
     done = delivery.record(delivery.send([first[0]], clock=lambda: now))  # a1 delivered; b1 "dies"
-    assert done == [a1.pk]
+    assert done == ([a1.pk], True)  # a2 waits behind a1: the deliver_due loop goes on
     second = delivery.claim(now=now, limit=10)
     assert [c.pk for c in second] == [a2.pk]  # b1's lease still holds, so b2 still waits
     later = now + delivery.LEASE + timedelta(seconds=1)
@@ -213,7 +213,7 @@ def test_a_batch_with_one_failing_endpoint_records_each_outcome(program, keep_al
     now = timezone.now()
     messages = [_message(endpoint, f"aff_{i}", now) for i in range(3) for endpoint in (good, bad)]
     with time_machine.travel(now, tick=False):
-        assert delivery.deliver_batch(now=now) == 6
+        assert delivery.deliver_batch(now=now).claimed == 6
     by_pk = {m.pk: m for m in WebhookMessage.objects.all()}
     good_ones = [by_pk[m.pk] for m in messages if m.endpoint_id == good.pk]
     bad_ones = [by_pk[m.pk] for m in messages if m.endpoint_id == bad.pk]
@@ -270,7 +270,7 @@ def test_an_unreachable_endpoint_costs_one_attempt_per_batch_and_its_other_messa
         dead = [_message(gone, f"aff_{i}", now) for i in range(3)]
         fine = _message(reachable, "aff_x", now)
         with time_machine.travel(now, tick=False):
-            assert delivery.deliver_batch(now=now) == 4
+            assert delivery.deliver_batch(now=now).claimed == 4
     finally:
         live.close()
     states = {m.pk: m for m in WebhookMessage.objects.all()}
@@ -296,11 +296,11 @@ def test_an_attempt_recorded_after_the_lease_was_taken_over_leaves_the_message_t
     later = now + delivery.LEASE + timedelta(seconds=1)
     fresh = delivery.claim(now=later)  # the first worker looked dead: another took the message
     assert [c.attempts for c in fresh] == [2]
-    assert delivery.record(delivery.send(stale, clock=lambda: now)) == []
+    assert delivery.record(delivery.send(stale, clock=lambda: now)).finished == []
     message.refresh_from_db()
     assert (message.status, message.attempts, message.claimed_until) == ("pending", 2, fresh[0].claimed_until)
     assert WebhookDelivery.objects.filter(message=message, attempt=1).count() == 1  # the attempt is logged
-    assert delivery.record(delivery.send(fresh, clock=lambda: later)) == [message.pk]
+    assert delivery.record(delivery.send(fresh, clock=lambda: later)) == ([message.pk], False)
     message.refresh_from_db()
     assert message.status == "delivered" and message.claimed_until is None
 
@@ -314,12 +314,12 @@ def test_no_post_starts_after_the_batch_time_so_every_post_ends_inside_the_lease
         _message(endpoint, f"aff_{i}", now)
     monkeypatch.setattr(delivery, "BATCH_SECONDS", 0.0)  # as if the first POST had taken the whole time
     with time_machine.travel(now, tick=False):
-        assert delivery.deliver_batch(now=now) == 3
+        assert delivery.deliver_batch(now=now) == (3, True)  # two left over: claim again at once
     assert len(receiver.requests) == 1
     left = WebhookMessage.objects.filter(status="pending").order_by("pk")
     assert [(m.attempts, m.next_attempt_at, m.claimed_until) for m in left] == [(0, now, None)] * 2
     with time_machine.travel(now, tick=False):
-        assert delivery.deliver_batch(now=now) == 2  # released at once: the next batch takes them
+        assert delivery.deliver_batch(now=now) == (2, True)  # released at once: the next batch takes them
     assert WebhookMessage.objects.filter(status="delivered").count() == 2
 
 
@@ -329,7 +329,7 @@ def test_a_failed_message_pushes_the_later_messages_of_its_object_to_its_retry(p
     now = timezone.now()
     first, second = _message(endpoint, "aff_a", now), _message(endpoint, "aff_a", now)
     with time_machine.travel(now, tick=False):
-        assert delivery.deliver_batch(now=now) == 1  # the second waits behind the first
+        assert delivery.deliver_batch(now=now) == (1, False)  # the second waits behind the first
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.next_attempt_at == now + delivery.RETRY_DELAYS[0] and second.attempts == 0
@@ -361,13 +361,13 @@ def test_recording_a_batch_costs_the_same_statements_for_5_or_40_messages(progra
         for i in range(size):
             _message(endpoint, f"aff_{size}_{i}", now)
         with time_machine.travel(now, tick=False), CaptureQueriesContext(connection) as queries:
-            assert delivery.deliver_batch(now=now) == size
+            assert delivery.deliver_batch(now=now).claimed == size
         counts.append(len(queries))
     if connection.vendor == "postgresql":
         # BEGIN/SET/claim/COMMIT, then BEGIN/SET/one UPDATE/one INSERT/COMMIT (savepoints aside)
         assert counts[0] == counts[1] <= 10
-    else:  # SQLite: one UPDATE per message, still one INSERT
-        assert counts[1] - counts[0] == 35
+    else:  # SQLite: an UPDATE and a look for the object's next message per message, still one INSERT
+        assert counts[1] - counts[0] == 2 * 35
 
 
 def test_deliveries_of_a_replayed_message_go_out_at_once_even_if_not_due(program, receiver):

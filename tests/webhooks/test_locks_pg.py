@@ -94,7 +94,7 @@ def test_a_batch_that_fails_gives_up_and_succeeds_does_not_wait_for_a_conversion
     try:
         with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = '2s'")
-        assert delivery.deliver_batch(now=now) == 2
+        assert delivery.deliver_batch(now=now).claimed == 2
     finally:
         holder.release.set()
         holder.join(10)
