@@ -106,6 +106,15 @@ class Answer:
     duration_ms: int
 
 
+def _open(address: str, port: int, timeout: float) -> socket.socket:
+    sock = socket.create_connection((address, port), timeout)
+    # As http.client's own connect() does: it writes the headers and the body in two sends, and on
+    # a kept-alive connection Nagle's algorithm holds the body back until the receiver's delayed
+    # ACK of the headers, 40 ms later (the bench measured every POST at 44 ms before this).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
     """One context per process: building one loads the CA store, several ms per connection."""
@@ -118,7 +127,7 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
         self._address = address
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = _open(self._address, self.port, self.timeout)
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
@@ -127,7 +136,7 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self._address = address
 
     def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
+        sock = _open(self._address, self.port, self.timeout)
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 

@@ -433,11 +433,15 @@ def test_a_client_reuses_a_kept_alive_connection_and_opens_one_per_request_other
 
 
 def test_a_kept_alive_connection_the_receiver_closed_is_replaced_once(keep_alive_receiver):
+    import socket
+
     from webhooks import net
 
     with net.Client() as client:
         assert client.post(keep_alive_receiver.url, b"{}", {}).status == 200
         (conn,) = client._idle.values()
+        # no Nagle wait: the body follows the headers at once (40 ms a POST on a kept connection)
+        assert conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
         conn.sock.shutdown(2)  # as if the receiver had closed the idle connection
         assert client.post(keep_alive_receiver.url, b"{}", {}).status == 200
         assert client.connections_opened == 2
