@@ -31,9 +31,8 @@ MAX_BODY = 64 * 1024
 # How long a host's addresses are reused. Short: a name moved to a private address is refused within
 # seconds; failures are never kept.
 DNS_SECONDS = 5.0
-_resolved: dict[
-    tuple[str, int], tuple[float, list[str]]
-] = {}  # (host, port) -> (monotonic expiry, addresses)
+# (host, port) -> (monotonic expiry, addresses)
+_resolved: dict[tuple[str, int], tuple[float, list[str]]] = {}
 _METADATA = {
     ipaddress.ip_address("169.254.169.254"),
     ipaddress.ip_address("169.254.170.2"),
