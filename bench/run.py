@@ -579,6 +579,21 @@ def cpu_seconds(groups: dict[str, set[int]]) -> dict[str, float]:
     return out
 
 
+def webhook_worker_pids() -> list[int]:
+    """The Celery worker this script started (start_worker: its own session) and its pool."""
+    me = os.getpid()
+    for pid, _comm, fields in _proc_stats():
+        if int(fields[1]) != me:  # the parent pid
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"celery" in cmdline and b"worker" in cmdline:
+            return process_group_pids(pid)
+    return []
+
+
 def cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
     """Microseconds of CPU per answered request, by process group."""
     if requests <= 0:
@@ -1711,6 +1726,12 @@ class Runner:
         visitors = Path(bench.seed["visitors_file"]).read_text().split()
         prefix = f"wh-{self.nonce}-"
         log(f"  webhooks: {n:,} attributed events at {rate or 'full'} per second, delivered by the worker")
+        # CPU of the worker (its main process and pool), the web server, PostgreSQL and Redis over
+        # the whole send-and-deliver window, per delivery.
+        groups = {"worker": set(webhook_worker_pids())}
+        if server.proc:
+            groups["server"] = set(process_group_pids(server.proc.pid))
+        cpu_before = cpu_seconds(groups)
         started, started_wall = time.monotonic(), time.time()
 
         def post(i: int) -> int:
@@ -1749,6 +1770,7 @@ class Runner:
             if set(created) <= got:
                 break
             time.sleep(0.2)
+        cpu_after = cpu_seconds(groups)
         time.sleep(3)  # a late second delivery of a message would still be counted
         arrivals = [a for a in receiver.snapshot() if a.object_id in created]
         first: dict[str, float] = {}
@@ -1783,10 +1805,21 @@ class Runner:
             "bad_signatures": sum(1 for a in arrivals if a.signed is False),
             # From the first event sent to the last arrival: what the worker kept up with.
             "deliveries_per_s": round(len(arrivals) / (last - started_wall), 1) if last else None,
+            # From the last event answered to the last arrival: the backlog the worker had left.
+            "seconds_after_sent": round(last - started_wall - sent_seconds, 2) if last else None,
+            # PostgreSQL left out: its backends come and go with connections (a closed one takes
+            # its CPU with it), so the difference can even be negative.
+            "cpu_us_per_delivery": {
+                k: v
+                for k, v in cpu_per_request(cpu_before, cpu_after, len(arrivals)).items()
+                if k != "postgres"
+            },
+            "load_after": section_load(),
         }
         log(
             f"  webhooks: {result['delivered']:,}/{result['commissions']:,} delivered, duplicates {duplicates},"
-            f" delay p50 {result['delay_p50_ms']} ms p99 {result['delay_p99_ms']} ms"
+            f" delay p50 {result['delay_p50_ms']} ms p99 {result['delay_p99_ms']} ms,"
+            f" {result['deliveries_per_s']}/s, worker CPU {result['cpu_us_per_delivery'].get('worker')} µs each"
         )
         return result
 

@@ -1,30 +1,51 @@
-"""Delivering one webhook message: at least once, in order per object, with growing retries.
+"""Delivering webhook messages: at least once, in order per object, with growing retries, in batches.
 
-The protocol, per attempt:
-1. In a transaction, lock the message and re-check it: still pending, due, not held by another
-   delivery's lease, and no earlier message of the same object to the same endpoint still pending
-   (messages of one object go out in order). Take a lease (`claimed_until`) and count the attempt.
-2. Outside any transaction: sign (Standard Webhooks; during a rotation, with both secrets) and POST.
-3. In a transaction, record the attempt and the outcome: delivered, or the next retry, or given up
-   after the last one (RETRY_DELAYS spans about three days). A message given up by an endpoint
-   that has not succeeded since the message was written disables the endpoint and tells the
-   program's admins.
+The protocol, per batch:
+1. Claim: one statement takes up to CLAIM_BATCH messages that are pending, due, to an active
+   endpoint, not held by another delivery's lease, and with no earlier message of the same object
+   to the same endpoint still pending (messages of one object go out in order: the next one is
+   claimable only once the earlier one is delivered or given up). Each gets a lease
+   (`claimed_until`) and its attempt counted. On PostgreSQL the rows are chosen with
+   FOR NO KEY UPDATE SKIP LOCKED, so concurrent workers take disjoint batches without waiting.
+2. Outside any transaction: sign (Standard Webhooks; during a rotation, with both secrets) and POST,
+   one message after the other, on one kept-alive connection per endpoint address (net.Client).
+   No POST starts later than BATCH_SECONDS after the claim, so every POST ends inside the lease;
+   the messages left over are released untouched. After a connection-level failure (refused,
+   timed out, refused by the address check) the endpoint's other messages of the batch are not
+   tried: they are released to the failed message's next retry, without counting an attempt, so
+   a dead endpoint costs one timeout per batch rather than one per message.
+3. Record, in one transaction: every outcome with one UPDATE (delivered, the next retry, or given up
+   after the last one: RETRY_DELAYS spans about three days), every attempt as a WebhookDelivery row
+   with one INSERT, the endpoint's `failing_since`. A message is only updated while the lease is
+   still the one this batch took (its `claimed_until` and attempt count): an attempt recorded after
+   someone else took the message over is kept in the log but does not change the message. A
+   message given up by an endpoint that has not succeeded since the message was written disables
+   the endpoint and tells the program's admins.
 
-A worker killed between 1 and 3 leaves the lease behind; once it ends the sweep finds the message
-due and sends it again, with the same `webhook-id`: receivers dedupe by it.
+A worker killed between 1 and 3 leaves the leases behind; once they end the messages are due again
+and claimed by the next batch (the sweep queues one), and sent with the same `webhook-id`:
+receivers dedupe by it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
 from affiliates.models import ProgramStaff
 from refapp.emails import send_templated
+from refapp.ids import new_public_id
 
 from . import net
 from .models import WebhookDelivery, WebhookEndpoint, WebhookMessage
@@ -47,11 +68,25 @@ RETRY_DELAYS = [
 ]
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 LEASE = timedelta(seconds=net.TIMEOUT * 3)
+# No POST of a batch starts later than this after its claim: with the POST's own TIMEOUT (and a
+# slow DNS answer's margin) it still ends inside the LEASE, so the sweep never sends a message
+# that a live worker is still sending.
+BATCH_SECONDS = LEASE.total_seconds() - 2 * net.TIMEOUT
+CLAIM_BATCH = 50
 STORED_BODY = 1024
 
 
 def body_of(message: WebhookMessage) -> str:
-    return json.dumps(message.payload, separators=(",", ":"), ensure_ascii=False)
+    return body_of_payload(message.payload)
+
+
+def body_of_payload(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+@functools.lru_cache(maxsize=256)
+def _signer(secret: str) -> Webhook:
+    return Webhook(secret)  # decodes the secret: once per secret, not once per message
 
 
 def signed_headers(*, endpoint: WebhookEndpoint, message_id: str, body: str, now: datetime) -> dict[str, str]:
@@ -66,7 +101,7 @@ def signed_headers(*, endpoint: WebhookEndpoint, message_id: str, body: str, now
     return {
         "webhook-id": message_id,
         "webhook-timestamp": str(int(moment.timestamp())),
-        "webhook-signature": " ".join(Webhook(secret).sign(message_id, moment, body) for secret in secrets),
+        "webhook-signature": " ".join(_signer(secret).sign(message_id, moment, body) for secret in secrets),
         "content-type": "application/json",
         "user-agent": "refapp-webhooks/1",
     }
@@ -84,126 +119,428 @@ def _without_flush_wait() -> None:
             cursor.execute("SET LOCAL synchronous_commit = off")
 
 
-def _claim(message_id: int, now: datetime, force: bool) -> WebhookMessage | None:
+@dataclass
+class Claimed:
+    """A message taken by a batch: what it needs to be sent and recorded without reading it again."""
+
+    pk: int
+    public_id: str
+    endpoint: WebhookEndpoint
+    object_id: str
+    payload: dict[str, Any]
+    attempts: int  # counting the attempt this claim is for
+    claimed_until: datetime  # the lease: with `attempts`, proof that the message is still ours
+    next_attempt_at: datetime | None
+    created_at: datetime
+
+
+@dataclass
+class Outcome:
+    claimed: Claimed
+    answer: net.Answer | None  # None: not tried; released (to `release_to`, or as it was)
+    at: datetime
+    release_to: datetime | None = None
+
+
+def claim(
+    *, now: datetime, limit: int = CLAIM_BATCH, ids: Iterable[int] | None = None, force: bool = False
+) -> list[Claimed]:
+    """Take up to `limit` deliverable messages (only those of `ids` if given; `force`: due or not)."""
+    until = now + LEASE
+    ids = list(ids) if ids is not None else None
+    if connection.vendor == "postgresql":
+        return _claim_pg(now, until, limit, ids, force)
+    return _claim_orm(now, until, limit, ids, force)
+
+
+_M = WebhookMessage._meta.db_table
+_E = WebhookEndpoint._meta.db_table
+_CLAIM_SQL = f"""
+UPDATE {_M} AS m
+SET attempts = m.attempts + 1, claimed_until = %(until)s
+FROM {_E} AS e
+WHERE e.id = m.endpoint_id AND m.id IN (
+    SELECT c.id FROM {_M} AS c JOIN {_E} AS ce ON ce.id = c.endpoint_id
+    WHERE c.status = 'pending' AND ce.is_active {{due}} {{only}}
+      AND (c.claimed_until IS NULL OR c.claimed_until <= %(now)s)
+      AND NOT EXISTS (
+          SELECT 1 FROM {_M} AS p
+          WHERE p.endpoint_id = c.endpoint_id AND p.object_id = c.object_id
+            AND p.status = 'pending' AND p.id < c.id
+      )
+    ORDER BY c.next_attempt_at, c.id
+    LIMIT %(limit)s
+    FOR NO KEY UPDATE OF c SKIP LOCKED
+)
+RETURNING m.id, m.public_id, m.object_id, m.payload, m.attempts, m.claimed_until, m.next_attempt_at,
+    m.created_at, e.id, e.program_id, e.url, e.secret, e.previous_secret, e.previous_secret_expires_at,
+    e.failing_since, e.is_active
+"""
+
+
+def _claim_pg(
+    now: datetime, until: datetime, limit: int, ids: list[int] | None, force: bool
+) -> list[Claimed]:
+    # One statement: the rows are chosen and locked by the subquery (SKIP LOCKED: a row another
+    # claim is taking is left to it; one it has taken and committed fails the re-check of its
+    # lease), leased by the UPDATE, and returned with their endpoint (not locked: a conversion
+    # writing a message for it holds FOR KEY SHARE on it, see _record_endpoints).
+    sql = _CLAIM_SQL.format(
+        due="" if force else "AND c.next_attempt_at <= %(now)s",
+        only="" if ids is None else "AND c.id = ANY(%(ids)s)",
+    )
     with transaction.atomic():
         _without_flush_wait()
-        # Only the message row: a lock taken through the join would hold the endpoint too (see
-        # _record for why that row is never locked FOR UPDATE).
-        message = (
-            WebhookMessage.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("endpoint")
-            .filter(pk=message_id)
-            .first()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, {"now": now, "until": until, "limit": limit, "ids": ids})
+            rows = cursor.fetchall()
+    claimed = []
+    for pk, public_id, object_id, payload, attempts, claimed_until, next_at, created_at, *e in rows:
+        endpoint = WebhookEndpoint(
+            id=e[0],
+            program_id=e[1],
+            url=e[2],
+            secret=e[3],
+            previous_secret=e[4],
+            previous_secret_expires_at=e[5],
+            failing_since=e[6],
+            is_active=e[7],
         )
-        if message is None or message.status != WebhookMessage.Status.PENDING:
-            return None
-        if message.claimed_until and message.claimed_until > now:
-            return None  # another delivery holds it
-        if not force and message.next_attempt_at and message.next_attempt_at > now:
-            return None
-        if not message.endpoint.is_active:
-            return None
-        earlier = (
-            WebhookMessage.objects.filter(
-                endpoint_id=message.endpoint_id,
-                object_id=message.object_id,
-                status=WebhookMessage.Status.PENDING,
-                pk__lt=message.pk,
-            )
-            .order_by("pk")
-            .values("next_attempt_at")
-            .first()
+        if isinstance(payload, (str, bytes)):  # Django loads jsonb as text for JSONField to decode
+            payload = json.loads(payload)
+        claimed.append(
+            Claimed(pk, public_id, endpoint, object_id, payload, attempts, claimed_until, next_at, created_at)
         )
-        if earlier is not None:
-            # Sent when the earlier one is done (deliver_message queues it); until then the sweep
-            # need not look at it before the earlier one's next attempt.
-            wait = max(earlier["next_attempt_at"] or now, now)
-            if message.next_attempt_at is None or message.next_attempt_at < wait:
-                message.next_attempt_at = wait
-                message.save(update_fields=["next_attempt_at"])
-            return None
-        message.attempts += 1
-        message.claimed_until = now + LEASE
-        message.save(update_fields=["attempts", "claimed_until"])
-    return message
+    claimed.sort(key=lambda c: (c.next_attempt_at is not None, c.next_attempt_at, c.pk))
+    return claimed
+
+
+def _claim_orm(
+    now: datetime, until: datetime, limit: int, ids: list[int] | None, force: bool
+) -> list[Claimed]:
+    # SQLite: the transaction is IMMEDIATE (settings), so nothing else writes between the read and
+    # the update below.
+    pending = WebhookMessage.Status.PENDING
+    earlier = WebhookMessage.objects.filter(
+        endpoint_id=OuterRef("endpoint_id"),
+        object_id=OuterRef("object_id"),
+        status=pending,
+        pk__lt=OuterRef("pk"),
+    )
+    candidates = (
+        WebhookMessage.objects.filter(status=pending, endpoint__is_active=True)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+        .filter(~Exists(earlier))
+        .select_related("endpoint")
+        .order_by("next_attempt_at", "pk")
+    )
+    if not force:
+        candidates = candidates.filter(next_attempt_at__lte=now)
+    if ids is not None:
+        candidates = candidates.filter(pk__in=ids)
+    with transaction.atomic():
+        messages = list(candidates[:limit])
+        WebhookMessage.objects.filter(pk__in=[m.pk for m in messages]).update(
+            attempts=F("attempts") + 1, claimed_until=until
+        )
+    return [
+        Claimed(
+            m.pk,
+            m.public_id,
+            m.endpoint,
+            m.object_id,
+            m.payload,
+            m.attempts + 1,
+            until,
+            m.next_attempt_at,
+            m.created_at,
+        )
+        for m in messages
+    ]
+
+
+def _retry_at(attempts: int, at: datetime) -> datetime | None:
+    """When a message that failed its `attempts`-th attempt at `at` is tried again (None: given up)."""
+    if attempts >= MAX_ATTEMPTS:
+        return None
+    return at + RETRY_DELAYS[min(attempts, len(RETRY_DELAYS)) - 1]
+
+
+def send(batch: list[Claimed], *, clock: Callable[[], datetime] = timezone.now) -> list[Outcome]:
+    """POST each claimed message, outside any transaction; see the module's step 2."""
+    started = time.monotonic()
+    outcomes: list[Outcome] = []
+    down: dict[int, datetime] = {}  # endpoint id -> its messages wait until then
+    with net.Client() as client:
+        for item in batch:
+            at = clock()
+            if item.endpoint.pk in down:
+                outcomes.append(Outcome(item, None, at, release_to=down[item.endpoint.pk]))
+                continue
+            if outcomes and time.monotonic() - started > BATCH_SECONDS:
+                outcomes.append(Outcome(item, None, at))
+                continue
+            body = body_of_payload(item.payload)
+            headers = signed_headers(endpoint=item.endpoint, message_id=item.public_id, body=body, now=at)
+            answer = client.post(item.endpoint.url, body.encode(), headers)
+            outcomes.append(Outcome(item, answer, at))
+            if answer.status is None:
+                down[item.endpoint.pk] = _retry_at(item.attempts, at) or at + RETRY_DELAYS[0]
+    return outcomes
+
+
+class Batch(NamedTuple):
+    claimed: int
+    again: bool  # more may be claimable now: a full batch, a message left over, or an object's next
+
+
+def deliver_batch(*, now: datetime, limit: int = CLAIM_BATCH) -> Batch:
+    """Claim, send and record one batch of due messages."""
+    batch = claim(now=now, limit=limit)
+    if not batch:
+        return Batch(0, False)
+    recorded = record(send(batch))
+    return Batch(len(batch), len(batch) == limit or recorded.waiting)
 
 
 def message_deliver(*, message_id: int, now: datetime, force: bool = False) -> int | None:
-    """One attempt at a due message. Returns the pk of the object's next message to send, if this
-    one is done (delivered or given up) and another waits behind it."""
-    message = _claim(message_id, now, force)
-    if message is None:
+    """One attempt at one message (`force`: even if it is not due: replays). Returns the pk of the
+    object's next message to send, if this one is done (delivered or given up) and another waits."""
+    batch = claim(now=now, limit=1, ids=[message_id], force=force)
+    if not batch:
         return None
-    endpoint = message.endpoint
-    body = body_of(message)
-    headers = signed_headers(endpoint=endpoint, message_id=message.public_id, body=body, now=now)
-    answer = net.post(endpoint.url, body.encode(), headers)
-    return _record(message, answer, now)
+    if not record(send(batch, clock=lambda: now)).finished:
+        return None
+    item = batch[0]
+    return (
+        WebhookMessage.objects.filter(
+            endpoint_id=item.endpoint.pk,
+            object_id=item.object_id,
+            status=WebhookMessage.Status.PENDING,
+            pk__gt=item.pk,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
-def _record(message: WebhookMessage, answer: net.Answer, now: datetime) -> int | None:
-    succeeded = answer.status is not None and 200 <= answer.status < 300
+@dataclass
+class _Change:
+    pk: int
+    status: str
+    delivered_at: datetime | None
+    next_attempt_at: datetime | None
+    attempts: int
+    lease: datetime
+    leased_attempts: int
+    endpoint_id: int
+    object_id: str
+
+
+def _change_of(outcome: Outcome) -> _Change:
+    item = outcome.claimed
+    if outcome.answer is None:  # not tried: the attempt is given back
+        return _Change(
+            item.pk,
+            WebhookMessage.Status.PENDING,
+            None,
+            outcome.release_to or item.next_attempt_at,
+            item.attempts - 1,
+            item.claimed_until,
+            item.attempts,
+            item.endpoint.pk,
+            item.object_id,
+        )
+    if _succeeded(outcome.answer):
+        status, delivered_at, next_at = WebhookMessage.Status.DELIVERED, outcome.at, None
+    else:
+        next_at = _retry_at(item.attempts, outcome.at)
+        status = WebhookMessage.Status.PENDING if next_at else WebhookMessage.Status.FAILED
+        delivered_at = None
+    return _Change(
+        item.pk,
+        status,
+        delivered_at,
+        next_at,
+        item.attempts,
+        item.claimed_until,
+        item.attempts,
+        item.endpoint.pk,
+        item.object_id,
+    )
+
+
+def _succeeded(answer: net.Answer) -> bool:
+    return answer.status is not None and 200 <= answer.status < 300
+
+
+class Recorded(NamedTuple):
+    finished: list[int]  # delivered or given up, while this batch still held them
+    waiting: bool  # a finished message's object has a later pending message, or one was released
+
+
+def record(outcomes: list[Outcome]) -> Recorded:
+    """Write a batch's outcomes (see the module's step 3)."""
+    changes = [_change_of(o) for o in outcomes]
     with transaction.atomic():
         _without_flush_wait()
-        locked = WebhookMessage.objects.select_for_update(of=("self",), no_key=True).get(pk=message.pk)
-        # FOR NO KEY UPDATE of the endpoint row alone: a conversion writing a message for this
-        # endpoint takes FOR KEY SHARE on it (the foreign-key check at its commit), after its own
-        # key-share lock on the program. FOR UPDATE of the endpoint and, through the join, of the
-        # program deadlocked against it, and the conversion answered 500 (found by `make bench`'s
-        # webhooks section); FOR NO KEY UPDATE does not conflict with FOR KEY SHARE.
-        endpoint = (
-            WebhookEndpoint.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("program")
-            .get(pk=message.endpoint_id)
-        )
-        next_retry = None
-        if succeeded:
-            locked.status = WebhookMessage.Status.DELIVERED
-            locked.delivered_at = now
-            locked.next_attempt_at = None
-            if endpoint.failing_since is not None:
-                endpoint.failing_since = None
-                endpoint.save(update_fields=["failing_since"])
+        if connection.vendor == "postgresql":
+            held, followed = _update_messages_pg(changes)
         else:
-            if endpoint.failing_since is None:
-                endpoint.failing_since = now
-                endpoint.save(update_fields=["failing_since"])
-            if locked.attempts >= MAX_ATTEMPTS:
-                locked.status = WebhookMessage.Status.FAILED
-                locked.next_attempt_at = None
-                if endpoint.is_active and endpoint.failing_since <= locked.created_at:
-                    _disable(endpoint, now)
-            else:
-                next_retry = now + RETRY_DELAYS[min(locked.attempts, len(RETRY_DELAYS)) - 1]
-                locked.next_attempt_at = next_retry
-        locked.claimed_until = None
-        locked.save(update_fields=["status", "delivered_at", "next_attempt_at", "claimed_until"])
-        WebhookDelivery.objects.create(
-            message=locked,
-            endpoint=endpoint,
-            attempt=locked.attempts,
-            status=WebhookDelivery.Status.SUCCEEDED if succeeded else WebhookDelivery.Status.FAILED,
-            response_code=answer.status,
-            duration_ms=answer.duration_ms,
-            response_body=answer.body[:STORED_BODY].decode("utf-8", "replace"),
-            error=answer.error[:500],
-            attempted_at=now,
-            next_retry_at=next_retry,
+            held, followed = _update_messages_orm(changes)
+        tried = [o for o in outcomes if o.answer is not None]
+        lost = {o.claimed.pk for o in tried} - held
+        if lost:  # another delivery took them over, or they were deleted with their endpoint
+            lost -= set(WebhookMessage.objects.filter(pk__in=lost).values_list("pk", flat=True))
+        WebhookDelivery.objects.bulk_create(
+            [
+                _delivery_row(o, change)
+                for o, change in zip(outcomes, changes, strict=True)
+                if o.answer is not None and o.claimed.pk not in lost
+            ]
         )
-        if locked.status == WebhookMessage.Status.PENDING:
-            return None
-        following = (
-            WebhookMessage.objects.filter(
-                endpoint_id=locked.endpoint_id,
-                object_id=locked.object_id,
-                status=WebhookMessage.Status.PENDING,
-                pk__gt=locked.pk,
+        _record_endpoints(tried)
+        for o, change in zip(outcomes, changes, strict=True):
+            if change.status == WebhookMessage.Status.PENDING and o.answer is not None and change.pk in held:
+                # The object's later messages wait for this one: the sweep need not look at them
+                # before its retry.
+                WebhookMessage.objects.filter(
+                    endpoint_id=o.claimed.endpoint.pk,
+                    object_id=o.claimed.object_id,
+                    status=WebhookMessage.Status.PENDING,
+                    pk__gt=change.pk,
+                    next_attempt_at__lt=change.next_attempt_at,
+                ).update(next_attempt_at=change.next_attempt_at)
+            if change.status == WebhookMessage.Status.FAILED and change.pk in held:
+                _give_up(o.claimed, o.at)
+    finished = [c.pk for c in changes if c.pk in held and c.status != WebhookMessage.Status.PENDING]
+    released = any(o.answer is None and o.release_to is None for o in outcomes)
+    return Recorded(finished, released or bool(followed & set(finished)))
+
+
+def _update_messages_pg(changes: list[_Change]) -> tuple[set[int], set[int]]:
+    """(the pks still held and updated, those of them with a later pending message of their object)"""
+    if not changes:
+        return set(), set()
+    values = ", ".join(
+        [
+            "(%s::bigint, %s::varchar, %s::timestamptz, %s::timestamptz, %s::integer, %s::timestamptz, %s::integer)"
+        ]
+        * len(changes)
+    )
+    params: list[Any] = []
+    for c in changes:
+        params += [
+            c.pk,
+            str(c.status),
+            c.delivered_at,
+            c.next_attempt_at,
+            c.attempts,
+            c.lease,
+            c.leased_attempts,
+        ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_M} AS m SET status = v.status, delivered_at = v.delivered_at,"
+            " next_attempt_at = v.next_attempt_at, attempts = v.attempts, claimed_until = NULL"
+            f" FROM (VALUES {values}) AS v(id, status, delivered_at, next_attempt_at, attempts, lease, leased)"
+            " WHERE m.id = v.id AND m.claimed_until = v.lease AND m.attempts = v.leased"
+            # Whether the object's next message is waiting for this one: the deliver_due loop goes
+            # on for it rather than leave it to the sweep.
+            f" RETURNING m.id, EXISTS (SELECT 1 FROM {_M} AS n WHERE n.endpoint_id = m.endpoint_id"
+            " AND n.object_id = m.object_id AND n.status = 'pending' AND n.id > m.id)",
+            params,
+        )
+        rows = cursor.fetchall()
+    return {pk for pk, _ in rows}, {pk for pk, waiting in rows if waiting}
+
+
+def _update_messages_orm(changes: list[_Change]) -> tuple[set[int], set[int]]:
+    held, followed = set(), set()
+    for c in changes:
+        message = WebhookMessage.objects.filter(pk=c.pk, claimed_until=c.lease, attempts=c.leased_attempts)
+        if message.update(
+            status=c.status,
+            delivered_at=c.delivered_at,
+            next_attempt_at=c.next_attempt_at,
+            attempts=c.attempts,
+            claimed_until=None,
+        ):
+            held.add(c.pk)
+            if c.status != WebhookMessage.Status.PENDING and (
+                WebhookMessage.objects.filter(
+                    endpoint_id=c.endpoint_id,
+                    object_id=c.object_id,
+                    status=WebhookMessage.Status.PENDING,
+                    pk__gt=c.pk,
+                ).exists()
+            ):
+                followed.add(c.pk)
+    return held, followed
+
+
+def _delivery_row(outcome: Outcome, change: _Change) -> WebhookDelivery:
+    answer = outcome.answer
+    assert answer is not None
+    succeeded = _succeeded(answer)
+    return WebhookDelivery(
+        public_id=new_public_id("whd"),
+        message_id=outcome.claimed.pk,
+        endpoint_id=outcome.claimed.endpoint.pk,
+        attempt=outcome.claimed.attempts,
+        status=WebhookDelivery.Status.SUCCEEDED if succeeded else WebhookDelivery.Status.FAILED,
+        response_code=answer.status,
+        duration_ms=answer.duration_ms,
+        response_body=answer.body[:STORED_BODY].decode("utf-8", "replace"),
+        error=answer.error[:500],
+        attempted_at=outcome.at,
+        next_retry_at=None if succeeded else change.next_attempt_at,
+    )
+
+
+def _record_endpoints(tried: list[Outcome]) -> None:
+    """`failing_since`: cleared by a success, set by the first failure after one.
+
+    Plain UPDATEs of the endpoint row, which take FOR NO KEY UPDATE: a conversion writing a message
+    for this endpoint takes FOR KEY SHARE on it (the foreign-key check at its commit), after its own
+    key-share lock on the program. FOR UPDATE of the endpoint and, through a join, of the program
+    deadlocked against it, and the conversion answered 500 (found by `make bench`'s webhooks
+    section); FOR NO KEY UPDATE does not conflict with FOR KEY SHARE. Skipped when the endpoint as
+    claimed already says so; a batch of another worker recording meanwhile is concurrent with this
+    one, and either order is a true story."""
+    by_endpoint: dict[int, list[Outcome]] = {}
+    for o in tried:
+        by_endpoint.setdefault(o.claimed.endpoint.pk, []).append(o)
+    for endpoint_id, mine in by_endpoint.items():
+        as_claimed = mine[0].claimed.endpoint.failing_since
+        last_success = max((i for i, o in enumerate(mine) if _succeeded(o.answer)), default=None)
+        if last_success == len(mine) - 1:
+            if as_claimed is not None:
+                WebhookEndpoint.objects.filter(pk=endpoint_id).update(failing_since=None)
+            continue
+        first_failure = mine[0 if last_success is None else last_success + 1].at
+        if last_success is not None:
+            WebhookEndpoint.objects.filter(pk=endpoint_id).update(failing_since=first_failure)
+        elif as_claimed is None:
+            WebhookEndpoint.objects.filter(pk=endpoint_id, failing_since__isnull=True).update(
+                failing_since=first_failure
             )
-            .order_by("pk")
-            .values_list("pk", flat=True)
-            .first()
-        )
-    return following
+
+
+def _give_up(item: Claimed, now: datetime) -> None:
+    """The message's last attempt failed: disable an endpoint that has not succeeded since it was written."""
+    endpoint = (
+        WebhookEndpoint.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("program")
+        .get(pk=item.endpoint.pk)
+    )
+    if (
+        endpoint.is_active
+        and endpoint.failing_since is not None
+        and endpoint.failing_since <= item.created_at
+    ):
+        _disable(endpoint, now)
 
 
 def _disable(endpoint: WebhookEndpoint, now: datetime) -> None:

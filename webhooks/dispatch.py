@@ -1,28 +1,31 @@
 """Queueing deliveries off the request's path: a conversion's response never waits on the broker.
 
-A message written in a change's transaction is handed, once the transaction commits, to a daemon
-thread of the process that publishes the `deliver_messages` task for whatever has gathered (up to
-BATCH ids per task). Publishing one Celery task per message from the request itself cost a broker
-round trip and about 1-2 ms of web CPU per conversion (kombu builds a Redis client per publish);
-`make bench`'s webhooks section measured the events rate falling several-fold with an endpoint on.
+A message written in a change's transaction calls queue_delivery once the transaction commits;
+that only wakes a daemon thread of the process, which publishes one `deliver_due` task ("deliver
+what is due") and then sleeps PERIOD seconds, so a process publishes at most 1/PERIOD tasks a
+second however many messages it writes: a burst of 1,000 conversions costs a few publishes, not
+1,000. The worker's deliver_due claims whatever is due in batches (webhooks/delivery.py), so it
+needs no ids. Publishing one task per message from the request itself cost a broker round trip and
+about 1-2 ms of web CPU per conversion (kombu builds a Redis client per publish).
 
-Nothing is lost if the process dies with ids still in memory or the broker is down: the message
-rows are committed and pending, and the `sweep_due_messages` beat job (every 30 s) queues them.
-With Celery's task_always_eager (unit tests) the task runs at once, where it was queued.
+Nothing is lost if the process dies before publishing or the broker is down: the message rows are
+committed and pending, and the `sweep_due_messages` beat job (every 30 s) queues a delivery.
+With Celery's task_always_eager (unit tests) the message is delivered at once, where it was queued.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
+import time
 
-from .tasks import deliver_message, deliver_messages
+from .tasks import deliver_due, deliver_message
 
-BATCH = 20  # ids per task: several worker processes still share a burst
+PERIOD = 0.1  # seconds between two publishes of one process: what a message waits at most for it
+EXPIRES = 60  # a task the worker reaches later than this is dropped: the sweep covers a stopped worker
 logger = logging.getLogger(__name__)
-_ids: queue.SimpleQueue[int] = queue.SimpleQueue()
+_wake = threading.Event()
 _lock = threading.Lock()
 _owner_pid: int | None = None  # the process whose thread is running (a fork has none)
 
@@ -31,29 +34,31 @@ def queue_delivery(message_id: int) -> None:
     if deliver_message.app.conf.task_always_eager:
         deliver_message.delay(message_id)
         return
-    _ids.put(message_id)
     _ensure_thread()
+    _wake.set()
 
 
 def _ensure_thread() -> None:
-    global _owner_pid
+    global _owner_pid, _wake
     if _owner_pid == os.getpid():
         return
     with _lock:
         if _owner_pid != os.getpid():
-            threading.Thread(target=_publish_forever, name="webhooks-dispatch", daemon=True).start()
+            _wake = threading.Event()  # a fresh one: the parent's may have been copied mid-use
+            threading.Thread(
+                target=_publish_forever, args=(_wake,), name="webhooks-dispatch", daemon=True
+            ).start()
             _owner_pid = os.getpid()
 
 
-def _publish_forever() -> None:
+def _publish_forever(wake: threading.Event) -> None:
     while True:
-        ids = [_ids.get()]
-        while len(ids) < BATCH:
-            try:
-                ids.append(_ids.get_nowait())
-            except queue.Empty:
-                break
+        wake.wait()
+        # Cleared before publishing: a message committed from here on wakes the next round, and one
+        # committed before is seen by the task published now.
+        wake.clear()
         try:
-            deliver_messages.delay(ids)
-        except Exception:  # the broker is away: the sweep sends them once it is back
-            logger.warning("could not queue %d webhook deliveries; the sweep will", len(ids), exc_info=True)
+            deliver_due.apply_async(expires=EXPIRES)
+        except Exception:  # the broker is away: the sweep delivers once it is back
+            logger.warning("could not queue webhook deliveries; the sweep will", exc_info=True)
+        time.sleep(PERIOD)

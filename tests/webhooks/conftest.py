@@ -8,16 +8,20 @@ class Receiver:
     """A loopback HTTP server on a port the OS picks: records every request, answers the statuses
     queued in `answers` (then 200)."""
 
-    def __init__(self):
+    def __init__(self, *, keep_alive: bool = False):
         self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.connections: set[tuple[str, int]] = set()  # the client addresses requests came from
         self.answers: list[int] = []
         self.arrived = threading.Event()  # set when a request has come in
         self.hold: threading.Event | None = None  # when set, answers wait for it
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                receiver.connections.add(self.client_address[:2])
                 receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
                 receiver.arrived.set()
                 if receiver.hold is not None:
@@ -46,5 +50,14 @@ class Receiver:
 def receiver(settings):
     settings.REFAPP_WEBHOOKS_ALLOW_PRIVATE = True
     server = Receiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def keep_alive_receiver(settings):
+    """A receiver speaking HTTP/1.1: it keeps a connection open between requests, as most do."""
+    settings.REFAPP_WEBHOOKS_ALLOW_PRIVATE = True
+    server = Receiver(keep_alive=True)
     yield server
     server.close()

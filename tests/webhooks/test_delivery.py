@@ -78,7 +78,7 @@ def test_a_worker_killed_mid_delivery_is_followed_by_exactly_one_successful_deli
     with time_machine.travel(timezone.now(), tick=False) as clock:
         _new_affiliate(program)  # no on_commit here: the queued task is lost as well
         message = WebhookMessage.objects.get(endpoint=endpoint)
-        assert delivery._claim(message.pk, timezone.now(), force=False) is not None  # ... and dies
+        assert delivery.claim(now=timezone.now(), ids=[message.pk])  # ... and dies
         sweep_due_messages()
         assert receiver.requests == []  # the lease still holds
         clock.shift(delivery.LEASE + timedelta(seconds=1))
@@ -165,3 +165,317 @@ def test_a_program_without_endpoints_is_checked_once_from_the_cache(program, dja
     assert program_watched(program.pk) is False
     with django_assert_num_queries(0):
         assert program_watched(program.pk) is False
+
+
+# --- batches -------------------------------------------------------------------------------------
+
+
+def _message(endpoint, object_id, now, event_type="affiliate.status_changed"):
+    """A pending, due message written directly (no delivery queued on commit)."""
+    return WebhookMessage.objects.create(
+        endpoint=endpoint,
+        event_type=event_type,
+        object_id=object_id,
+        payload={"type": event_type, "data": {"id": object_id}},
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+def test_a_batch_claims_only_the_first_pending_message_of_each_object_and_holds_it_for_the_lease(
+    program, receiver
+):
+    endpoint = make_endpoint(program, receiver.url)
+    now = timezone.now()
+    a1, b1, a2, a3, b2 = (
+        _message(endpoint, obj, now) for obj in ("aff_a", "aff_b", "aff_a", "aff_a", "aff_b")
+    )
+    first = delivery.claim(now=now, limit=10)
+    assert [c.pk for c in first] == [a1.pk, b1.pk]  # a2, a3, b2 wait behind an earlier message
+    assert [c.attempts for c in first] == [1, 1]
+    assert delivery.claim(now=now, limit=10) == []  # leased, and the others still wait
+    assert delivery.claim(now=now + delivery.LEASE - timedelta(seconds=1), limit=10) == []
+
+    done = delivery.record(delivery.send([first[0]], clock=lambda: now))  # a1 delivered; b1 "dies"
+    assert done == ([a1.pk], True)  # a2 waits behind a1: the deliver_due loop goes on
+    second = delivery.claim(now=now, limit=10)
+    assert [c.pk for c in second] == [a2.pk]  # b1's lease still holds, so b2 still waits
+    later = now + delivery.LEASE + timedelta(seconds=1)
+    third = delivery.claim(now=later, limit=10)
+    assert [(c.pk, c.attempts) for c in third] == [(b1.pk, 2), (a2.pk, 2)]  # both leases ended
+    assert all(c.claimed_until == later + delivery.LEASE for c in third)
+
+
+def test_a_batch_with_one_failing_endpoint_records_each_outcome(program, keep_alive_receiver, receiver):
+    good = make_endpoint(program, keep_alive_receiver.url)
+    bad = make_endpoint(program, receiver.url)
+    receiver.answers = [500, 503, 200]
+    now = timezone.now()
+    messages = [_message(endpoint, f"aff_{i}", now) for i in range(3) for endpoint in (good, bad)]
+    with time_machine.travel(now, tick=False):
+        assert delivery.deliver_batch(now=now).claimed == 6
+    by_pk = {m.pk: m for m in WebhookMessage.objects.all()}
+    good_ones = [by_pk[m.pk] for m in messages if m.endpoint_id == good.pk]
+    bad_ones = [by_pk[m.pk] for m in messages if m.endpoint_id == bad.pk]
+    assert [(m.status, m.attempts, m.claimed_until) for m in good_ones] == [("delivered", 1, None)] * 3
+    assert all(m.delivered_at == now and m.next_attempt_at is None for m in good_ones)
+    assert [(m.status, m.next_attempt_at) for m in bad_ones] == [
+        ("pending", now + delivery.RETRY_DELAYS[0]),
+        ("pending", now + delivery.RETRY_DELAYS[0]),
+        ("delivered", None),
+    ]
+    assert all(m.claimed_until is None and m.attempts == 1 for m in bad_ones)
+    rows = {
+        (d.message_id, d.endpoint_id, d.attempt, d.status, d.response_code)
+        for d in WebhookDelivery.objects.all()
+    }
+    assert rows == {(m.pk, good.pk, 1, "succeeded", 200) for m in good_ones} | {
+        (bad_ones[0].pk, bad.pk, 1, "failed", 500),
+        (bad_ones[1].pk, bad.pk, 1, "failed", 503),
+        (bad_ones[2].pk, bad.pk, 1, "succeeded", 200),
+    }
+    failed = WebhookDelivery.objects.get(message_id=bad_ones[0].pk)
+    assert failed.next_retry_at == now + delivery.RETRY_DELAYS[0] and failed.response_body.startswith("boom")
+    good.refresh_from_db()
+    bad.refresh_from_db()
+    assert good.failing_since is None
+    assert bad.failing_since is None  # its last answer in the batch was a success
+    assert len(keep_alive_receiver.requests) == 3 and len(receiver.requests) == 3
+    assert len(keep_alive_receiver.connections) == 1  # one kept-alive connection for the batch
+
+
+def test_an_endpoint_that_fails_last_in_a_batch_is_failing_since_its_first_failure_after_a_success(
+    program, receiver
+):
+    endpoint = make_endpoint(program, receiver.url)
+    receiver.answers = [200, 500, 500]
+    now = timezone.now()
+    for i in range(3):
+        _message(endpoint, f"aff_{i}", now)
+    times = iter([now, now + timedelta(seconds=1), now + timedelta(seconds=2)])
+    delivery.record(delivery.send(delivery.claim(now=now), clock=lambda: next(times)))
+    endpoint.refresh_from_db()
+    assert endpoint.failing_since == now + timedelta(seconds=1)
+
+
+def test_an_unreachable_endpoint_costs_one_attempt_per_batch_and_its_other_messages_wait(program, receiver):
+    reachable = make_endpoint(program, receiver.url)
+    receiver.close()
+    gone = make_endpoint(program, receiver.url)  # nothing listens there any more
+    live = type(receiver)()  # a fresh receiver for the reachable endpoint
+    try:
+        reachable.url = live.url
+        reachable.save(update_fields=["url"])
+        now = timezone.now()
+        dead = [_message(gone, f"aff_{i}", now) for i in range(3)]
+        fine = _message(reachable, "aff_x", now)
+        with time_machine.travel(now, tick=False):
+            assert delivery.deliver_batch(now=now).claimed == 4
+    finally:
+        live.close()
+    states = {m.pk: m for m in WebhookMessage.objects.all()}
+    retry = now + delivery.RETRY_DELAYS[0]
+    assert (states[dead[0].pk].attempts, states[dead[0].pk].next_attempt_at) == (1, retry)
+    for waiting in dead[1:]:  # not tried: no attempt counted, no delivery row, back at the retry
+        m = states[waiting.pk]
+        assert (m.status, m.attempts, m.next_attempt_at, m.claimed_until) == ("pending", 0, retry, None)
+    assert states[fine.pk].status == "delivered"
+    assert list(WebhookDelivery.objects.filter(endpoint=gone).values_list("message_id", "response_code")) == [
+        (dead[0].pk, None)
+    ]
+    assert "ConnectionRefused" in WebhookDelivery.objects.get(endpoint=gone).error
+
+
+def test_an_attempt_recorded_after_the_lease_was_taken_over_leaves_the_message_to_its_new_holder(
+    program, receiver
+):
+    endpoint = make_endpoint(program, receiver.url)
+    now = timezone.now()
+    message = _message(endpoint, "aff_a", now)
+    stale = delivery.claim(now=now)
+    later = now + delivery.LEASE + timedelta(seconds=1)
+    fresh = delivery.claim(now=later)  # the first worker looked dead: another took the message
+    assert [c.attempts for c in fresh] == [2]
+    assert delivery.record(delivery.send(stale, clock=lambda: now)).finished == []
+    message.refresh_from_db()
+    assert (message.status, message.attempts, message.claimed_until) == ("pending", 2, fresh[0].claimed_until)
+    assert WebhookDelivery.objects.filter(message=message, attempt=1).count() == 1  # the attempt is logged
+    assert delivery.record(delivery.send(fresh, clock=lambda: later)) == ([message.pk], False)
+    message.refresh_from_db()
+    assert message.status == "delivered" and message.claimed_until is None
+
+
+def test_no_post_starts_after_the_batch_time_so_every_post_ends_inside_the_lease(
+    program, receiver, monkeypatch
+):
+    endpoint = make_endpoint(program, receiver.url)
+    now = timezone.now()
+    for i in range(3):
+        _message(endpoint, f"aff_{i}", now)
+    monkeypatch.setattr(delivery, "BATCH_SECONDS", 0.0)  # as if the first POST had taken the whole time
+    with time_machine.travel(now, tick=False):
+        assert delivery.deliver_batch(now=now) == (3, True)  # two left over: claim again at once
+    assert len(receiver.requests) == 1
+    left = WebhookMessage.objects.filter(status="pending").order_by("pk")
+    assert [(m.attempts, m.next_attempt_at, m.claimed_until) for m in left] == [(0, now, None)] * 2
+    with time_machine.travel(now, tick=False):
+        assert delivery.deliver_batch(now=now) == (2, True)  # released at once: the next batch takes them
+    assert WebhookMessage.objects.filter(status="delivered").count() == 2
+
+
+def test_a_failed_message_pushes_the_later_messages_of_its_object_to_its_retry(program, receiver):
+    endpoint = make_endpoint(program, receiver.url)
+    receiver.answers = [500]
+    now = timezone.now()
+    first, second = _message(endpoint, "aff_a", now), _message(endpoint, "aff_a", now)
+    with time_machine.travel(now, tick=False):
+        assert delivery.deliver_batch(now=now) == (1, False)  # the second waits behind the first
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.next_attempt_at == now + delivery.RETRY_DELAYS[0] and second.attempts == 0
+    assert second.next_attempt_at == now + delivery.RETRY_DELAYS[0]
+    assert sweep_due_messages() == 0  # nothing due: the sweep leaves both alone until the retry
+
+
+def test_the_sweep_delivers_a_backlog_in_batches(program, keep_alive_receiver):
+    endpoint = make_endpoint(program, keep_alive_receiver.url)
+    now = timezone.now()
+    for i in range(delivery.CLAIM_BATCH + 5):
+        _message(endpoint, f"aff_{i}", now)
+    with time_machine.travel(now, tick=False):
+        assert sweep_due_messages() == delivery.CLAIM_BATCH + 5
+        assert sweep_due_messages() == 0
+    assert WebhookMessage.objects.filter(status="delivered").count() == delivery.CLAIM_BATCH + 5
+    assert len({h["webhook-id"] for h, _ in keep_alive_receiver.requests}) == delivery.CLAIM_BATCH + 5
+    assert len(keep_alive_receiver.connections) == 2  # one per batch
+
+
+def test_recording_a_batch_costs_the_same_statements_for_5_or_40_messages(program, keep_alive_receiver):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    endpoint = make_endpoint(program, keep_alive_receiver.url)
+    now = timezone.now()
+    counts = []
+    for size in (5, 40):
+        for i in range(size):
+            _message(endpoint, f"aff_{size}_{i}", now)
+        with time_machine.travel(now, tick=False), CaptureQueriesContext(connection) as queries:
+            assert delivery.deliver_batch(now=now).claimed == size
+        counts.append(len(queries))
+    if connection.vendor == "postgresql":
+        # BEGIN/SET/claim/COMMIT, then BEGIN/SET/one UPDATE/one INSERT/COMMIT (savepoints aside)
+        assert counts[0] == counts[1] <= 10
+    else:  # SQLite: an UPDATE and a look for the object's next message per message, still one INSERT
+        assert counts[1] - counts[0] == 2 * 35
+
+
+def test_deliveries_of_a_replayed_message_go_out_at_once_even_if_not_due(program, receiver):
+    endpoint = make_endpoint(program, receiver.url)
+    now = timezone.now()
+    message = _message(endpoint, "aff_a", now + timedelta(hours=1))  # not due for an hour
+    assert delivery.claim(now=now) == []
+    assert delivery.message_deliver(message_id=message.pk, now=now) is None
+    assert receiver.requests == []
+    delivery.message_deliver(message_id=message.pk, now=now, force=True)
+    message.refresh_from_db()
+    assert message.status == "delivered" and len(receiver.requests) == 1
+
+
+# --- the connection and the address check --------------------------------------------------------
+
+
+def test_a_host_is_resolved_once_per_dns_window_and_checked_every_time(monkeypatch, settings):
+    import socket
+
+    from webhooks import net
+
+    calls = []
+    real = socket.getaddrinfo
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", counting)
+    net.forget_addresses()
+    settings.REFAPP_WEBHOOKS_ALLOW_PRIVATE = True
+    assert net.check_url("http://localhost:9/a")[3] in ("127.0.0.1", "::1")
+    assert net.check_url("http://localhost:9/b")[3] in ("127.0.0.1", "::1")
+    assert calls == ["localhost"]
+    settings.REFAPP_WEBHOOKS_ALLOW_PRIVATE = False  # the check itself runs every time
+    with pytest.raises(net.UnsafeUrl, match="private"):
+        net.check_url("http://localhost:9/c")
+    monkeypatch.setattr(net, "DNS_SECONDS", 0.0)
+    net.forget_addresses()
+    settings.REFAPP_WEBHOOKS_ALLOW_PRIVATE = True
+    net.check_url("http://localhost:9/a")
+    net.check_url("http://localhost:9/a")
+    assert calls == ["localhost"] * 3
+    net.forget_addresses()
+
+
+def test_a_client_reuses_a_kept_alive_connection_and_opens_one_per_request_otherwise(
+    keep_alive_receiver, receiver
+):
+    from webhooks import net
+
+    with net.Client() as client:
+        answers = [
+            client.post(keep_alive_receiver.url, b"{}", {"content-type": "application/json"})
+            for _ in range(4)
+        ]
+        assert [a.status for a in answers] == [200] * 4 and client.connections_opened == 1
+    with net.Client() as client:
+        answers = [client.post(receiver.url, b"{}", {}) for _ in range(3)]  # HTTP/1.0: closes each time
+        assert [a.status for a in answers] == [200] * 3 and client.connections_opened == 3
+    assert len(keep_alive_receiver.connections) == 1 and len(receiver.connections) == 3
+
+
+def test_a_kept_alive_connection_the_receiver_closed_is_replaced_once(keep_alive_receiver):
+    import socket
+
+    from webhooks import net
+
+    with net.Client() as client:
+        assert client.post(keep_alive_receiver.url, b"{}", {}).status == 200
+        (conn,) = client._idle.values()
+        # no Nagle wait: the body follows the headers at once (40 ms a POST on a kept connection)
+        assert conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        conn.sock.shutdown(2)  # as if the receiver had closed the idle connection
+        assert client.post(keep_alive_receiver.url, b"{}", {}).status == 200
+        assert client.connections_opened == 2
+    assert len(keep_alive_receiver.requests) == 2
+
+
+# --- the web side --------------------------------------------------------------------------------
+
+
+def test_a_burst_of_queued_messages_costs_a_few_broker_publishes(monkeypatch):
+    import threading
+    import time
+
+    from webhooks import dispatch
+
+    published = []
+    done = threading.Event()
+
+    class FakeTask:
+        def apply_async(self, **options):
+            published.append(options)
+            done.set()
+
+    monkeypatch.setattr(dispatch, "deliver_due", FakeTask())
+    conf = dispatch.deliver_message.app.conf
+    eager, conf.task_always_eager = conf.task_always_eager, False
+    try:
+        started = time.monotonic()
+        for message_id in range(1000):
+            dispatch.queue_delivery(message_id)
+        assert done.wait(5)
+        time.sleep(dispatch.PERIOD * 3)  # what came in after the first publish goes in the next one
+    finally:
+        conf.task_always_eager = eager
+    elapsed = time.monotonic() - started
+    assert 1 <= len(published) <= 2 + elapsed / dispatch.PERIOD
+    assert all(p == {"expires": dispatch.EXPIRES} for p in published)

@@ -74,3 +74,73 @@ def test_claiming_and_recording_a_delivery_do_not_wait_for_a_conversion(program,
             cursor.execute("SET lock_timeout = 0")
     message.refresh_from_db()
     assert message.status == "delivered" and len(receiver.requests) == 1
+
+
+def test_a_batch_that_fails_gives_up_and_succeeds_does_not_wait_for_a_conversion(program, receiver):
+    """The batch path's endpoint writes (failing_since, giving up) under the conversion's locks."""
+    endpoint = make_endpoint(program, receiver.url, events=["affiliate.created"])
+    now = timezone.now()
+    first, last = (
+        WebhookMessage.objects.create(
+            endpoint=endpoint, event_type="affiliate.created", object_id=f"aff_{i}", payload={},
+            next_attempt_at=now, created_at=now, attempts=attempts,
+        )
+        for i, attempts in ((1, 0), (2, delivery.MAX_ATTEMPTS - 1))
+    )  # fmt: skip
+    receiver.answers = [200, 500]  # the second is the last attempt of its message
+    holder = KeyShareHolder(program.pk, endpoint.pk)
+    holder.start()
+    assert holder.holding.wait(10)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+        assert delivery.deliver_batch(now=now).claimed == 2
+    finally:
+        holder.release.set()
+        holder.join(10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = 0")
+    first.refresh_from_db()
+    last.refresh_from_db()
+    endpoint.refresh_from_db()
+    assert (first.status, last.status) == ("delivered", "failed")
+    assert endpoint.failing_since is not None and endpoint.is_active  # it succeeded since `last` was written
+
+
+def test_concurrent_claimers_never_take_the_same_message(program, receiver):
+    endpoint = make_endpoint(program, receiver.url, events=["affiliate.created"])
+    now = timezone.now()
+    WebhookMessage.objects.bulk_create(
+        WebhookMessage(
+            public_id=f"msg_{i}_{n}", endpoint=endpoint, event_type="affiliate.created",
+            object_id=f"aff_{i}", payload={}, next_attempt_at=now, created_at=now,
+        )
+        for n in range(2)  # two messages per object: only the first may be claimed
+        for i in range(150)
+    )  # fmt: skip
+    firsts = set(WebhookMessage.objects.filter(public_id__endswith="_0").values_list("pk", flat=True))
+    taken: list[list[int]] = [[] for _ in range(4)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(taken))
+
+    def claimer(mine: list[int]) -> None:
+        try:
+            start.wait(10)
+            while batch := delivery.claim(now=now, limit=7):
+                mine.extend(c.pk for c in batch)
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=claimer, args=(mine,)) for mine in taken]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    everything = [pk for mine in taken for pk in mine]
+    assert len(everything) == len(set(everything))  # no message in two batches
+    assert set(everything) == firsts
+    assert set(WebhookMessage.objects.filter(attempts=1).values_list("pk", flat=True)) == firsts
+    assert not WebhookMessage.objects.filter(attempts__gt=1).exists()
