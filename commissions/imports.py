@@ -531,6 +531,7 @@ class _Known:
     code: str
     name: str
     paypal_email: str
+    wise_email: str
     payout_method: str
     status: str
     first_line: int = 0  # the first row of this file that names it (0: none yet)
@@ -706,13 +707,23 @@ def plan_import(
     known = plan.known
     by_code: dict[str, str] = {}  # code_key -> email, database and file
     for a in Affiliate.objects.filter(program=program).values(
-        "pk", "public_id", "email", "code", "name", "paypal_email", "payout_method", "status", "livemode"
+        "pk",
+        "public_id",
+        "email",
+        "code",
+        "name",
+        "paypal_email",
+        "wise_email",
+        "payout_method",
+        "status",
+        "livemode",
     ):
         known[a["email"]] = _Known(
             email=a["email"],
             code=a["code"],
             name=a["name"],
             paypal_email=a["paypal_email"],
+            wise_email=a["wise_email"],
             payout_method=a["payout_method"],
             status=a["status"],
             pk=a["pk"],
@@ -742,7 +753,6 @@ def plan_import(
     # never takes a token that a later row asks for.
     reserved = set(by_code) | {r.code.lower() for r in rows if r.code}
     order_lines: dict[str, int] = {}
-    wise_ignored = 0
 
     for row in rows:
         reason = None
@@ -764,6 +774,8 @@ def plan_import(
                 reason = f"the name {row.name!r} differs from {current.name!r} on line {current.first_line}"
             elif row.paypal_email and current.paypal_email and row.paypal_email != current.paypal_email:
                 reason = f"paypal_email differs from line {current.first_line}"
+            elif row.wise_email and current.wise_email and row.wise_email != current.wise_email:
+                reason = f"wise_email differs from line {current.first_line}"
         else:  # the first row naming an affiliate already in refapp
             if row.name and row.name != current.name:
                 changes["name"] = (current.name, row.name)
@@ -773,6 +785,23 @@ def plan_import(
                 and current.payout_method in (Affiliate.PayoutMethod.NONE, Affiliate.PayoutMethod.PAYPAL)
             ):
                 changes["paypal_email"] = (current.paypal_email, row.paypal_email)
+            # Wise as PayPal: the address of an affiliate paid by Wise or by nothing yet; one paid
+            # by Stripe, bank or PayPal keeps their method (moving money is a person's decision).
+            if (
+                row.wise_email
+                and row.wise_email != current.wise_email
+                and current.payout_method in (Affiliate.PayoutMethod.NONE, Affiliate.PayoutMethod.WISE)
+            ):
+                changes["wise_email"] = (current.wise_email, row.wise_email)
+            # Both given to an affiliate paid by nothing yet: PayPal, as for a new affiliate.
+            if "paypal_email" in changes:
+                method = Affiliate.PayoutMethod.PAYPAL
+            elif "wise_email" in changes:
+                method = Affiliate.PayoutMethod.WISE
+            else:
+                method = current.payout_method
+            if method != current.payout_method:
+                changes["payout_method"] = (current.payout_method, method)
         customer_new = False
         if reason is None and row.customer_id:
             owner = bound.get(row.customer_id)
@@ -811,8 +840,13 @@ def plan_import(
                 code=code,
                 name=row.name or row.email.split("@")[0][:MAX_NAME],
                 paypal_email=row.paypal_email,
+                wise_email=row.wise_email,
+                # A Rewardful affiliate picks PayPal or Wise; a row giving both is paid by PayPal
+                # (as before Wise was imported) and keeps the Wise address for a switch later.
                 payout_method=Affiliate.PayoutMethod.PAYPAL
                 if row.paypal_email
+                else Affiliate.PayoutMethod.WISE
+                if row.wise_email
                 else Affiliate.PayoutMethod.NONE,
                 status=row.status or Affiliate.Status.ACTIVE,
                 first_line=row.line,
@@ -829,13 +863,21 @@ def plan_import(
                     current.name = row.name
                 if "paypal_email" in changes:
                     current.paypal_email = row.paypal_email
-                    current.payout_method = Affiliate.PayoutMethod.PAYPAL
+                if "wise_email" in changes:
+                    current.wise_email = row.wise_email
+                if "payout_method" in changes:
+                    current.payout_method = changes["payout_method"][1]
                 plan.updated_affiliates.append(current)
             else:
                 plan.unchanged["affiliates"] += 1
-        elif current.pk is None and row.paypal_email and not current.paypal_email:
-            current.paypal_email = row.paypal_email  # a later row of a new affiliate adds the address
-            current.payout_method = Affiliate.PayoutMethod.PAYPAL
+        elif current.pk is None:  # a later row of a new affiliate may add an address
+            if row.paypal_email and not current.paypal_email:
+                current.paypal_email = row.paypal_email
+                current.payout_method = Affiliate.PayoutMethod.PAYPAL
+            if row.wise_email and not current.wise_email:
+                current.wise_email = row.wise_email
+                if current.payout_method == Affiliate.PayoutMethod.NONE:
+                    current.payout_method = Affiliate.PayoutMethod.WISE
         if row.customer_id:
             if customer_new:
                 bound[row.customer_id] = row.email
@@ -850,16 +892,9 @@ def plan_import(
                 creates = True
             else:
                 plan.unchanged["commissions"] += 1
-        if row.wise_email:
-            wise_ignored += 1
         plan.row_counts["new" if creates else "updated" if changes else "unchanged"] += 1
 
     plan.refused.sort(key=lambda r: r.line)
-    if wise_ignored:
-        plan.notes.append(
-            f"{wise_ignored} row{'s' if wise_ignored != 1 else ''} gave a wise_email: it was checked but "
-            "not imported (refapp pays by Stripe Connect or PayPal; set Wise details in the portal)."
-        )
     return plan
 
 
@@ -946,6 +981,7 @@ def _write(
             status=k.status,
             payout_method=k.payout_method,
             paypal_email=k.paypal_email,
+            wise_email=k.wise_email,
             created_at=now,
             approved_at=now if k.status == Affiliate.Status.ACTIVE else None,
         )
@@ -973,13 +1009,16 @@ def _write(
             affiliate = existing[k.pk]
             affiliate.name = k.name
             affiliate.paypal_email = k.paypal_email
+            affiliate.wise_email = k.wise_email
             affiliate.payout_method = k.payout_method
             changed.append(affiliate)
             data = {name: {"from": old, "to": new_value} for name, (old, new_value) in k.changes.items()}
             audits.append(
                 audit_entry(actor=actor, action="affiliate.updated", obj=affiliate, data={**data, **source})
             )
-        Affiliate.objects.bulk_update(changed, ["name", "paypal_email", "payout_method"], batch_size=BATCH)
+        Affiliate.objects.bulk_update(
+            changed, ["name", "paypal_email", "wise_email", "payout_method"], batch_size=BATCH
+        )
 
     # The affiliates already in refapp that new customers or orders name: their ids and codes are
     # known from the plan's read, no second read.
