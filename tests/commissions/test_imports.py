@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.core import mail
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
@@ -214,17 +215,24 @@ def test_an_empty_token_gets_a_code_from_the_first_name_and_keeps_it_on_reimport
     assert again.counts["unchanged"] == 1 and Affiliate.objects.get(email="ana@aff.example").code == code
 
 
-def test_a_changed_name_or_paypal_email_updates_the_affiliate_with_an_audit_row(program):
+def test_a_changed_name_or_paypal_email_updates_the_affiliate_with_an_audit_row(
+    program, django_capture_on_commit_callbacks
+):
     AffiliateFactory(program=program, email="ana@aff.example", code="ana", name="Ana")
     text = csv_text(REWARDFUL_HEADER, [["", "Ana", "Lima", "ana@aff.example", "ana@pay.example", "", "ana"]])
 
-    report = run(program, "rewardful", text)
+    with django_capture_on_commit_callbacks(execute=True):
+        report = run(program, "rewardful", text)
 
     assert report.counts["updated"] == 1 and report.affiliates["updated"] == 1
     ana = Affiliate.objects.get(email="ana@aff.example")
     assert (ana.name, ana.paypal_email, ana.payout_method) == ("Ana Lima", "ana@pay.example", "paypal")
     audit = AuditLog.objects.get(action="affiliate.updated")
     assert audit.data["name"] == {"from": "Ana", "to": "Ana Lima"}
+    assert audit.data["paypal_email"] == {"from": "", "to": "ana@pay.example"}
+    assert audit.data["payout_method"] == {"from": "", "to": "paypal"}
+    [email] = mail.outbox
+    assert email.to == ["ana@aff.example"] and "now go by PayPal to ana@pay.example" in email.body
 
 
 def test_rewardful_wise_emails_create_affiliates_paid_by_wise(program):
@@ -293,7 +301,9 @@ def test_a_file_with_wise_emails_imported_twice_changes_nothing(program):
     )
 
 
-def test_a_changed_wise_email_updates_the_affiliate_with_an_audit_row(program):
+def test_a_changed_wise_email_updates_the_affiliate_with_an_audit_row_and_an_email(
+    program, django_capture_on_commit_callbacks
+):
     AffiliateFactory(program=program, email="wes@aff.example", code="wes", name="Wes Ise")
     wise = AffiliateFactory(program=program, email="w2@aff.example", code="w2", name="W Two")
     Affiliate.objects.filter(pk=wise.pk).update(payout_method="wise", wise_email="old@wise.example")
@@ -308,12 +318,24 @@ def test_a_changed_wise_email_updates_the_affiliate_with_an_audit_row(program):
         ],
     )
 
-    preview = run(program, "rewardful", text, dry_run=True)
-    report = run(program, "rewardful", text)
+    with django_capture_on_commit_callbacks(execute=True):
+        preview = run(program, "rewardful", text, dry_run=True)
+    assert mail.outbox == []
+    with django_capture_on_commit_callbacks(execute=True):
+        report = run(program, "rewardful", text)
 
     for r in (preview, report):
         assert r.counts == {"new": 0, "updated": 2, "unchanged": 1, "refused": 0}
         assert r.affiliates == {"new": 0, "updated": 2, "unchanged": 1}
+        assert r.notes == [
+            "2 affiliates already in refapp get new payout details; each is emailed when the import lands."
+        ]
+    # Told where their money now goes, as when they change it in the portal.
+    emails = {m.to[0]: m for m in mail.outbox}
+    assert sorted(emails) == ["w2@aff.example", "wes@aff.example"]
+    assert emails["wes@aff.example"].subject == "Your Acme payout details were changed"
+    assert "now go by Wise to wes@wise.example" in emails["wes@aff.example"].body
+    assert "now go by Wise to new@wise.example" in emails["w2@aff.example"].body
     assert set(Affiliate.objects.values_list("email", "payout_method", "wise_email")) == {
         ("wes@aff.example", "wise", "wes@wise.example"),
         ("w2@aff.example", "wise", "new@wise.example"),
@@ -325,7 +347,10 @@ def test_a_changed_wise_email_updates_the_affiliate_with_an_audit_row(program):
     assert audits[wes.public_id]["payout_method"] == {"from": "", "to": "wise"}
     assert audits[wise.public_id]["wise_email"] == {"from": "old@wise.example", "to": "new@wise.example"}
     assert "payout_method" not in audits[wise.public_id] and stripe.public_id not in audits
-    assert run(program, "rewardful", text).counts["unchanged"] == 3
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        again = run(program, "rewardful", text)
+    assert again.counts["unchanged"] == 3 and again.notes == [] and mail.outbox == []
 
 
 def test_an_imported_wise_affiliate_is_in_the_wise_batch_file_of_the_next_run(program):
