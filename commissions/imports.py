@@ -37,15 +37,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import EmailValidator
 from django.db import IntegrityError, connection, models, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from affiliates.models import _FORMULA_PREFIXES, CODE_RE, PARAM_RE, Affiliate, Program
 from affiliates.services import program_update
+from refapp.emails import send_templated
 from refapp.hashing import email_hash
 from refapp.ids import new_public_ids
 from refapp.instances import unsaved
@@ -67,6 +70,8 @@ MAX_CUSTOMER_ID = 255
 MAX_ORDER_ID = 255
 MAX_NAME = 200
 MAX_AMOUNT = 10**12  # minor units: ten billion in a two-decimal currency, far beyond any real order
+# The fields of an affiliate that decide where their money goes.
+PAYOUT_FIELDS = frozenset({"paypal_email", "wise_email", "payout_method"})
 
 
 @functools.lru_cache(maxsize=4096)
@@ -531,6 +536,7 @@ class _Known:
     code: str
     name: str
     paypal_email: str
+    wise_email: str
     payout_method: str
     status: str
     first_line: int = 0  # the first row of this file that names it (0: none yet)
@@ -706,13 +712,23 @@ def plan_import(
     known = plan.known
     by_code: dict[str, str] = {}  # code_key -> email, database and file
     for a in Affiliate.objects.filter(program=program).values(
-        "pk", "public_id", "email", "code", "name", "paypal_email", "payout_method", "status", "livemode"
+        "pk",
+        "public_id",
+        "email",
+        "code",
+        "name",
+        "paypal_email",
+        "wise_email",
+        "payout_method",
+        "status",
+        "livemode",
     ):
         known[a["email"]] = _Known(
             email=a["email"],
             code=a["code"],
             name=a["name"],
             paypal_email=a["paypal_email"],
+            wise_email=a["wise_email"],
             payout_method=a["payout_method"],
             status=a["status"],
             pk=a["pk"],
@@ -742,7 +758,6 @@ def plan_import(
     # never takes a token that a later row asks for.
     reserved = set(by_code) | {r.code.lower() for r in rows if r.code}
     order_lines: dict[str, int] = {}
-    wise_ignored = 0
 
     for row in rows:
         reason = None
@@ -764,6 +779,8 @@ def plan_import(
                 reason = f"the name {row.name!r} differs from {current.name!r} on line {current.first_line}"
             elif row.paypal_email and current.paypal_email and row.paypal_email != current.paypal_email:
                 reason = f"paypal_email differs from line {current.first_line}"
+            elif row.wise_email and current.wise_email and row.wise_email != current.wise_email:
+                reason = f"wise_email differs from line {current.first_line}"
         else:  # the first row naming an affiliate already in refapp
             if row.name and row.name != current.name:
                 changes["name"] = (current.name, row.name)
@@ -773,6 +790,23 @@ def plan_import(
                 and current.payout_method in (Affiliate.PayoutMethod.NONE, Affiliate.PayoutMethod.PAYPAL)
             ):
                 changes["paypal_email"] = (current.paypal_email, row.paypal_email)
+            # Wise as PayPal: the address of an affiliate paid by Wise or by nothing yet; one paid
+            # by Stripe, bank or PayPal keeps their method (moving money is a person's decision).
+            if (
+                row.wise_email
+                and row.wise_email != current.wise_email
+                and current.payout_method in (Affiliate.PayoutMethod.NONE, Affiliate.PayoutMethod.WISE)
+            ):
+                changes["wise_email"] = (current.wise_email, row.wise_email)
+            # Both given to an affiliate paid by nothing yet: PayPal, as for a new affiliate.
+            if "paypal_email" in changes:
+                method = Affiliate.PayoutMethod.PAYPAL
+            elif "wise_email" in changes:
+                method = Affiliate.PayoutMethod.WISE
+            else:
+                method = current.payout_method
+            if method != current.payout_method:
+                changes["payout_method"] = (current.payout_method, method)
         customer_new = False
         if reason is None and row.customer_id:
             owner = bound.get(row.customer_id)
@@ -811,8 +845,13 @@ def plan_import(
                 code=code,
                 name=row.name or row.email.split("@")[0][:MAX_NAME],
                 paypal_email=row.paypal_email,
+                wise_email=row.wise_email,
+                # A Rewardful affiliate picks PayPal or Wise; a row giving both is paid by PayPal
+                # (as before Wise was imported) and keeps the Wise address for a switch later.
                 payout_method=Affiliate.PayoutMethod.PAYPAL
                 if row.paypal_email
+                else Affiliate.PayoutMethod.WISE
+                if row.wise_email
                 else Affiliate.PayoutMethod.NONE,
                 status=row.status or Affiliate.Status.ACTIVE,
                 first_line=row.line,
@@ -829,13 +868,21 @@ def plan_import(
                     current.name = row.name
                 if "paypal_email" in changes:
                     current.paypal_email = row.paypal_email
-                    current.payout_method = Affiliate.PayoutMethod.PAYPAL
+                if "wise_email" in changes:
+                    current.wise_email = row.wise_email
+                if "payout_method" in changes:
+                    current.payout_method = changes["payout_method"][1]
                 plan.updated_affiliates.append(current)
             else:
                 plan.unchanged["affiliates"] += 1
-        elif current.pk is None and row.paypal_email and not current.paypal_email:
-            current.paypal_email = row.paypal_email  # a later row of a new affiliate adds the address
-            current.payout_method = Affiliate.PayoutMethod.PAYPAL
+        elif current.pk is None:  # a later row of a new affiliate may add an address
+            if row.paypal_email and not current.paypal_email:
+                current.paypal_email = row.paypal_email
+                current.payout_method = Affiliate.PayoutMethod.PAYPAL
+            if row.wise_email and not current.wise_email:
+                current.wise_email = row.wise_email
+                if current.payout_method == Affiliate.PayoutMethod.NONE:
+                    current.payout_method = Affiliate.PayoutMethod.WISE
         if row.customer_id:
             if customer_new:
                 bound[row.customer_id] = row.email
@@ -850,15 +897,14 @@ def plan_import(
                 creates = True
             else:
                 plan.unchanged["commissions"] += 1
-        if row.wise_email:
-            wise_ignored += 1
         plan.row_counts["new" if creates else "updated" if changes else "unchanged"] += 1
 
     plan.refused.sort(key=lambda r: r.line)
-    if wise_ignored:
+    redirected = sum(1 for k in plan.updated_affiliates if k.changes.keys() & PAYOUT_FIELDS)
+    if redirected:
         plan.notes.append(
-            f"{wise_ignored} row{'s' if wise_ignored != 1 else ''} gave a wise_email: it was checked but "
-            "not imported (refapp pays by Stripe Connect or PayPal; set Wise details in the portal)."
+            f"{redirected} affiliate{'s' if redirected != 1 else ''} already in refapp get new payout "
+            f"details; {'each is' if redirected != 1 else 'they are'} emailed when the import lands."
         )
     return plan
 
@@ -946,6 +992,7 @@ def _write(
             status=k.status,
             payout_method=k.payout_method,
             paypal_email=k.paypal_email,
+            wise_email=k.wise_email,
             created_at=now,
             approved_at=now if k.status == Affiliate.Status.ACTIVE else None,
         )
@@ -973,13 +1020,18 @@ def _write(
             affiliate = existing[k.pk]
             affiliate.name = k.name
             affiliate.paypal_email = k.paypal_email
+            affiliate.wise_email = k.wise_email
             affiliate.payout_method = k.payout_method
             changed.append(affiliate)
             data = {name: {"from": old, "to": new_value} for name, (old, new_value) in k.changes.items()}
             audits.append(
                 audit_entry(actor=actor, action="affiliate.updated", obj=affiliate, data={**data, **source})
             )
-        Affiliate.objects.bulk_update(changed, ["name", "paypal_email", "payout_method"], batch_size=BATCH)
+            if k.changes.keys() & PAYOUT_FIELDS:
+                _payout_details_changed(program, affiliate)
+        Affiliate.objects.bulk_update(
+            changed, ["name", "paypal_email", "wise_email", "payout_method"], batch_size=BATCH
+        )
 
     # The affiliates already in refapp that new customers or orders name: their ids and codes are
     # known from the plan's read, no second read.
@@ -1043,6 +1095,25 @@ def _write(
         _write_orders(**orders, audits=audits)
     _insert(AuditLog, audits, now)
     return audits + announced
+
+
+def _payout_details_changed(program: Program, affiliate: Affiliate) -> None:
+    """Tell the affiliate, after commit, where their payouts now go, as the portal does when they
+    change it themselves: a file that redirects someone's money must not do it unseen."""
+    method = affiliate.payout_method
+    send_templated(
+        "payout_details_changed",
+        to=[affiliate.email],
+        context={
+            "name": affiliate.name,
+            "program": program.name,
+            "method": Affiliate.PayoutMethod(method).label,
+            "destination": affiliate.wise_email
+            if method == Affiliate.PayoutMethod.WISE
+            else affiliate.paypal_email,
+            "url": settings.BASE_URL + reverse("portal:payout-settings"),
+        },
+    )
 
 
 def _order_rows(

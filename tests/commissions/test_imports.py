@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.core import mail
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
@@ -17,10 +18,11 @@ from affiliates.models import Affiliate, Program
 from commissions.imports import ImportFileError, import_affiliates
 from commissions.models import Commission
 from commissions.services import balances
+from payouts.exports import wise_payouts, wise_rows
 from payouts.models import Payout
 from payouts.services import payouts_create
 from refapp.models import Actor, AuditLog
-from tests.factories import AffiliateFactory, CommissionRuleFactory, ReferralFactory
+from tests.factories import AffiliateFactory, CommissionFactory, CommissionRuleFactory, ReferralFactory
 from tests.fakestripe import build_invoice, sign_payload
 from tracking.models import Event, Referral
 
@@ -213,17 +215,166 @@ def test_an_empty_token_gets_a_code_from_the_first_name_and_keeps_it_on_reimport
     assert again.counts["unchanged"] == 1 and Affiliate.objects.get(email="ana@aff.example").code == code
 
 
-def test_a_changed_name_or_paypal_email_updates_the_affiliate_with_an_audit_row(program):
+def test_a_changed_name_or_paypal_email_updates_the_affiliate_with_an_audit_row(
+    program, django_capture_on_commit_callbacks
+):
     AffiliateFactory(program=program, email="ana@aff.example", code="ana", name="Ana")
     text = csv_text(REWARDFUL_HEADER, [["", "Ana", "Lima", "ana@aff.example", "ana@pay.example", "", "ana"]])
 
-    report = run(program, "rewardful", text)
+    with django_capture_on_commit_callbacks(execute=True):
+        report = run(program, "rewardful", text)
 
     assert report.counts["updated"] == 1 and report.affiliates["updated"] == 1
     ana = Affiliate.objects.get(email="ana@aff.example")
     assert (ana.name, ana.paypal_email, ana.payout_method) == ("Ana Lima", "ana@pay.example", "paypal")
     audit = AuditLog.objects.get(action="affiliate.updated")
     assert audit.data["name"] == {"from": "Ana", "to": "Ana Lima"}
+    assert audit.data["paypal_email"] == {"from": "", "to": "ana@pay.example"}
+    assert audit.data["payout_method"] == {"from": "", "to": "paypal"}
+    [email] = mail.outbox
+    assert email.to == ["ana@aff.example"] and "now go by PayPal to ana@pay.example" in email.body
+
+
+def test_rewardful_wise_emails_create_affiliates_paid_by_wise(program):
+    rows = [
+        ["cus_w1", "Wes", "Ise", "wes@aff.example", "", "Wes@Wise.example", "wes"],
+        ["cus_w2", "Wes", "Ise", "wes@aff.example", "", "", "wes"],  # the address on one row is enough
+        ["", "Bo", "Th", "both@aff.example", "both@pay.example", "both@wise.example", "both"],
+        ["", "La", "Te", "late@aff.example", "", "", "late"],
+        ["", "La", "Te", "late@aff.example", "", "late@wise.example", "late"],  # a later row adds it
+        ["", "Pa", "Wi", "pw@aff.example", "", "pw@wise.example", "pw"],
+        ["", "Pa", "Wi", "pw@aff.example", "pw@pay.example", "", "pw"],  # PayPal wins in any order
+    ]
+
+    preview = run(program, "rewardful", csv_text(REWARDFUL_HEADER, rows), dry_run=True)
+    report = run(program, "rewardful", csv_text(REWARDFUL_HEADER, rows))
+
+    assert preview.notes == report.notes == []  # no more "checked but not imported"
+    assert report.landed and report.affiliates["new"] == 4 and report.counts["refused"] == 0
+    stored = {
+        a.email: (a.payout_method, a.wise_email, a.paypal_email)
+        for a in Affiliate.objects.filter(program=program)
+    }
+    assert stored == {
+        "wes@aff.example": ("wise", "wes@wise.example", ""),
+        "both@aff.example": ("paypal", "both@wise.example", "both@pay.example"),
+        "late@aff.example": ("wise", "late@wise.example", ""),
+        "pw@aff.example": ("paypal", "pw@wise.example", "pw@pay.example"),
+    }
+
+
+def test_a_second_row_with_another_wise_email_is_refused_naming_the_first_line(program):
+    rows = [
+        ["cus_1", "Wes", "Ise", "wes@aff.example", "", "wes@wise.example", "wes"],
+        ["cus_2", "Wes", "Ise", "wes@aff.example", "", "", "wes"],
+        ["cus_3", "Wes", "Ise", "wes@aff.example", "", "other@wise.example", "wes"],
+    ]
+
+    report = run(program, "rewardful", csv_text(REWARDFUL_HEADER, rows))
+
+    assert not report.landed
+    assert [(r.line, r.reason) for r in report.refused] == [(4, "wise_email differs from line 2")]
+    assert counts() == {"affiliates": 0, "referrals": 0, "events": 0, "commissions": 0, "audit": 0}
+
+
+def test_a_file_with_wise_emails_imported_twice_changes_nothing(program):
+    rows = rewardful_rows(300)
+    for row in rows:
+        n = int(row[3].removeprefix("partner").split("@")[0])
+        if n % 2 == 0:
+            row[5] = f"wise{n}@wise.example"  # some with PayPal too (n % 3 == 0), some Wise only
+    text = csv_text(REWARDFUL_HEADER, rows)
+    first = run(program, "rewardful", text)
+    before = counts()
+    stored = set(Affiliate.objects.values_list("email", "payout_method", "paypal_email", "wise_email"))
+    assert ("partner2@aff.example", "wise", "", "wise2@wise.example") in stored
+    assert ("partner6@aff.example", "paypal", "pp6@pay.example", "wise6@wise.example") in stored
+
+    again = run(program, "rewardful", text)
+
+    assert first.landed and again.landed
+    assert again.counts == {"new": 0, "updated": 0, "unchanged": 300, "refused": 0}
+    assert again.affiliates == {"new": 0, "updated": 0, "unchanged": first.affiliates["new"]}
+    assert counts() == {**before, "audit": before["audit"] + 1}
+    assert (
+        set(Affiliate.objects.values_list("email", "payout_method", "paypal_email", "wise_email")) == stored
+    )
+
+
+def test_a_changed_wise_email_updates_the_affiliate_with_an_audit_row_and_an_email(
+    program, django_capture_on_commit_callbacks
+):
+    AffiliateFactory(program=program, email="wes@aff.example", code="wes", name="Wes Ise")
+    wise = AffiliateFactory(program=program, email="w2@aff.example", code="w2", name="W Two")
+    Affiliate.objects.filter(pk=wise.pk).update(payout_method="wise", wise_email="old@wise.example")
+    stripe = AffiliateFactory(program=program, email="st@aff.example", code="st", name="S T")
+    Affiliate.objects.filter(pk=stripe.pk).update(payout_method="stripe", stripe_account_id="acct_1")
+    text = csv_text(
+        REWARDFUL_HEADER,
+        [
+            ["", "Wes", "Ise", "wes@aff.example", "", "wes@wise.example", "wes"],  # none yet: Wise
+            ["", "W", "Two", "w2@aff.example", "", "new@wise.example", "w2"],  # Wise: new address
+            ["", "S", "T", "st@aff.example", "", "st@wise.example", "st"],  # Stripe: left alone
+        ],
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        preview = run(program, "rewardful", text, dry_run=True)
+    assert mail.outbox == []
+    with django_capture_on_commit_callbacks(execute=True):
+        report = run(program, "rewardful", text)
+
+    for r in (preview, report):
+        assert r.counts == {"new": 0, "updated": 2, "unchanged": 1, "refused": 0}
+        assert r.affiliates == {"new": 0, "updated": 2, "unchanged": 1}
+        assert r.notes == [
+            "2 affiliates already in refapp get new payout details; each is emailed when the import lands."
+        ]
+    # Told where their money now goes, as when they change it in the portal.
+    emails = {m.to[0]: m for m in mail.outbox}
+    assert sorted(emails) == ["w2@aff.example", "wes@aff.example"]
+    assert emails["wes@aff.example"].subject == "Your Acme payout details were changed"
+    assert "now go by Wise to wes@wise.example" in emails["wes@aff.example"].body
+    assert "now go by Wise to new@wise.example" in emails["w2@aff.example"].body
+    assert set(Affiliate.objects.values_list("email", "payout_method", "wise_email")) == {
+        ("wes@aff.example", "wise", "wes@wise.example"),
+        ("w2@aff.example", "wise", "new@wise.example"),
+        ("st@aff.example", "stripe", ""),
+    }
+    audits = {a.object_id: a.data for a in AuditLog.objects.filter(action="affiliate.updated")}
+    wes = Affiliate.objects.get(email="wes@aff.example")
+    assert audits[wes.public_id]["wise_email"] == {"from": "", "to": "wes@wise.example"}
+    assert audits[wes.public_id]["payout_method"] == {"from": "", "to": "wise"}
+    assert audits[wise.public_id]["wise_email"] == {"from": "old@wise.example", "to": "new@wise.example"}
+    assert "payout_method" not in audits[wise.public_id] and stripe.public_id not in audits
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        again = run(program, "rewardful", text)
+    assert again.counts["unchanged"] == 3 and again.notes == [] and mail.outbox == []
+
+
+def test_an_imported_wise_affiliate_is_in_the_wise_batch_file_of_the_next_run(program):
+    run(
+        program,
+        "rewardful",
+        csv_text(REWARDFUL_HEADER, [["", "Wes", "Ise", "wes@aff.example", "", "wes@wise.example", "wes"]]),
+    )
+    wes = Affiliate.objects.get(email="wes@aff.example")
+    now = timezone.now()
+    CommissionFactory(
+        affiliate=wes,
+        amount_cents=5_000,
+        status="approved",
+        created_at=now - timedelta(days=40),
+        hold_until=now - timedelta(days=10),
+        approved_at=now,
+    )
+
+    (payout,) = payouts_create(program=program, now=now, actor=ACTOR)
+
+    assert (payout.method, payout.destination) == ("wise", "wes@wise.example")
+    (row,) = wise_rows(wise_payouts(program, "pending"))
+    assert row[:2] == ["Wes Ise", "wes@wise.example"] and str(row[5]) == "50.00"
 
 
 def test_imported_tokens_keep_via_links_and_go_links_working(program):
