@@ -313,7 +313,6 @@ class _Middleware:
             out = self.answers[key] = self.headers(headers, secure)
         return out
 
-
     def go_headers(self, answer: GoAnswer, secure: bool) -> list[tuple[str, str]]:
         """headers(answer.headers(), secure), from a list built once per scheme: the headers of
         every link's 302 but its Location are the same, and so are the middleware's additions
