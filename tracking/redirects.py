@@ -32,6 +32,9 @@ GO_PATH_RE = re.compile(GO_PATH)
 # What every link's 302 carries besides its Location, in the order the view's response has them.
 _CACHE_CONTROL = "no-store"
 _REFERRER_POLICY = "no-referrer-when-downgrade"
+# What iri_to_uri() leaves as it is (its safe characters, and letters, digits and "_.-~"): the usual
+# location, built from an ASCII website and an encoded query, needs no quote(), which cost 1.3 µs.
+_URI = re.compile(r"[A-Za-z0-9_.~\-/#%\[\]=:;$&()+,!?*@']*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +50,16 @@ class GoAnswer:
         response["Referrer-Policy"] = _REFERRER_POLICY
         return response
 
+    def uri(self) -> str:
+        """The Location header's value: the location as a URI, as HttpResponseRedirect sends it."""
+        return self.location if _URI.fullmatch(self.location) else iri_to_uri(self.location)
+
     def headers(self) -> list[tuple[str, str]]:
+        """The answer's headers; the fast path keeps the others (never the Location) per scheme
+        (refapp.fastpath, _Middleware.go_headers), so a header added here must not vary per link."""
         return [
             ("Content-Type", f"text/html; charset={settings.DEFAULT_CHARSET}"),
-            ("Location", iri_to_uri(self.location)),
+            ("Location", self.uri()),
             ("Cache-Control", _CACHE_CONTROL),
             ("Referrer-Policy", _REFERRER_POLICY),
             ("Content-Length", "0"),
@@ -69,6 +78,17 @@ def _encoded(value: str) -> str:
 def _query(params: list[tuple[str, str]]) -> str:
     """urlencode(params), the same string for the str pairs a link has."""
     return "&".join(f"{_encoded(name)}={_encoded(value)}" for name, value in params)
+
+
+def _parsed(params: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """parse_qs(_query(params)): what the click's row reads (its utm fields) from the location's
+    query, without parsing back what was just encoded (5 µs of a /go/ link). Only when the path
+    holds no "?" or "#", which would move where the location's query starts."""
+    parsed: dict[str, list[str]] = {}
+    for name, value in params:
+        if value:  # parse_qs drops blank values
+            parsed.setdefault(name, []).append(value)
+    return parsed
 
 
 def _allowed(scheme: str, location: str) -> str:
@@ -120,6 +140,7 @@ def go_redirect(
     if affiliate is not None and not is_bot(user_agent):
         # Over the sender's rate limit the visitor is still redirected; the click is not stored.
         click_record(
+            query=_parsed(params) if "?" not in target_path and "#" not in target_path else None,
             limit="go",
             program=program,
             affiliate_id=affiliate[0],

@@ -55,12 +55,15 @@ def click_values(
     country: str,
     source: str,
     now: datetime,
+    query: dict[str, list[str]] | None = None,
 ) -> dict:
-    """The clicks-table row of one visit."""
-    try:
-        query = parse_qs(urlsplit(url).query)
-    except ValueError:
-        query = {}
+    """The clicks-table row of one visit. `query`: the url's query as parse_qs() answers it, when
+    the caller has it already (a /go/ link builds its url from it); parsed from `url` otherwise."""
+    if query is None:
+        try:
+            query = parse_qs(urlsplit(url).query)
+        except ValueError:
+            query = {}
     ip_prefix, ip_hash = ip_prefix_and_hash(ip)
     return {
         "program_id": program.pk,

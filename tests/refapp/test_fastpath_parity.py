@@ -249,9 +249,9 @@ def _rows(visitor: str) -> list[tuple]:
     ]
 
 
-def assert_go_alike(env: dict, *, clicks: int) -> tuple[int, dict[str, str], bytes]:
+def assert_go_alike(env: dict, *, clicks: int, fast_app=None) -> tuple[int, dict[str, str], bytes]:
     """Both doors answer alike, and store the same click (`clicks` rows each, 0 or 1)."""
-    (fast, fast_visitor), (slow, slow_visitor) = (_without_visitor(a) for a in both(env))
+    (fast, fast_visitor), (slow, slow_visitor) = (_without_visitor(a) for a in both(env, fast_app))
     assert fast == slow
     if clicks:
         assert fast_visitor and slow_visitor and fast_visitor != slow_visitor
@@ -385,3 +385,61 @@ def test_go_to_a_website_django_may_not_redirect_to_answers_alike_without_a_clic
     fast, slow = both(environ("GET", "/go/acme/JOHN", HTTP_USER_AGENT=UA))
     assert fast == slow and fast[0] == 400
     assert Click.objects.count() == 0
+
+
+def test_go_headers_follow_the_settings_after_a_first_link(affiliate, settings):
+    """The fast path keeps a link's headers but its Location per scheme: changed settings change them
+    (in the same process: its cache is dropped on setting_changed)."""
+    env = environ("GET", "/go/acme/JOHN", HTTP_USER_AGENT=UA)
+    first = assert_go_alike(env, clicks=1)[1]
+    assert (first["x-frame-options"], first["content-type"]) == ("DENY", "text/html; charset=utf-8")
+    settings.X_FRAME_OPTIONS = "SAMEORIGIN"
+    settings.SECURE_CONTENT_TYPE_NOSNIFF = False
+    settings.SECURE_CROSS_ORIGIN_OPENER_POLICY = None
+    settings.DEFAULT_CHARSET = "iso-8859-1"
+    Click.objects.all().delete()
+    # A Django handler of its own: Django's SecurityMiddleware reads its settings once, when built.
+    changed = assert_go_alike(env, clicks=1, fast_app=wsgi_application())[1]
+    assert changed["x-frame-options"] == "SAMEORIGIN"
+    assert changed["content-type"] == "text/html; charset=iso-8859-1"
+    assert "x-content-type-options" not in changed and "cross-origin-opener-policy" not in changed
+
+
+def test_go_headers_over_https_carry_hsts_and_over_http_do_not(affiliate, settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SECURE_HSTS_SECONDS = 3600
+    app = wsgi_application()  # after the settings: Django's SecurityMiddleware reads them when built
+    for proto, hsts in (("https", "max-age=3600"), ("http", None), ("https", "max-age=3600")):
+        Click.objects.all().delete()
+        env = environ("GET", "/go/acme/JOHN", HTTP_USER_AGENT=UA, HTTP_X_FORWARDED_PROTO=proto)
+        assert assert_go_alike(env, clicks=1, fast_app=app)[1].get("strict-transport-security") == hsts
+
+
+def test_go_answers_keep_their_own_location(affiliate):
+    """Each answer's header list is its own: the next link does not rewrite the one sent before."""
+    app, sent = production_application(), []
+    for _ in range(2):
+        app_ = keep_test_connection(app)
+        app_(
+            environ("GET", "/go/acme/JOHN", HTTP_USER_AGENT=UA),
+            lambda status, headers, exc_info=None: sent.append(headers),
+        )
+    first, second = (dict(headers)["Location"] for headers in sent)
+    visitors = sorted(Click.objects.values_list("visitor_id", flat=True))
+    assert (
+        first != second
+        and sorted(parse_qs(urlsplit(u).query)["refapp_vid"][0] for u in (first, second)) == visitors
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "utm_source"),
+    # PATH_INFO comes decoded: "?" and "#" (sent as %3F and %23) in the path move the query
+    [("pricing", "yt"), ("a%3Fb", "yt"), ("a?b", ""), ("a#b", "")],
+)
+def test_go_click_reads_its_utm_fields_from_the_location(affiliate, path, utm_source):
+    env = environ("GET", f"/go/acme/JOHN/{path}", "utm_source=yt", HTTP_USER_AGENT=UA)
+    assert answer(production_application(), env)[0] == 302
+    click = Click.objects.get()
+    expected = parse_qs(urlsplit(click.landing_url).query).get("utm_source", [""])[0]
+    assert click.utm_source == expected == utm_source
