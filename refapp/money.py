@@ -5,6 +5,7 @@ All parsing, formatting and rounding lives here. Never a float anywhere near mon
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -216,8 +217,10 @@ def to_decimal(amount_minor: int, currency: str) -> Decimal:
     return Decimal(amount_minor).scaleb(-exponent(currency))
 
 
+@functools.lru_cache(maxsize=4096)
 def format_amount(amount_minor: int, currency: str) -> str:
-    """ "12.34 USD"-style plain formatting used in emails, CSVs and explanations."""
+    """ "12.34 USD"-style plain formatting used in emails, CSVs and explanations. Remembered: a
+    commission's explanation formats two amounts, and a program's prices and commissions repeat."""
     exp = exponent(currency)
     quantum = Decimal(1).scaleb(-exp)
     return f"{to_decimal(amount_minor, currency).quantize(quantum):,} {currency.upper()}"
