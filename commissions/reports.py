@@ -156,7 +156,41 @@ def _channel(prefix: str = "") -> Combinable:
 
 
 def _by_channel(program: Program, livemode: bool, period: DateRange) -> dict[str, dict]:
-    rows: dict[str, dict[str, Any]] = {key: _empty() for key in CHANNELS}
+    return _figures(
+        {key: _empty() for key in CHANNELS},
+        program,
+        livemode,
+        period,
+        click_key=F("source"),
+        event_key=_channel(),
+        commission_key=_channel("event__"),
+    )
+
+
+def _by_click_field(program: Program, livemode: bool, period: DateRange, group_by: str) -> dict[str, dict]:
+    return _figures(
+        {},
+        program,
+        livemode,
+        period,
+        click_key=Coalesce(_click_key(group_by), Value(""), output_field=CharField()),
+        event_key=_event_key(group_by),
+        commission_key=_event_key(group_by, "event__"),
+    )
+
+
+def _figures(
+    rows: dict[str, dict[str, Any]],
+    program: Program,
+    livemode: bool,
+    period: DateRange,
+    *,
+    click_key: Combinable,
+    event_key: Combinable,
+    commission_key: Combinable,
+) -> dict[str, dict]:
+    """Clicks and visitors, conversions and revenue, commissions by status, added into `rows` by
+    the report key each expression gives its row (a channel, a campaign, a sub id, a source)."""
     clicks = (
         Click.objects.filter(
             program=program,
@@ -164,12 +198,13 @@ def _by_channel(program: Program, livemode: bool, period: DateRange) -> dict[str
             created_at__gte=period.start_at,
             created_at__lt=period.end_at,
         )
-        .values("source")
+        .annotate(key=click_key)
+        .values("key")
         .annotate(clicks=Count("pk"), visitors=Count("visitor_id", distinct=True))
         .order_by()
     )
     for row in clicks:
-        figures = rows.setdefault(row["source"], _empty())
+        figures = rows.setdefault(row["key"], _empty())
         figures["clicks"] += row["clicks"]
         figures["visitors"] += row["visitors"]
     events = (
@@ -180,7 +215,7 @@ def _by_channel(program: Program, livemode: bool, period: DateRange) -> dict[str
             occurred_at__gte=period.start_at,
             occurred_at__lt=period.end_at,
         )
-        .annotate(key=_channel())
+        .annotate(key=event_key)
         .values("key")
         .annotate(conversions=Count("pk"), revenue=Sum(F("amount_cents") - F("refunded_cents")))
         .order_by()
@@ -192,7 +227,7 @@ def _by_channel(program: Program, livemode: bool, period: DateRange) -> dict[str
     _add_commissions(
         rows,
         _commissions(program, livemode, period)
-        .annotate(key=_channel("event__"))
+        .annotate(key=commission_key)
         .values("key", "status")
         .annotate(total=Sum("amount_cents"))
         .order_by(),
@@ -204,52 +239,6 @@ def _add_commissions(rows: dict[str, dict[str, Any]], values: Iterable[dict[str,
     for row in values:
         figures = rows.setdefault(row["key"], _empty())
         figures["commissions"][f"{row['status']}_cents"] += row["total"] or 0
-
-
-def _by_click_field(program: Program, livemode: bool, period: DateRange, group_by: str) -> dict[str, dict]:
-    rows: dict[str, dict[str, Any]] = {}
-    clicks = (
-        Click.objects.filter(
-            program=program,
-            affiliate__livemode=livemode,
-            created_at__gte=period.start_at,
-            created_at__lt=period.end_at,
-        )
-        .annotate(key=Coalesce(_click_key(group_by), Value(""), output_field=CharField()))
-        .values("key")
-        .annotate(clicks=Count("pk"), visitors=Count("visitor_id", distinct=True))
-        .order_by()
-    )
-    for row in clicks:
-        figures = rows.setdefault(row["key"], _empty())
-        figures["clicks"] += row["clicks"]
-        figures["visitors"] += row["visitors"]
-    events = (
-        Event.objects.filter(
-            program=program,
-            livemode=livemode,
-            affiliate__isnull=False,
-            occurred_at__gte=period.start_at,
-            occurred_at__lt=period.end_at,
-        )
-        .annotate(key=_event_key(group_by))
-        .values("key")
-        .annotate(conversions=Count("pk"), revenue=Sum(F("amount_cents") - F("refunded_cents")))
-        .order_by()
-    )
-    for row in events:
-        figures = rows.setdefault(row["key"], _empty())
-        figures["conversions"] += row["conversions"]
-        figures["revenue_cents"] += row["revenue"] or 0
-    _add_commissions(
-        rows,
-        _commissions(program, livemode, period)
-        .annotate(key=_event_key(group_by, "event__"))
-        .values("key", "status")
-        .annotate(total=Sum("amount_cents"))
-        .order_by(),
-    )
-    return rows
 
 
 def _commissions(program: Program, livemode: bool, period: DateRange, *, statuses: Iterable[str] = STATUSES):
