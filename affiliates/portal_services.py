@@ -104,13 +104,20 @@ def _payout_destination_changed(locked: Affiliate, previous: dict[str, str]) -> 
         obj=locked,
         data={"from": previous, "to": current},
     )
+    payout_destination_notify(locked)
+
+
+def payout_destination_notify(affiliate: Affiliate) -> None:
+    """Email the affiliate where their payouts now go (bank numbers masked): after the portal's
+    own change, and after an import that changed it (commissions.imports)."""
+    current = _payout_destination(affiliate)
     send_templated(
         "payout_details_changed",
-        to=[locked.email],
+        to=[affiliate.email],
         context={
-            "name": locked.name,
-            "program": locked.program.name,
-            "method": locked.get_payout_method_display(),
+            "name": affiliate.name,
+            "program": affiliate.program.name,
+            "method": affiliate.get_payout_method_display(),
             "destination": current.get("paypal_email")
             or current.get("wise_email")
             or current.get("account", ""),

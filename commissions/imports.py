@@ -37,18 +37,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import EmailValidator
 from django.db import IntegrityError, connection, models, transaction
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from affiliates.models import _FORMULA_PREFIXES, CODE_RE, PARAM_RE, Affiliate, Program
+from affiliates.portal_services import payout_destination_notify
 from affiliates.services import program_update
-from refapp.emails import send_templated
 from refapp.hashing import email_hash
 from refapp.ids import new_public_ids
 from refapp.instances import unsaved
@@ -1028,7 +1026,10 @@ def _write(
                 audit_entry(actor=actor, action="affiliate.updated", obj=affiliate, data={**data, **source})
             )
             if k.changes.keys() & PAYOUT_FIELDS:
-                _payout_details_changed(program, affiliate)
+                # As the portal does when they change it themselves: a file that redirects
+                # someone's money must not do it unseen.
+                affiliate.program = program
+                payout_destination_notify(affiliate)
         Affiliate.objects.bulk_update(
             changed, ["name", "paypal_email", "wise_email", "payout_method"], batch_size=BATCH
         )
@@ -1095,25 +1096,6 @@ def _write(
         _write_orders(**orders, audits=audits)
     _insert(AuditLog, audits, now)
     return audits + announced
-
-
-def _payout_details_changed(program: Program, affiliate: Affiliate) -> None:
-    """Tell the affiliate, after commit, where their payouts now go, as the portal does when they
-    change it themselves: a file that redirects someone's money must not do it unseen."""
-    method = affiliate.payout_method
-    send_templated(
-        "payout_details_changed",
-        to=[affiliate.email],
-        context={
-            "name": affiliate.name,
-            "program": program.name,
-            "method": Affiliate.PayoutMethod(method).label,
-            "destination": affiliate.wise_email
-            if method == Affiliate.PayoutMethod.WISE
-            else affiliate.paypal_email,
-            "url": settings.BASE_URL + reverse("portal:payout-settings"),
-        },
-    )
 
 
 def _order_rows(
