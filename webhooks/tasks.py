@@ -9,6 +9,7 @@ from celery import shared_task
 from django.db.models import Q
 from django.utils import timezone
 
+from . import queued
 from .delivery import CLAIM_BATCH, deliver_batch, message_deliver
 from .models import WebhookMessage
 
@@ -27,6 +28,8 @@ def deliver_due() -> int:
     """Deliver due messages batch after batch until none is left. Safe to run any number of times
     at once: each batch claims its messages (delivery.claim). Returns how many it claimed."""
     started = time.monotonic()
+    # Before the first claim: a message committed after it publishes the next task (queued.py).
+    queued.unmark()
     total = 0
     while True:
         batch = deliver_batch(now=timezone.now())

@@ -46,6 +46,16 @@ class Receiver:
         self.server.server_close()
 
 
+@pytest.fixture(autouse=True)
+def _no_deliver_due_flag():
+    """Each test starts and ends with no deliver_due task marked as waiting (webhooks/queued.py)."""
+    from webhooks import queued
+
+    queued.unmark()
+    yield
+    queued.unmark()
+
+
 @pytest.fixture
 def receiver(settings):
     settings.REFAPP_WEBHOOKS_ALLOW_PRIVATE = True

@@ -13,7 +13,7 @@ from standardwebhooks.webhooks import Webhook
 from affiliates.models import ProgramStaff
 from affiliates.services import affiliate_create, affiliate_set_status
 from refapp.models import Actor
-from webhooks import delivery
+from webhooks import delivery, queued
 from webhooks.models import WebhookDelivery, WebhookMessage
 from webhooks.services import endpoint_rotate_secret
 from webhooks.tasks import deliver_message, sweep_due_messages
@@ -468,6 +468,7 @@ def test_a_burst_of_queued_messages_costs_a_few_broker_publishes(monkeypatch):
     monkeypatch.setattr(dispatch, "deliver_due", FakeTask())
     conf = dispatch.deliver_message.app.conf
     eager, conf.task_always_eager = conf.task_always_eager, False
+    queued.unmark()  # no deliver_due task waits yet
     try:
         started = time.monotonic()
         for message_id in range(1000):
@@ -479,3 +480,119 @@ def test_a_burst_of_queued_messages_costs_a_few_broker_publishes(monkeypatch):
     elapsed = time.monotonic() - started
     assert 1 <= len(published) <= 2 + elapsed / dispatch.PERIOD
     assert all(p == {"expires": dispatch.EXPIRES} for p in published)
+    if _redis_broker():  # the later wakes found the first task still waiting: one publish in all
+        assert len(published) == 1
+
+
+def _redis_broker() -> bool:
+    from django.conf import settings
+
+    return settings.CELERY_BROKER_URL.startswith("redis")
+
+
+def _publishes_of(monkeypatch, wakes) -> list[dict]:
+    """The deliver_due publishes of the dispatch thread over these wakes (each a callable run after
+    the previous wake's round is over)."""
+    import threading
+    import time
+
+    from webhooks import dispatch
+
+    published = []
+    rounds = threading.Semaphore(0)
+
+    class FakeTask:
+        def apply_async(self, **options):
+            published.append(options)
+
+    monkeypatch.setattr(dispatch, "deliver_due", FakeTask())
+    monkeypatch.setattr(dispatch, "PERIOD", 0.01)
+    original_mark = queued.mark
+
+    def mark():
+        try:
+            return original_mark()
+        finally:
+            rounds.release()
+
+    monkeypatch.setattr(queued, "mark", mark)
+    conf = dispatch.deliver_message.app.conf
+    eager, conf.task_always_eager = conf.task_always_eager, False
+    try:
+        for wake in wakes:
+            wake()
+            dispatch.queue_delivery(1)
+            assert rounds.acquire(timeout=5), "the dispatch thread did not wake"
+            time.sleep(0.05)  # its publish, if any, is done
+    finally:
+        conf.task_always_eager = eager
+    return published
+
+
+def test_a_waiting_deliver_due_task_is_not_published_again_until_it_starts(db, monkeypatch):
+    """With a Redis broker, a process publishes deliver_due only when none waits: the flag set by
+    the first publish holds every later wake back until the task starts and clears it."""
+    if not _redis_broker():
+        pytest.skip("the flag lives in the broker's Redis; the file broker publishes every wake")
+    from webhooks.tasks import deliver_due
+
+    def nothing():
+        pass
+
+    published = _publishes_of(monkeypatch, [nothing, nothing, nothing, deliver_due, nothing, nothing])
+    # 1 for the first wake; the task then starts (and claims nothing) and the next wake publishes again
+    assert len(published) == 2
+
+
+def test_a_failed_publish_clears_the_flag_so_the_next_wake_publishes(monkeypatch):
+    from webhooks import dispatch
+
+    attempts = []
+
+    class BrokerAway:
+        def apply_async(self, **options):
+            attempts.append(options)
+            raise ConnectionError("broker away")
+
+    import threading
+    import time
+
+    woke = threading.Event()
+    monkeypatch.setattr(dispatch, "deliver_due", BrokerAway())
+    monkeypatch.setattr(dispatch, "PERIOD", 0.01)
+    original_unmark = queued.unmark
+
+    def unmark():
+        original_unmark()
+        woke.set()
+
+    monkeypatch.setattr(queued, "unmark", unmark)
+    conf = dispatch.deliver_message.app.conf
+    eager, conf.task_always_eager = conf.task_always_eager, False
+    original_unmark()
+    try:
+        for _ in range(2):
+            woke.clear()
+            dispatch.queue_delivery(1)
+            assert woke.wait(5)
+            time.sleep(0.03)
+    finally:
+        conf.task_always_eager = eager
+    assert len(attempts) == 2  # the second wake tried again: no flag was left behind
+
+
+def test_without_a_reachable_redis_every_wake_publishes(monkeypatch, settings):
+    """A Redis that cannot be reached holds nothing back: the publish decides (and the sweep covers)."""
+    import socket
+
+    with socket.socket() as s:  # a port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{port}/0"
+
+    def nothing():
+        pass
+
+    assert queued.mark() is True and queued.mark() is True
+    published = _publishes_of(monkeypatch, [nothing, nothing, nothing])
+    assert len(published) == 3
