@@ -47,7 +47,7 @@ from affiliates.models import ProgramStaff
 from refapp.emails import send_templated
 from refapp.ids import new_public_id
 
-from . import net
+from . import net, payloads
 from .models import WebhookDelivery, WebhookEndpoint, WebhookMessage
 from .watch import forget_program
 
@@ -76,12 +76,22 @@ CLAIM_BATCH = 50
 STORED_BODY = 1024
 
 
-def body_of(message: WebhookMessage) -> str:
-    return body_of_payload(message.payload)
+def payload_of(message: WebhookMessage) -> dict[str, Any]:
+    """A message's payload: stored, or frozen now if it was written without its data."""
+    if message.payload is None:
+        item = Claimed(
+            message.pk, message.public_id, message.endpoint, message.object_id, None, message.attempts,
+            timezone.now(), message.next_attempt_at, message.created_at, message.event_type,
+        )  # fmt: skip
+        _freeze_payloads([item])
+        message.payload = item.payload
+    return message.payload
 
 
 def body_of_payload(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    # Keys sorted: the same bytes whether the payload was just frozen (a dict in its written order)
+    # or read back from its jsonb column (PostgreSQL's own order), so every attempt is identical.
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 
 @functools.lru_cache(maxsize=256)
@@ -127,11 +137,12 @@ class Claimed:
     public_id: str
     endpoint: WebhookEndpoint
     object_id: str
-    payload: dict[str, Any]
+    payload: dict[str, Any] | None  # None until frozen (payloads.AT_FIRST_ATTEMPT)
     attempts: int  # counting the attempt this claim is for
     claimed_until: datetime  # the lease: with `attempts`, proof that the message is still ours
     next_attempt_at: datetime | None
     created_at: datetime
+    event_type: str = ""
 
 
 @dataclass
@@ -149,8 +160,38 @@ def claim(
     until = now + LEASE
     ids = list(ids) if ids is not None else None
     if connection.vendor == "postgresql":
-        return _claim_pg(now, until, limit, ids, force)
-    return _claim_orm(now, until, limit, ids, force)
+        claimed = _claim_pg(now, until, limit, ids, force)
+    else:
+        claimed = _claim_orm(now, until, limit, ids, force)
+    _freeze_payloads([item for item in claimed if item.payload is None])
+    return claimed
+
+
+def _freeze_payloads(items: list[Claimed]) -> None:
+    """Give each message written without its data (payloads.AT_FIRST_ATTEMPT) its payload, read
+    now, once: stored with the claim's lease held, so every later attempt and replay sends the same
+    bytes. An object deleted meanwhile is sent as its id with `deleted`."""
+    if not items:
+        return
+    by_kind: dict[str, list[Claimed]] = {}
+    for item in items:
+        by_kind.setdefault(_KIND.get(item.event_type, ""), []).append(item)
+    frozen = []
+    for kind, group in by_kind.items():
+        found = payloads.load_many(kind, [item.object_id for item in group])
+        for item in group:
+            data = found.get(item.object_id) or {"id": item.object_id, **payloads.GONE}
+            item.payload = payloads.envelope(
+                public_id=item.public_id, event_type=item.event_type, created=item.created_at, data=data
+            )
+            frozen.append(WebhookMessage(pk=item.pk, payload=item.payload))
+    with transaction.atomic():
+        _without_flush_wait()  # lost in a crash, the payload is read again at the next attempt
+        WebhookMessage.objects.bulk_update(frozen, ["payload"])
+
+
+# The kind of object of each event type whose data is read at the first attempt.
+_KIND = {"conversion.created": "conversion", "commission.created": "commission"}
 
 
 _M = WebhookMessage._meta.db_table
@@ -173,7 +214,7 @@ WHERE e.id = m.endpoint_id AND m.id IN (
     FOR NO KEY UPDATE OF c SKIP LOCKED
 )
 RETURNING m.id, m.public_id, m.object_id, m.payload, m.attempts, m.claimed_until, m.next_attempt_at,
-    m.created_at, e.id, e.program_id, e.url, e.secret, e.previous_secret, e.previous_secret_expires_at,
+    m.created_at, m.event_type, e.id, e.program_id, e.url, e.secret, e.previous_secret, e.previous_secret_expires_at,
     e.failing_since, e.is_active
 """
 
@@ -195,7 +236,18 @@ def _claim_pg(
             cursor.execute(sql, {"now": now, "until": until, "limit": limit, "ids": ids})
             rows = cursor.fetchall()
     claimed = []
-    for pk, public_id, object_id, payload, attempts, claimed_until, next_at, created_at, *e in rows:
+    for (
+        pk,
+        public_id,
+        object_id,
+        payload,
+        attempts,
+        claimed_until,
+        next_at,
+        created_at,
+        event_type,
+        *e,
+    ) in rows:
         endpoint = WebhookEndpoint(
             id=e[0],
             program_id=e[1],
@@ -209,7 +261,18 @@ def _claim_pg(
         if isinstance(payload, (str, bytes)):  # Django loads jsonb as text for JSONField to decode
             payload = json.loads(payload)
         claimed.append(
-            Claimed(pk, public_id, endpoint, object_id, payload, attempts, claimed_until, next_at, created_at)
+            Claimed(
+                pk,
+                public_id,
+                endpoint,
+                object_id,
+                payload,
+                attempts,
+                claimed_until,
+                next_at,
+                created_at,
+                event_type,
+            )
         )
     claimed.sort(key=lambda c: (c.next_attempt_at is not None, c.next_attempt_at, c.pk))
     return claimed
@@ -254,6 +317,7 @@ def _claim_orm(
             until,
             m.next_attempt_at,
             m.created_at,
+            m.event_type,
         )
         for m in messages
     ]

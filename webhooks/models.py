@@ -80,7 +80,9 @@ class WebhookMessage(models.Model):
     event_type = models.CharField(max_length=64)
     # The object the message is about: its messages go out in order, per endpoint.
     object_id = models.CharField(max_length=64)
-    payload = models.JSONField()
+    # The POST's body. NULL for a message written without its data (webhooks.payloads.AT_FIRST_ATTEMPT)
+    # until its first attempt freezes it (webhooks.delivery).
+    payload = models.JSONField(null=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)

@@ -85,7 +85,7 @@ def on_audit_recorded(sender: Any, entries: Iterable[AuditLog], **kwargs: Any) -
             wanting = [e for e in endpoints[entry.program_id] if event_type in e.events]
             if not wanting:
                 continue
-            loaded = payloads.load(kind, public_id, known.get(public_id))
+            loaded = _data(event_type, kind, public_id, known.get(public_id))
             if loaded is None:
                 continue
             livemode, data = loaded
@@ -117,7 +117,7 @@ def messages_for(entries: list[AuditLog]) -> list[WebhookMessage] | None:
                 continue
             if public_id not in known:
                 return None
-            loaded = payloads.load(kind, public_id, known[public_id])
+            loaded = _data(event_type, kind, public_id, known[public_id])
             if loaded is None:
                 return None
             livemode, data = loaded
@@ -145,8 +145,21 @@ def messages_written(messages: list[WebhookMessage]) -> None:
         transaction.on_commit(functools.partial(queue_delivery, pk))
 
 
+def _data(
+    event_type: str, kind: str, public_id: str, known: Any
+) -> tuple[bool, dict[str, Any] | None] | None:
+    """(livemode, data) of a message about this object; data None when the delivery reads it at the
+    first attempt (payloads.AT_FIRST_ATTEMPT, for an object the change handed over); None when the
+    object is gone."""
+    if event_type in payloads.AT_FIRST_ATTEMPT:
+        livemode = payloads.livemode_of(kind, known)
+        if livemode is not None:
+            return livemode, None
+    return payloads.load(kind, public_id, known)
+
+
 def _message(
-    *, endpoint_id: int, event_type: str, object_id: str, data: dict[str, Any], now: datetime
+    *, endpoint_id: int, event_type: str, object_id: str, data: dict[str, Any] | None, now: datetime
 ) -> WebhookMessage:
     public_id = new_public_id("msg")
     return unsaved(
@@ -155,19 +168,16 @@ def _message(
         endpoint_id=endpoint_id,
         event_type=event_type,
         object_id=object_id,
-        payload={
-            "id": public_id,
-            "type": event_type,
-            "created": now.isoformat().replace("+00:00", "Z"),
-            "data": data,
-        },
+        payload=None
+        if data is None
+        else payloads.envelope(public_id=public_id, event_type=event_type, created=now, data=data),
         next_attempt_at=now,
         created_at=now,
     )
 
 
 def message_create(
-    *, endpoint: WebhookEndpoint, event_type: str, object_id: str, data: dict[str, Any], now: datetime
+    *, endpoint: WebhookEndpoint, event_type: str, object_id: str, data: dict[str, Any] | None, now: datetime
 ) -> WebhookMessage:
     """Write one message in the caller's transaction and deliver it after commit."""
     message = _message(
