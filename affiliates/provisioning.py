@@ -207,6 +207,12 @@ def promotion_code_sync(*, affiliate_id: int, now: datetime) -> str:
             return did
         if not _claim(row, now):
             return "claimed by another run"
+        # What was read before the claim may be another run's state from before it finished: the
+        # claim's holder reads the row again, so a finished run's work is not done (and reported) twice.
+        row.refresh_from_db()
+        if _in_sync(row, coupon, active):
+            PromotionCode.objects.filter(pk=row.pk).update(claimed_at=None)
+            return did
         try:
             state = _push(row, coupon, active)
         except PERMANENT_ERRORS as exc:
