@@ -1602,7 +1602,9 @@ class Runner:
         secret = bench.seed["secret"]
         receiver = Receiver().start()
         worker_log = args.out_dir / f"{self.stamp}-webhook-worker.log"
-        worker = start_worker(server.env, worker_log, args.webhook_worker_concurrency)
+        # No worker until the paused figures are taken: one started and stopped at once (nothing is
+        # pending before this section's endpoint exists) was interrupted mid-import in short runs.
+        worker: subprocess.Popen | None = None
         out: dict[str, Any] = {
             "worker_concurrency": args.webhook_worker_concurrency,
             "load_before": section_load(),
@@ -1676,10 +1678,8 @@ class Runner:
             # messages, with no worker running while the windows run, so that its deliveries do not
             # take the same two cores from the web processes. The messages wait (rows, and their
             # tasks in the broker) and a worker started afterwards delivers them (the backlog's
-            # time is reported). Stopped, not paused: a prefork worker stopped with SIGSTOP and
-            # continued replaced its pool processes and left the tasks they had taken unacknowledged.
-            idle()
-            stop_group(worker)
+            # time is reported). Not started yet rather than paused: a prefork worker stopped with SIGSTOP
+            # and continued replaced its pool processes and left the tasks they had taken unacknowledged.
             paused = pairs(args.webhook_pairs, "p")
             worker = start_worker(server.env, worker_log, args.webhook_worker_concurrency)
             backlog = counter.conn.execute(
