@@ -283,7 +283,7 @@ def event_ingest_pg(
     if collected is not None:
         if not _write(db, event, new_referral, rows, [row for _listener, row in collected]):
             return None
-        audit_rows_written(collected)
+        audit_rows_written(collected, committed=not db.in_atomic_block)
         return body
     # A listener that must read or write itself: in a transaction around the statement.
     with transaction.atomic(using=db.alias):

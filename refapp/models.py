@@ -73,13 +73,13 @@ def audit_watched(program_id: int | None) -> bool:
 # hands them back with their ids once they are written (`audit_rows_written`). A listener offers
 # both through `collect_rows`; the audit rows it is asked about are the ones it would be announced.
 _row_sources: list[
-    tuple[Callable[[list[AuditLog]], list[models.Model] | None], Callable[[list[models.Model]], None]]
+    tuple[Callable[[list[AuditLog]], list[models.Model] | None], Callable[[list[models.Model], bool], None]]
 ] = []
 
 
 def collect_rows(
     rows_for: Callable[[list[AuditLog]], list[models.Model] | None],
-    written: Callable[[list[models.Model]], None],
+    written: Callable[[list[models.Model], bool], None],
 ) -> None:
     if all(source[0] is not rows_for for source in _row_sources):
         _row_sources.append((rows_for, written))
@@ -104,13 +104,14 @@ def audit_rows(entries: Iterable[AuditLog]) -> list[tuple[int, models.Model]] | 
     return collected
 
 
-def audit_rows_written(rows: list[tuple[int, models.Model]]) -> None:
+def audit_rows_written(rows: list[tuple[int, models.Model]], *, committed: bool) -> None:
     """Hand the rows of `audit_rows` back to their listeners, written (their pk set) or not (pk
-    None: a condition of the row kept it out)."""
+    None: a condition of the row kept it out); `committed` when the writer's statement was its
+    own transaction, rather than part of one still open (the writer knows which)."""
     for i, (_rows_for, written) in enumerate(_row_sources):
         mine = [row for source, row in rows if source == i]
         if mine:
-            written(mine)
+            written(mine, committed)
 
 
 def audit_announce(entries: Iterable[AuditLog]) -> None:

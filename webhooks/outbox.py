@@ -131,13 +131,13 @@ def messages_for(entries: list[AuditLog]) -> list[WebhookMessage] | None:
     return messages
 
 
-def messages_written(messages: list[WebhookMessage]) -> None:
+def messages_written(messages: list[WebhookMessage], committed: bool) -> None:
     """After the writer's statement: deliver each message it wrote, once its transaction commits
-    (at once when the statement was its own transaction)."""
+    (at once when the statement was its own transaction: `committed`)."""
     written = [message.pk for message in messages if message.pk is not None]
     if not written:
         return
-    if not transaction.get_connection().in_atomic_block:
+    if committed:
         for pk in written:
             queue_delivery(pk)
         return
