@@ -236,18 +236,10 @@ def _claim_pg(
             cursor.execute(sql, {"now": now, "until": until, "limit": limit, "ids": ids})
             rows = cursor.fetchall()
     claimed = []
-    for (
-        pk,
-        public_id,
-        object_id,
-        payload,
-        attempts,
-        claimed_until,
-        next_at,
-        created_at,
-        event_type,
-        *e,
-    ) in rows:
+    for row in rows:
+        # The message's columns in Claimed's order but for the endpoint (RETURNING above), then the
+        # endpoint's.
+        e = row[9:]
         endpoint = WebhookEndpoint(
             id=e[0],
             program_id=e[1],
@@ -258,22 +250,10 @@ def _claim_pg(
             failing_since=e[6],
             is_active=e[7],
         )
+        payload = row[3]
         if isinstance(payload, (str, bytes)):  # Django loads jsonb as text for JSONField to decode
             payload = json.loads(payload)
-        claimed.append(
-            Claimed(
-                pk,
-                public_id,
-                endpoint,
-                object_id,
-                payload,
-                attempts,
-                claimed_until,
-                next_at,
-                created_at,
-                event_type,
-            )
-        )
+        claimed.append(Claimed(row[0], row[1], endpoint, row[2], payload, *row[4:9]))
     claimed.sort(key=lambda c: (c.next_attempt_at is not None, c.next_attempt_at, c.pk))
     return claimed
 
