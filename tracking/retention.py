@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, Min, OuterRef
 from django.utils import timezone
 
 from affiliates.models import Program
@@ -106,29 +106,53 @@ def _since(name: str) -> datetime | None:
 
 def _blank(*, name: str, program_id: int, before: datetime, field: str, unconverted: bool = False) -> int:
     """Blank `field` of the program's clicks created before `before` (and after the previous run's
-    cut-off), in batches; returns how many rows changed."""
+    cut-off); returns how many rows changed."""
     since = _since(name)
     rows = Click.objects.filter(program_id=program_id, created_at__lt=before).exclude(**{field: ""})
-    if since is not None:
-        rows = rows.filter(created_at__gte=since)
     if unconverted:
         rows = rows.filter(
             ~Exists(Event.objects.filter(click_id=OuterRef("pk"))),
             ~Exists(Referral.objects.filter(click_id=OuterRef("pk"))),
         )
-    changed = 0
-    while True:
-        ids = list(rows.order_by().values_list("pk", flat=True)[:BATCH])
-        if not ids:
-            break
-        bound = Click.objects.filter(pk__in=ids, created_at__lt=before)
-        if since is not None:
-            bound = bound.filter(created_at__gte=since)
-        changed += bound.update(**{field: ""})
+    if connection.vendor == "postgresql":
+        changed = _blank_by_day(rows, field=field, since=since, before=before)
+    else:
+        changed = _blank_in_batches(rows, field=field, since=since, before=before)
     RollupState.objects.update_or_create(
         name=name, defaults={"last_id": int(before.timestamp()), "updated_at": timezone.now()}
     )
     return changed
+
+
+def _blank_by_day(rows, *, field: str, since: datetime | None, before: datetime) -> int:
+    """PostgreSQL: one UPDATE per day of clicks, which the time bounds find in one partition. In
+    batches of ids, each batch's `id IN (…)` was looked up in every partition's primary key: 4.6 s
+    for a day's 136,986 user agents at 100,000,000 clicks against 2.8 s in one statement
+    (bench/LOG.md, 2026-12-07). A daily run has one day to do; the first run ever walks every day
+    since the oldest click, each statement as short as a daily run's. Nothing else writes old
+    clicks, so the rows' locks for the statement stop no one."""
+    start = since or rows.order_by().aggregate(first=Min("created_at"))["first"]
+    changed = 0
+    while start is not None and start < before:
+        end = min(start + timedelta(days=1), before)
+        changed += rows.filter(created_at__gte=start, created_at__lt=end).update(**{field: ""})
+        start = end
+    return changed
+
+
+def _blank_in_batches(rows, *, field: str, since: datetime | None, before: datetime) -> int:
+    """SQLite (one table): BATCH rows per statement, so that no write holds the database long."""
+    if since is not None:
+        rows = rows.filter(created_at__gte=since)
+    changed = 0
+    while True:
+        ids = list(rows.order_by().values_list("pk", flat=True)[:BATCH])
+        if not ids:
+            return changed
+        bound = Click.objects.filter(pk__in=ids, created_at__lt=before)
+        if since is not None:
+            bound = bound.filter(created_at__gte=since)
+        changed += bound.update(**{field: ""})
 
 
 def _mark_retained(program_id: int, at: datetime) -> None:

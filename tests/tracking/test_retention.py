@@ -113,6 +113,13 @@ def test_user_agents_and_unconverted_visitors_are_blanked(ann, program):
     assert done["blanked_user_agents"] == 1 and done["forgotten_visitors"] == 1
     # The next day reads only what newly passed the cut-offs.
     assert retention_apply(now=NOW.replace(day=7))["blanked_user_agents"] == 0
+    # Three days later: the clicks of the days between the two cut-offs (their ends included on the
+    # later side only), and only those.
+    edge = click(ann, datetime(2026, 11, 7, 3, 20, tzinfo=UTC), user_agent="Safari")  # the last cut-off
+    inside = click(ann, datetime(2026, 11, 9, 12, tzinfo=UTC), user_agent="Safari")
+    after = click(ann, datetime(2026, 11, 10, 3, 20, tzinfo=UTC), user_agent="Safari")  # the new cut-off
+    assert retention_apply(now=NOW.replace(day=10))["blanked_user_agents"] == 2
+    assert [Click.objects.get(pk=c.pk).user_agent for c in (edge, inside, after)] == ["", "", "Safari"]
 
 
 @time_machine.travel(NOW, tick=False)
